@@ -1,0 +1,216 @@
+//! The header and field catalogue every module is written against.
+//!
+//! Names (`ipv4.src`) are the module language's; bit offsets and widths are
+//! relative to the start of the header that holds the field, in network order.
+
+use std::fmt;
+
+/// A protocol header the parser can recognise. `Meta` is always valid and
+/// carries packet metadata (the ingress logical port).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Header {
+    Meta = 0,
+    Eth = 1,
+    /// The outer 802.1Q/802.1ad tag (valid when at least one tag is present).
+    Vlan = 2,
+    Ipv4 = 3,
+    Ipv6 = 4,
+    /// TCP or UDP: the transport ports, whichever carries them.
+    L4 = 5,
+    Tcp = 6,
+    Udp = 7,
+    Icmp = 8,
+    Icmpv6 = 9,
+}
+
+impl Header {
+    pub const ALL: [Header; 10] = [
+        Header::Meta,
+        Header::Eth,
+        Header::Vlan,
+        Header::Ipv4,
+        Header::Ipv6,
+        Header::L4,
+        Header::Tcp,
+        Header::Udp,
+        Header::Icmp,
+        Header::Icmpv6,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Header::Meta => "meta",
+            Header::Eth => "eth",
+            Header::Vlan => "vlan",
+            Header::Ipv4 => "ipv4",
+            Header::Ipv6 => "ipv6",
+            Header::L4 => "l4",
+            Header::Tcp => "tcp",
+            Header::Udp => "udp",
+            Header::Icmp => "icmp",
+            Header::Icmpv6 => "icmpv6",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Header> {
+        Header::ALL.into_iter().find(|h| h.name() == name)
+    }
+}
+
+impl fmt::Display for Header {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// How a field's values are written and which parameter types fit it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FieldKind {
+    /// 48-bit MAC address, written `02:00:00:00:00:01`.
+    Mac,
+    /// IPv4 address, written `10.0.0.1`.
+    Ipv4,
+    /// IPv6 address, written `2001:db8::1`.
+    Ipv6,
+    /// An unsigned integer of the field's width, decimal or `0x` hex.
+    Int,
+    /// A logical port: a name from `[ports]` or its number.
+    Port,
+}
+
+/// Every field a module may match on or write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+pub enum Field {
+    /// Ingress logical port (`meta.in_port`), 16 bits.
+    MetaInPort = 0,
+    EthDst = 1,
+    EthSrc = 2,
+    /// The EtherType after any VLAN tags (the payload's type). Read-only.
+    EthType = 3,
+    /// Outer VLAN tag's VLAN id (12 bits).
+    VlanVid = 4,
+    /// Outer VLAN tag's priority code point (3 bits).
+    VlanPcp = 5,
+    Ipv4Src = 6,
+    Ipv4Dst = 7,
+    Ipv4Protocol = 8,
+    Ipv4Ttl = 9,
+    /// DSCP (upper 6 bits of the TOS byte).
+    Ipv4Dscp = 10,
+    Ipv6Src = 11,
+    Ipv6Dst = 12,
+    /// The fixed header's Next Header (extension headers are not walked).
+    Ipv6NextHeader = 13,
+    Ipv6HopLimit = 14,
+    L4SrcPort = 15,
+    L4DstPort = 16,
+    /// TCP flags: the low 8 bits of the flags field (CWR..FIN).
+    TcpFlags = 17,
+    IcmpType = 18,
+    IcmpCode = 19,
+    Icmpv6Type = 20,
+    Icmpv6Code = 21,
+}
+
+/// Static facts about a field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FieldInfo {
+    pub field: Field,
+    pub name: &'static str,
+    pub header: Header,
+    pub kind: FieldKind,
+    /// Width in bits (1..=128).
+    pub width: u32,
+    /// Bit offset from the start of the header on the wire (meta: 0).
+    pub bit_offset: u32,
+    /// `set(field, …)` allowed.
+    pub writable: bool,
+}
+
+macro_rules! fields {
+    ($( $f:ident => $name:literal, $h:ident, $k:ident, $w:literal, $off:literal, $wr:literal; )*) => {
+        impl Field {
+            pub const ALL: &'static [Field] = &[$(Field::$f),*];
+
+            pub fn info(self) -> FieldInfo {
+                match self {
+                    $(Field::$f => FieldInfo {
+                        field: Field::$f,
+                        name: $name,
+                        header: Header::$h,
+                        kind: FieldKind::$k,
+                        width: $w,
+                        bit_offset: $off,
+                        writable: $wr,
+                    },)*
+                }
+            }
+        }
+    };
+}
+
+fields! {
+    MetaInPort     => "meta.in_port",      Meta,   Port, 16, 0,   false;
+    EthDst         => "eth.dst",           Eth,    Mac,  48, 0,   true;
+    EthSrc         => "eth.src",           Eth,    Mac,  48, 48,  true;
+    EthType        => "eth.type",          Eth,    Int,  16, 96,  false;
+    VlanVid        => "vlan.vid",          Vlan,   Int,  12, 20,  true;
+    VlanPcp        => "vlan.pcp",          Vlan,   Int,  3,  16,  true;
+    Ipv4Src        => "ipv4.src",          Ipv4,   Ipv4, 32, 96,  true;
+    Ipv4Dst        => "ipv4.dst",          Ipv4,   Ipv4, 32, 128, true;
+    Ipv4Protocol   => "ipv4.protocol",     Ipv4,   Int,  8,  72,  false;
+    Ipv4Ttl        => "ipv4.ttl",          Ipv4,   Int,  8,  64,  true;
+    Ipv4Dscp       => "ipv4.dscp",         Ipv4,   Int,  6,  8,   true;
+    Ipv6Src        => "ipv6.src",          Ipv6,   Ipv6, 128, 64, true;
+    Ipv6Dst        => "ipv6.dst",          Ipv6,   Ipv6, 128, 192, true;
+    Ipv6NextHeader => "ipv6.next_header",  Ipv6,   Int,  8,  48,  false;
+    Ipv6HopLimit   => "ipv6.hop_limit",    Ipv6,   Int,  8,  56,  true;
+    L4SrcPort      => "l4.src_port",       L4,     Int,  16, 0,   true;
+    L4DstPort      => "l4.dst_port",       L4,     Int,  16, 16,  true;
+    TcpFlags       => "tcp.flags",         Tcp,    Int,  8,  104, false;
+    IcmpType       => "icmp.type",         Icmp,   Int,  8,  0,   false;
+    IcmpCode       => "icmp.code",         Icmp,   Int,  8,  8,   false;
+    Icmpv6Type     => "icmpv6.type",       Icmpv6, Int,  8,  0,   false;
+    Icmpv6Code     => "icmpv6.code",       Icmpv6, Int,  8,  8,   false;
+}
+
+impl Field {
+    pub fn name(self) -> &'static str {
+        self.info().name
+    }
+    pub fn header(self) -> Header {
+        self.info().header
+    }
+    pub fn width(self) -> u32 {
+        self.info().width
+    }
+    pub fn kind(self) -> FieldKind {
+        self.info().kind
+    }
+    /// All ones in the field's width.
+    pub fn max_value(self) -> u128 {
+        super::value::mask_of_width(self.width())
+    }
+    pub fn from_name(name: &str) -> Option<Field> {
+        Field::ALL.iter().copied().find(|f| f.name() == name)
+    }
+    /// Match kinds this field accepts (see the module language reference).
+    pub fn allows(self, kind: super::MatchKind) -> bool {
+        use super::MatchKind::*;
+        match kind {
+            Exact | Ternary => true,
+            // Longest-prefix match only makes sense on addresses.
+            Lpm => matches!(self.kind(), FieldKind::Ipv4 | FieldKind::Ipv6),
+            // Ranges on integers up to 16 bits (ports, ttl, vid, ...).
+            Range => matches!(self.kind(), FieldKind::Int | FieldKind::Port) && self.width() <= 16,
+        }
+    }
+}
+
+impl fmt::Display for Field {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}

@@ -1,0 +1,1 @@
+//! Capabilities × requirements → placement, with a reason for every rejected target.

@@ -1,0 +1,2 @@
+//! Packet wire formats, smoltcp style: zero-copy views over bytes (`Packet<T>`)
+//! apart from typed representations (`Repr`).
