@@ -1,1 +1,2 @@
 //! offload-ebpf
+pub mod asm;
