@@ -1,19 +1,81 @@
 //! The reference interpreter: the definition of what a module does to a packet.
 //!
-//! `run(module, in_port, packet)` parses the packet (DESIGN §3 parsing rules),
-//! runs the tables in file order with the skip rule, executes actions, and
-//! reports the verdict, the output bytes and which counters were hit.
-//! Every backend must agree with it packet for packet.
+//! `run(module, in_port, packet)` parses the packet, runs the tables in file
+//! order with the skip rule, executes actions, and reports the verdict, the
+//! output bytes and which counters were hit. Every backend must agree with it
+//! packet for packet. The rules below are the whole definition.
 //!
-//! Entry selection within one table (the rule every backend implements):
-//! - a table with any `ternary`/`range` key: among matching entries the highest
-//!   priority wins (priorities are unique);
-//! - otherwise, with an `lpm` key: the matching entry with the longest prefix wins
-//!   (exact parts must all be equal);
-//! - otherwise (all `exact`): the one entry whose values are all equal.
+//! # Parsing (once, at ingress)
+//! - `eth` is valid iff the frame has ≥ 14 bytes. `meta` is always valid;
+//!   `meta.in_port` is the ingress logical port.
+//! - VLAN: while the EtherType is 0x8100 or 0x88a8 and fewer than two tags were
+//!   parsed, a tag is parsed if its 4 bytes after the TPID (TCI + next EtherType)
+//!   are complete; otherwise parsing stops there. `vlan` is the outer tag, valid
+//!   iff ≥ 1 tag. `eth.type` is the EtherType after the parsed tags (with a third
+//!   tag it is 0x8100/0x88a8, and no L3 header is parsed).
+//! - IPv4 (`eth.type` 0x0800): valid iff ≥ 20 bytes, version 4, IHL ≥ 5 and
+//!   IHL × 4 bytes present. Total length and header checksum are not checked.
+//!   If the fragment offset ≠ 0 no L4 header is valid (first fragments parse
+//!   L4 normally). L4 starts after IHL × 4 bytes (options skipped).
+//! - IPv6 (0x86DD): valid iff ≥ 40 bytes and version 6. L4 is parsed only when
+//!   the fixed header's next header is 6, 17 or 58: extension headers are not
+//!   walked, so behind one no L4 header is valid.
+//! - TCP (protocol 6) valid iff ≥ 20 bytes at the L4 offset and data offset ≥ 5
+//!   (options need not be complete); UDP (17) iff ≥ 8 bytes; ICMP (1, over IPv4)
+//!   and ICMPv6 (58, over IPv6) iff ≥ 8 bytes. `l4` is valid iff TCP or UDP is.
 //!
-//! Counters count packets and bytes, where bytes is the length of the frame as it
-//! arrived (before any rewrite, push or pop).
+//! # Pipeline
+//! - Tables run in file order. A table applies only when every header its keys
+//!   name is valid ([`crate::ir::Table::required_headers`]); otherwise it is
+//!   skipped (so a table keyed on `l4.*` never sees ICMP packets).
+//! - Entry selection within one table (the rule every backend implements):
+//!   - a table with any `ternary`/`range` key: among matching entries the highest
+//!     priority wins (priorities are unique);
+//!   - otherwise, with an `lpm` key: the matching entry with the longest prefix
+//!     wins (exact parts must all be equal);
+//!   - otherwise (all `exact`): the one entry whose values are all equal.
+//!
+//!   A miss runs the table's default action.
+//! - Counters (tables with `counters = true`) count packets and bytes for the
+//!   entry hit or the default action, where bytes is the length of the frame as
+//!   it arrived (before any rewrite, push or pop).
+//! - `drop`, `pass`, `forward(port)`, `tx` end the pipeline with that verdict; if
+//!   no stage decides, the module's default verdict applies.
+//!
+//! # Primitives
+//! - `set(field, v)`: no-op if the field's header is not valid. Otherwise writes
+//!   `v` (masked to the field's width) and updates checksums by RFC 1624
+//!   (`HC' = ~(~HC + ~m + m')`) over the 16-bit words holding the change, so a
+//!   wrong checksum stays exactly as wrong: the IPv4 header checksum for
+//!   `ipv4.src/dst/ttl/dscp`; the TCP or UDP checksum for `ipv4.src/dst`,
+//!   `ipv6.src/dst` and `l4.src_port/dst_port`, only when TCP/UDP is valid (never
+//!   for a non-first fragment). A UDP checksum of 0 (IPv4 or IPv6) stays 0; a
+//!   UDP result of 0 is written as 0xFFFF. ICMP/ICMPv6 checksums are never
+//!   touched. `vlan.vid`/`vlan.pcp` write the outer tag.
+//! - `dec_ttl`: if IPv4 is valid: TTL ≤ 1 → verdict `pass`, pipeline ends
+//!   (packet unchanged by it); else TTL − 1 with the IPv4 checksum updated.
+//!   Else if IPv6 is valid: hop limit ≤ 1 → `pass`, else − 1. Else no-op.
+//! - `push_vlan(vid)`: with fewer than 2 tags (and a valid `eth`), inserts
+//!   TPID 0x8100 + TCI (PCP 0, DEI 0, VID = vid & 0xfff) after the MACs as the
+//!   new outer tag; its inner EtherType is the old outer EtherType/TPID. With 2
+//!   tags: no-op. `pop_vlan`: removes the outer tag (no-op without one).
+//! - Validity is decided once at ingress; push/pop only change the tag stack
+//!   (`vlan` is valid iff the stack is non-empty, every other header keeps its
+//!   validity and shifts by ±4 bytes).
+//!
+//! # Output
+//! The verdict, the packet after all rewrites (for `drop`: as it was when
+//! dropped), counter hits, and per table whether it was skipped, hit or missed.
+
+mod exec;
+mod parse;
+mod rewrite;
+mod select;
+
+pub use exec::{run, run_traced, Event, Trace};
+pub use parse::{field_value, parse, Parsed, MAX_VLAN_TAGS};
+pub use rewrite::Effect;
+pub use select::select;
 
 use crate::ir::{PortId, TableId};
 
@@ -52,17 +114,29 @@ pub struct CounterHit {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub enum Step {
     /// The table did not apply: this header (one its keys need) was not valid.
-    Skipped { table: TableId, missing: crate::ir::Header },
-    Hit { table: TableId, entry: usize },
-    Miss { table: TableId },
+    Skipped {
+        table: TableId,
+        missing: crate::ir::Header,
+    },
+    Hit {
+        table: TableId,
+        entry: usize,
+    },
+    Miss {
+        table: TableId,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Outcome {
     pub verdict: Verdict,
-    /// The packet as it leaves (unchanged bytes for `Drop`).
+    /// The packet as it leaves, after all rewrites (for `Drop`: the bytes as
+    /// they were when dropped, i.e. with the rewrites that ran before `drop`).
     pub packet: Vec<u8>,
     /// Counters hit, in pipeline order (only tables with `counters = true`).
     pub counters: Vec<CounterHit>,
     pub steps: Vec<Step>,
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,151 @@
+//! The pipeline: tables in order, the skip rule, actions, verdicts, counters.
+
+use super::parse::{field_value, parse, Parsed};
+use super::rewrite::{self, DecTtl, Effect};
+use super::select::select;
+use super::{CounterHit, CounterSlot, Outcome, Step, Verdict};
+use crate::ir::{ActionCall, DefaultVerdict, Module, Operand, PortId, Primitive, Table, TableId};
+
+/// One rewrite done by an action of a table.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Event {
+    pub table: TableId,
+    pub effect: Effect,
+}
+
+/// [`Outcome`] plus what each primitive did and the ingress parse.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trace {
+    pub outcome: Outcome,
+    pub events: Vec<Event>,
+    /// The parser's view at ingress.
+    pub parsed: Parsed,
+}
+
+/// Runs `module` on one frame arriving on `in_port`, using each table's
+/// `entries`. Never panics on any input bytes.
+pub fn run(module: &Module, in_port: PortId, packet: &[u8]) -> Outcome {
+    run_traced(module, in_port, packet).outcome
+}
+
+/// [`run`], also reporting every rewrite (for `offloadctl run`).
+pub fn run_traced(module: &Module, in_port: PortId, packet: &[u8]) -> Trace {
+    let ingress = parse(packet);
+    let mut state = State {
+        parsed: ingress,
+        packet: packet.to_vec(),
+        in_port,
+        events: Vec::new(),
+    };
+    let ingress_len = packet.len() as u64;
+    let mut counters = Vec::new();
+    let mut steps = Vec::new();
+    let mut verdict = None;
+
+    for table in &module.tables {
+        if let Some(missing) = table
+            .required_headers()
+            .into_iter()
+            .find(|h| !state.parsed.is_valid(*h))
+        {
+            steps.push(Step::Skipped {
+                table: table.id,
+                missing,
+            });
+            continue;
+        }
+        let (slot, call) = lookup(&state, table);
+        steps.push(match slot {
+            CounterSlot::Entry(entry) => Step::Hit {
+                table: table.id,
+                entry,
+            },
+            CounterSlot::Default => Step::Miss { table: table.id },
+        });
+        if table.counters {
+            counters.push(CounterHit {
+                table: table.id,
+                slot,
+                bytes: ingress_len,
+            });
+        }
+        if let Some(v) = state.execute(module, table.id, call) {
+            verdict = Some(v);
+            break;
+        }
+    }
+
+    let verdict = verdict.unwrap_or(match module.default_verdict {
+        DefaultVerdict::Pass => Verdict::Pass,
+        DefaultVerdict::Drop => Verdict::Drop,
+    });
+    Trace {
+        outcome: Outcome {
+            verdict,
+            packet: state.packet,
+            counters,
+            steps,
+        },
+        events: state.events,
+        parsed: ingress,
+    }
+}
+
+fn lookup<'m>(state: &State, table: &'m Table) -> (CounterSlot, &'m ActionCall) {
+    // Every key's header is valid here, so every value is present.
+    let values: Vec<u128> = table
+        .keys
+        .iter()
+        .map(|k| field_value(&state.parsed, &state.packet, state.in_port, k.field).unwrap_or(0))
+        .collect();
+    match select(table, &values) {
+        Some(i) => (CounterSlot::Entry(i), &table.entries[i].action),
+        None => (CounterSlot::Default, &table.default_action),
+    }
+}
+
+struct State {
+    parsed: Parsed,
+    packet: Vec<u8>,
+    in_port: PortId,
+    events: Vec<Event>,
+}
+
+impl State {
+    /// Runs an action; `Some(verdict)` if it ends the pipeline.
+    fn execute(&mut self, module: &Module, table: TableId, call: &ActionCall) -> Option<Verdict> {
+        let Some(action) = module.actions.get(call.action.0 as usize) else {
+            // A broken IR (the validator never produces one): treat as no-op.
+            return None;
+        };
+        // An operand naming a missing argument is a broken IR too: read as 0.
+        let arg = |op: &Operand| match *op {
+            Operand::Param(i) => call.args.get(i).copied().unwrap_or(0),
+            Operand::Const(v) => v,
+        };
+        for prim in &action.body {
+            let effect = match prim {
+                Primitive::Drop => return Some(Verdict::Drop),
+                Primitive::Pass => return Some(Verdict::Pass),
+                Primitive::Tx => return Some(Verdict::Tx),
+                Primitive::Forward(op) => return Some(Verdict::Forward(PortId(arg(op) as u16))),
+                Primitive::Set { field, value } => {
+                    rewrite::set(&self.parsed, &mut self.packet, *field, arg(value))
+                }
+                Primitive::DecTtl => match rewrite::dec_ttl(&self.parsed, &mut self.packet) {
+                    DecTtl::Continue(e) => e,
+                    DecTtl::Expired(e) => {
+                        self.events.push(Event { table, effect: e });
+                        return Some(Verdict::Pass);
+                    }
+                },
+                Primitive::PushVlan(op) => {
+                    rewrite::push_vlan(&mut self.parsed, &mut self.packet, arg(op))
+                }
+                Primitive::PopVlan => rewrite::pop_vlan(&mut self.parsed, &mut self.packet),
+            };
+            self.events.push(Event { table, effect });
+        }
+        None
+    }
+}

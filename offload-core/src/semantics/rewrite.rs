@@ -1,0 +1,193 @@
+//! Packet rewrites: `set` with incremental checksum updates, `dec_ttl`,
+//! `push_vlan`, `pop_vlan`. Each returns what it did as an [`Effect`].
+
+use super::parse::{locate, read_loc, write_loc, Parsed, MAX_VLAN_TAGS};
+use crate::ir::{Field, Header};
+use crate::wire::{checksum, vlan};
+
+/// What one rewriting primitive did (for `offloadctl run` and debugging).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "effect", rename_all = "snake_case")]
+pub enum Effect {
+    /// A field was written (`set` or `dec_ttl`).
+    Set {
+        field: Field,
+        old: u128,
+        new: u128,
+    },
+    /// A `set` whose field's header is not valid: nothing happened.
+    SetIgnored {
+        field: Field,
+    },
+    /// `dec_ttl` found TTL / hop limit ≤ 1: the packet goes to the host.
+    TtlExpired {
+        field: Field,
+        value: u8,
+    },
+    /// `dec_ttl` without a valid IPv4 or IPv6 header: nothing happened.
+    DecTtlIgnored,
+    PushVlan {
+        vid: u16,
+    },
+    /// `push_vlan` with two tags already (or no valid Ethernet header).
+    PushVlanIgnored {
+        vid: u16,
+    },
+    PopVlan {
+        vid: u16,
+    },
+    /// `pop_vlan` without a tag.
+    PopVlanIgnored,
+}
+
+/// Byte offsets of the checksums a field write must patch.
+struct ChecksumSites {
+    ipv4: Option<usize>,
+    /// (offset, is_udp)
+    l4: Option<(usize, bool)>,
+}
+
+fn checksum_sites(parsed: &Parsed, field: Field) -> ChecksumSites {
+    let in_ipv4_header = matches!(
+        field,
+        Field::Ipv4Src | Field::Ipv4Dst | Field::Ipv4Ttl | Field::Ipv4Dscp
+    );
+    let in_pseudo_header_or_ports = matches!(
+        field,
+        Field::Ipv4Src
+            | Field::Ipv4Dst
+            | Field::Ipv6Src
+            | Field::Ipv6Dst
+            | Field::L4SrcPort
+            | Field::L4DstPort
+    );
+    let ipv4 = (in_ipv4_header && parsed.is_valid(Header::Ipv4)).then(|| parsed.l3_offset() + 10);
+    // Non-first fragments never have a valid L4 header, so this also covers them.
+    let l4 = if !in_pseudo_header_or_ports || parsed.non_first_fragment {
+        None
+    } else if parsed.is_valid(Header::Tcp) {
+        Some((parsed.l4_offset() + 16, false))
+    } else if parsed.is_valid(Header::Udp) {
+        Some((parsed.l4_offset() + 6, true))
+    } else {
+        None
+    };
+    ChecksumSites { ipv4, l4 }
+}
+
+fn get16(packet: &[u8], at: usize) -> u16 {
+    u16::from_be_bytes([packet[at], packet[at + 1]])
+}
+
+fn put16(packet: &mut [u8], at: usize, v: u16) {
+    packet[at..at + 2].copy_from_slice(&v.to_be_bytes());
+}
+
+/// `set(field, value)`: writes the field (masked to its width) and patches the
+/// IPv4 header checksum and the TCP/UDP checksum by RFC 1624 over the 16-bit
+/// words that hold the change.
+pub fn set(parsed: &Parsed, packet: &mut [u8], field: Field, value: u128) -> Effect {
+    let Some(loc) = locate(parsed, packet.len(), field) else {
+        return Effect::SetIgnored { field };
+    };
+    let value = value & field.max_value();
+    let old = read_loc(packet, &loc);
+    // Every header starts at an even offset, so aligning to the packet is
+    // aligning to the header (and to the pseudo-header for addresses).
+    let w_start = loc.start & !1;
+    let w_end = (loc.start + loc.len + 1) & !1;
+    if w_end > packet.len() {
+        // Only possible for a field ending on the last, odd byte of a frame;
+        // no checksummed field does (they all end on even offsets).
+        write_loc(packet, &loc, value);
+        return Effect::Set {
+            field,
+            old,
+            new: value,
+        };
+    }
+    let before: Vec<u8> = packet[w_start..w_end].to_vec();
+    write_loc(packet, &loc, value);
+    let sites = checksum_sites(parsed, field);
+    if let Some(at) = sites.ipv4 {
+        let hc = get16(packet, at);
+        let new = checksum::update_words(hc, &before, &packet[w_start..w_end]);
+        put16(packet, at, new);
+    }
+    if let Some((at, is_udp)) = sites.l4 {
+        let hc = get16(packet, at);
+        // UDP checksum 0 means "none": it stays 0.
+        if !(is_udp && hc == 0) {
+            let mut new = checksum::update_words(hc, &before, &packet[w_start..w_end]);
+            if is_udp && new == 0 {
+                new = 0xffff;
+            }
+            put16(packet, at, new);
+        }
+    }
+    Effect::Set {
+        field,
+        old,
+        new: value,
+    }
+}
+
+/// Outcome of `dec_ttl`: continue, or the packet goes to the host.
+pub enum DecTtl {
+    Continue(Effect),
+    Expired(Effect),
+}
+
+/// `dec_ttl`: IPv4 TTL, else IPv6 hop limit; ≤ 1 → to the host, unchanged.
+pub fn dec_ttl(parsed: &Parsed, packet: &mut [u8]) -> DecTtl {
+    let field = if parsed.is_valid(Header::Ipv4) {
+        Field::Ipv4Ttl
+    } else if parsed.is_valid(Header::Ipv6) {
+        Field::Ipv6HopLimit
+    } else {
+        return DecTtl::Continue(Effect::DecTtlIgnored);
+    };
+    let Some(loc) = locate(parsed, packet.len(), field) else {
+        return DecTtl::Continue(Effect::DecTtlIgnored);
+    };
+    let ttl = read_loc(packet, &loc);
+    if ttl <= 1 {
+        return DecTtl::Expired(Effect::TtlExpired {
+            field,
+            value: ttl as u8,
+        });
+    }
+    DecTtl::Continue(set(parsed, packet, field, ttl - 1))
+}
+
+/// `push_vlan(vid)`: inserts TPID 0x8100 + TCI (PCP 0, DEI 0, VID) after the
+/// MACs as the new outer tag; the old EtherType/TPID at offset 12 becomes the
+/// tag's inner EtherType. No-op with two tags or without Ethernet.
+pub fn push_vlan(parsed: &mut Parsed, packet: &mut Vec<u8>, vid: u128) -> Effect {
+    let vid = (vid & 0x0fff) as u16;
+    if !parsed.is_valid(Header::Eth) || parsed.vlan_tags >= MAX_VLAN_TAGS {
+        return Effect::PushVlanIgnored { vid };
+    }
+    let mut tag = [0u8; vlan::TAG_LEN];
+    vlan::Repr {
+        tpid: crate::wire::EtherType::Vlan,
+        pcp: 0,
+        dei: false,
+        vid,
+    }
+    .emit(&mut vlan::Tag::new_unchecked(&mut tag[..]));
+    packet.splice(12..12, tag);
+    parsed.vlan_tags += 1;
+    Effect::PushVlan { vid }
+}
+
+/// `pop_vlan`: removes the outer tag's 4 bytes (TPID + TCI); no-op without one.
+pub fn pop_vlan(parsed: &mut Parsed, packet: &mut Vec<u8>) -> Effect {
+    if parsed.vlan_tags == 0 {
+        return Effect::PopVlanIgnored;
+    }
+    let vid = vlan::Tag::new_unchecked(&packet[12..16]).vid();
+    packet.drain(12..16);
+    parsed.vlan_tags -= 1;
+    Effect::PopVlan { vid }
+}
