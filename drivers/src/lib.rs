@@ -1,1 +1,6 @@
 //! offload-drivers
+pub mod lab;
+pub mod load;
+pub mod sys;
+pub mod testenv;
+pub mod vmlab;
