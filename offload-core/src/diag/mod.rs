@@ -3,6 +3,8 @@
 //! Spans are byte ranges into the module's source text. Rendering (colours,
 //! source snippets) is done by the binary; here a diagnostic is plain data.
 
+pub mod codes;
+
 use std::fmt;
 
 /// A byte range `[start, end)` into the module source.
@@ -85,7 +87,10 @@ impl Diagnostic {
         match self.primary_span() {
             Some(span) => {
                 let (l, c) = line_col(source, span.start);
-                out.push_str(&format!("{file}:{l}:{c}: error[{}]: {}", self.code, self.message));
+                out.push_str(&format!(
+                    "{file}:{l}:{c}: error[{}]: {}",
+                    self.code, self.message
+                ));
             }
             None => out.push_str(&format!("{file}: error[{}]: {}", self.code, self.message)),
         }
@@ -110,3 +115,32 @@ impl fmt::Display for Diagnostic {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{} error(s) in module", .0.len())]
 pub struct Diagnostics(pub Vec<Diagnostic>);
+
+impl Diagnostics {
+    pub fn iter(&self) -> std::slice::Iter<'_, Diagnostic> {
+        self.0.iter()
+    }
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    /// Every diagnostic in plain form ([`Diagnostic::render_plain`]), one per line group.
+    pub fn render_plain(&self, file: &str, source: &str) -> String {
+        let parts: Vec<String> = self
+            .0
+            .iter()
+            .map(|d| d.render_plain(file, source))
+            .collect();
+        parts.join("\n")
+    }
+}
+
+impl<'a> IntoIterator for &'a Diagnostics {
+    type Item = &'a Diagnostic;
+    type IntoIter = std::slice::Iter<'a, Diagnostic>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}

@@ -1,0 +1,100 @@
+//! The typed view of a module file: what the author wrote, with spans, before
+//! names are resolved or values checked. Built by [`super::read`], consumed by
+//! [`super::lower`]. Optional fields are `None` when absent or malformed (the
+//! reader has already reported why).
+
+use crate::diag::Span;
+
+/// A value and where it was written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sp<T> {
+    pub value: T,
+    pub span: Span,
+}
+
+impl<T> Sp<T> {
+    pub fn new(value: T, span: Span) -> Self {
+        Sp { value, span }
+    }
+}
+
+/// A match value or action argument as written: TOML string or integer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lit {
+    Str(String),
+    Int(i64),
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ModuleAst {
+    /// Span of the `[module]` section, when present.
+    pub module_span: Option<Span>,
+    pub name: Option<Sp<String>>,
+    pub default: Option<Sp<String>>,
+    pub ports: Vec<PortAst>,
+    pub tables: Vec<TableAst>,
+    pub actions: Vec<ActionAst>,
+    pub entries: Vec<EntriesAst>,
+}
+
+#[derive(Debug, Clone)]
+pub struct PortAst {
+    pub name: Sp<String>,
+    pub number: Sp<i64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TableAst {
+    pub span: Span,
+    pub name: Option<Sp<String>>,
+    pub keys: Vec<KeyAst>,
+    /// Some key could not be read; entries of this table are not checked
+    /// against its keys (that would only repeat the same mistake).
+    pub keys_broken: bool,
+    pub actions: Option<Sp<Vec<Sp<String>>>>,
+    pub default_action: Option<CallAst>,
+    pub size: Option<Sp<i64>>,
+    pub counters: Option<Sp<bool>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct KeyAst {
+    pub span: Span,
+    pub field: Sp<String>,
+    pub kind: Sp<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ActionAst {
+    pub span: Span,
+    pub name: Sp<String>,
+    pub params: Vec<(Sp<String>, Sp<String>)>,
+    /// Some parameter could not be read; calls are not checked against them.
+    pub params_broken: bool,
+    /// The `do` strings.
+    pub body: Vec<Sp<String>>,
+}
+
+/// `"name"` or `{ name = { param = value, ... } }`.
+#[derive(Debug, Clone)]
+pub struct CallAst {
+    pub span: Span,
+    pub name: Sp<String>,
+    pub args: Vec<(Sp<String>, Sp<Lit>)>,
+}
+
+/// The `[[entry.TABLE]]` array of one table.
+#[derive(Debug, Clone)]
+pub struct EntriesAst {
+    pub table: Sp<String>,
+    pub entries: Vec<EntryAst>,
+}
+
+#[derive(Debug, Clone)]
+pub struct EntryAst {
+    pub span: Span,
+    /// `match = { "field" = value }`, in written order.
+    pub matches: Vec<(Sp<String>, Sp<Lit>)>,
+    pub priority: Option<Sp<i64>>,
+    pub action: Option<CallAst>,
+}
