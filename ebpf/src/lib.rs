@@ -1,2 +1,4 @@
 //! offload-ebpf
 pub mod asm;
+pub mod btf;
+pub mod elf;
