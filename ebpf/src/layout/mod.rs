@@ -1,0 +1,641 @@
+//! Table layouts: how a module's tables, counters and ports live in BPF maps.
+//!
+//! This is the contract between the generated program and whoever writes
+//! entries (the drivers, tests): [`for_module`] describes every map, and
+//! [`TableLayout::encode_entries`] / [`TableLayout::encode_default`] give the
+//! exact key/value bytes to write. Nothing here touches the system.
+//!
+//! # Maps (names are ELF symbols; ≤ 15 bytes so the kernel keeps them whole)
+//! | name | type | key | value | entries |
+//! |---|---|---|---|---|
+//! | `t{N}_e_<table>` exact | HASH | key bytes, padded to 4 | [`ValueLayout`] | `size` |
+//! | `t{N}_e_<table>` lpm   | LPM_TRIE (`BPF_F_NO_PREALLOC`) | u32 prefix length + exact parts + lpm field | value | `size` |
+//! | `t{N}_e_<table>` ternary/range/mixed | HASH | mask bytes ‖ (key & mask) | value | `size × expansion` |
+//! | `t{N}_m_<table>` (tuple space only) | ARRAY | u32 index | u32 used, u32 max priority, mask bytes | `max_masks` |
+//! | `t{N}_d_<table>` | ARRAY | u32 0 | the default action's value | 1 |
+//! | `t{N}_c_<table>` (counters = true) | PERCPU_ARRAY | u32 slot | u64 packets, u64 bytes | `size + 1` (last = default action) |
+//! | `ports` (module forwards) | DEVMAP (xdp) / ARRAY (tc) | u32 logical port | u32 ifindex | max port id + 1 |
+//! | `in_ports` (module reads `meta.in_port`) | HASH | u32 ifindex | u32 logical port | 256 |
+//!
+//! **Key bytes**: each key field in network byte order, right-aligned in
+//! `ceil(width/8)` bytes (a VLAN id 0x123 is `01 23`), fields concatenated in
+//! key order (lpm: exact parts first, then the lpm field, so the prefix length
+//! `8 × exact bytes + prefix` covers the exact parts). A packet whose ingress
+//! interface is not in `in_ports` has `meta.in_port` = 0xffff.
+//!
+//! **Tuple-space search**: an entry becomes one hash element per combination
+//! of its keys' (value, mask) prefixes (ranges expanded with
+//! [`range_to_prefixes`]); the program probes the hash once per mask listed
+//! in the masks array, in order, and keeps the highest priority. The masks
+//! array lists distinct masks sorted by their highest priority (descending),
+//! terminated by `used = 0`; the program stops early once its best hit
+//! outranks every remaining mask. Two elements with the same key keep the
+//! higher priority (the lower can never win on that key).
+//!
+//! **Default action**: kept in the `t{N}_d_*` array (written at load time
+//! from [`TableLayout::encode_default`]), so it can be changed at run time.
+
+mod key;
+mod value;
+
+pub use key::{KeyPart, KeyShape};
+pub use value::{ParamSlot, ValueLayout, ACTION_OFF, PARAMS_OFF, PRIORITY_OFF, SLOT_OFF};
+
+use crate::elf::{map_type, MapDef, BPF_F_NO_PREALLOC};
+use offload_core::ir::{
+    prefix_mask, range_to_prefixes, ActionCall, Entry, Field, KeyMatch, MatchKind, Module,
+    Primitive, Table, TableId,
+};
+use std::collections::BTreeMap;
+use thiserror::Error;
+
+/// Bound on the masks of one tuple-space table (the masks array size) unless
+/// the profile says otherwise.
+pub const DEFAULT_MAX_MASKS: u32 = 64;
+/// Slots of `in_ports` (ifindex → logical port).
+pub const IN_PORTS_ENTRIES: u32 = 256;
+/// `meta.in_port` of a packet from an interface not in `in_ports`.
+pub const UNKNOWN_IN_PORT: u32 = 0xffff;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Hook {
+    Xdp,
+    Tc,
+}
+
+/// How a table's entries are looked up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TableKind {
+    /// HASH on the full key.
+    Exact,
+    /// LPM_TRIE on prefix length + key (exact parts first).
+    Lpm,
+    /// Tuple-space search: HASH of (mask, masked key) + ARRAY of masks.
+    TupleSpace { max_masks: u32 },
+}
+
+/// Why a map a layout describes exists.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum MapRole {
+    Entries(TableId),
+    Masks(TableId),
+    Default(TableId),
+    Counters(TableId),
+    /// logical port → ifindex (DEVMAP for XDP, ARRAY for tc).
+    Ports,
+    /// ifindex → logical port, for `meta.in_port`.
+    InPorts,
+}
+
+/// One map to create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MapSpec {
+    pub name: String,
+    pub role: MapRole,
+    /// `BPF_MAP_TYPE_*` (see [`crate::elf::map_type`]).
+    pub map_type: u32,
+    pub key_size: u32,
+    pub value_size: u32,
+    pub max_entries: u32,
+    pub map_flags: u32,
+}
+
+impl MapSpec {
+    pub fn to_def(&self) -> MapDef {
+        let mut d = MapDef::sized(
+            self.name.clone(),
+            self.map_type,
+            self.key_size,
+            self.value_size,
+            self.max_entries,
+        );
+        d.map_flags = self.map_flags;
+        d
+    }
+}
+
+/// The maps of one table and how its keys and values are laid out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableLayout {
+    pub table: TableId,
+    pub name: String,
+    pub kind: TableKind,
+    pub key: KeyShape,
+    pub value: ValueLayout,
+    pub entries_map: String,
+    pub masks_map: Option<String>,
+    pub default_map: String,
+    pub counters_map: Option<String>,
+    /// Counter slot of the default action (= table size).
+    pub default_slot: u32,
+}
+
+/// Every map of a module.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModuleLayout {
+    pub hook: Hook,
+    pub tables: Vec<TableLayout>,
+    pub maps: Vec<MapSpec>,
+    /// Name of the port map, if the module forwards.
+    pub ports_map: Option<String>,
+    /// Name of the ifindex → port map, if the module reads `meta.in_port`.
+    pub in_ports_map: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum LayoutError {
+    #[error("table `{table}`: entry {entry} has {got} matches for {want} keys")]
+    EntryShape {
+        table: String,
+        entry: usize,
+        got: usize,
+        want: usize,
+    },
+    #[error(
+        "table `{table}`: entry {entry} uses action id {action}, not one of the table's actions"
+    )]
+    UnknownAction {
+        table: String,
+        entry: usize,
+        action: u32,
+    },
+    #[error(
+        "table `{table}`: entry {entry} matches with a {got} key where the table wants {want}"
+    )]
+    MatchKind {
+        table: String,
+        entry: usize,
+        got: &'static str,
+        want: MatchKind,
+    },
+    #[error("table `{table}` needs {masks} distinct masks but its layout holds {max}; raise the mask bound or merge masks")]
+    TooManyMasks {
+        table: String,
+        masks: usize,
+        max: u32,
+    },
+    #[error("map `{map}`: {what} is {got} bytes, expected {want}")]
+    BadBytes {
+        map: String,
+        what: &'static str,
+        got: usize,
+        want: usize,
+    },
+}
+
+/// Map name: `t{id}_{kind}_{table}` cut to 15 bytes, non-identifier chars → `_`.
+fn map_name(id: TableId, kind: char, table: &str) -> String {
+    let mut s = format!("t{}_{}_", id.0, kind);
+    for c in table.chars() {
+        s.push(if c.is_ascii_alphanumeric() || c == '_' {
+            c
+        } else {
+            '_'
+        });
+    }
+    s.truncate(15);
+    s
+}
+
+impl TableLayout {
+    fn new(module: &Module, table: &Table, max_masks: u32) -> TableLayout {
+        let kind = if table.needs_priority() {
+            TableKind::TupleSpace { max_masks }
+        } else if table.lpm_key().is_some() {
+            TableKind::Lpm
+        } else {
+            TableKind::Exact
+        };
+        let key = KeyShape::new(table, kind);
+        let value = ValueLayout::new(module, table);
+        let id = table.id;
+        TableLayout {
+            table: id,
+            name: table.name.clone(),
+            kind,
+            key,
+            value,
+            entries_map: map_name(id, 'e', &table.name),
+            masks_map: matches!(kind, TableKind::TupleSpace { .. })
+                .then(|| map_name(id, 'm', &table.name)),
+            default_map: map_name(id, 'd', &table.name),
+            counters_map: table.counters.then(|| map_name(id, 'c', &table.name)),
+            default_slot: table.size,
+        }
+    }
+
+    /// Bytes of the entries map's key.
+    pub fn entries_key_size(&self) -> u32 {
+        match self.kind {
+            TableKind::Exact => self.key.padded,
+            TableKind::Lpm => 4 + self.key.bytes,
+            TableKind::TupleSpace { .. } => 2 * self.key.padded,
+        }
+    }
+
+    /// Bytes of one masks-array value: u32 used, u32 max priority, mask.
+    pub fn mask_value_size(&self) -> u32 {
+        8 + self.key.padded
+    }
+
+    fn maps(&self, table: &Table) -> Vec<MapSpec> {
+        let mut maps = Vec::new();
+        let (ty, flags, entries) = match self.kind {
+            TableKind::Exact => (map_type::HASH, 0, table.size),
+            TableKind::Lpm => (map_type::LPM_TRIE, BPF_F_NO_PREALLOC, table.size),
+            // Ranges expand to several elements per entry; leave room for it.
+            TableKind::TupleSpace { .. } => (map_type::HASH, 0, table.size.saturating_mul(4)),
+        };
+        maps.push(MapSpec {
+            name: self.entries_map.clone(),
+            role: MapRole::Entries(self.table),
+            map_type: ty,
+            key_size: self.entries_key_size(),
+            value_size: self.value.size,
+            max_entries: entries.max(1),
+            map_flags: flags,
+        });
+        if let (Some(m), TableKind::TupleSpace { max_masks }) = (&self.masks_map, self.kind) {
+            maps.push(MapSpec {
+                name: m.clone(),
+                role: MapRole::Masks(self.table),
+                map_type: map_type::ARRAY,
+                key_size: 4,
+                value_size: self.mask_value_size(),
+                max_entries: max_masks,
+                map_flags: 0,
+            });
+        }
+        maps.push(MapSpec {
+            name: self.default_map.clone(),
+            role: MapRole::Default(self.table),
+            map_type: map_type::ARRAY,
+            key_size: 4,
+            value_size: self.value.size,
+            max_entries: 1,
+            map_flags: 0,
+        });
+        if let Some(c) = &self.counters_map {
+            maps.push(MapSpec {
+                name: c.clone(),
+                role: MapRole::Counters(self.table),
+                map_type: map_type::PERCPU_ARRAY,
+                key_size: 4,
+                value_size: 16,
+                max_entries: table.size + 1,
+                map_flags: 0,
+            });
+        }
+        maps
+    }
+
+    /// The value bytes for running `call` with counter slot `slot` and `priority`.
+    pub fn encode_value(&self, call: &ActionCall, slot: u32, priority: u32) -> Vec<u8> {
+        self.value.encode(call, slot, priority)
+    }
+
+    /// `(key 0u32, value)` for the default-action array.
+    pub fn encode_default(&self, table: &Table) -> (Vec<u8>, Vec<u8>) {
+        (
+            0u32.to_ne_bytes().to_vec(),
+            self.value
+                .encode(&table.default_action, self.default_slot, 0),
+        )
+    }
+
+    /// The elements for one table's entries, each with its counter slot.
+    /// For tuple-space tables also the masks array content. The whole table
+    /// at once, because elements of different entries can share a key (the
+    /// higher priority keeps it).
+    pub fn encode_entries(
+        &self,
+        table: &Table,
+        entries: &[(&Entry, u32)],
+    ) -> Result<TableImage, LayoutError> {
+        for (i, (e, _)) in entries.iter().enumerate() {
+            if e.matches.len() != table.keys.len() {
+                return Err(LayoutError::EntryShape {
+                    table: table.name.clone(),
+                    entry: i,
+                    got: e.matches.len(),
+                    want: table.keys.len(),
+                });
+            }
+            if !table.actions.contains(&e.action.action) {
+                return Err(LayoutError::UnknownAction {
+                    table: table.name.clone(),
+                    entry: i,
+                    action: e.action.action.0,
+                });
+            }
+        }
+        match self.kind {
+            TableKind::Exact | TableKind::Lpm => {
+                let mut out = Vec::new();
+                for (i, (e, slot)) in entries.iter().enumerate() {
+                    let key = self.encode_plain_key(table, i, e)?;
+                    out.push((
+                        key,
+                        self.value.encode(&e.action, *slot, e.priority.unwrap_or(0)),
+                    ));
+                }
+                Ok(TableImage {
+                    entries: out,
+                    masks: Vec::new(),
+                })
+            }
+            TableKind::TupleSpace { max_masks } => {
+                self.encode_tuple_space(table, entries, max_masks)
+            }
+        }
+    }
+
+    fn encode_plain_key(&self, table: &Table, i: usize, e: &Entry) -> Result<Vec<u8>, LayoutError> {
+        let mut data = vec![0u8; self.key.bytes as usize];
+        let mut prefix_bits = 0u32;
+        for part in &self.key.parts {
+            let key = &table.keys[part.key_index];
+            let m = e.matches[part.key_index];
+            let value = match (m, key.kind) {
+                (KeyMatch::Exact(v), MatchKind::Exact) => {
+                    prefix_bits += part.len * 8;
+                    v
+                }
+                (KeyMatch::Lpm { value, prefix_len }, MatchKind::Lpm) => {
+                    // The field is right-aligned in its bytes: skip the pad bits.
+                    prefix_bits += part.len * 8 - key.field.width() + prefix_len;
+                    value
+                }
+                (other, want) => {
+                    return Err(LayoutError::MatchKind {
+                        table: table.name.clone(),
+                        entry: i,
+                        got: match_name(&other),
+                        want,
+                    })
+                }
+            };
+            part.write(&mut data, value);
+        }
+        Ok(match self.kind {
+            TableKind::Lpm => {
+                let mut k = prefix_bits.to_ne_bytes().to_vec();
+                k.extend_from_slice(&data);
+                k
+            }
+            _ => {
+                data.resize(self.key.padded as usize, 0);
+                data
+            }
+        })
+    }
+
+    fn encode_tuple_space(
+        &self,
+        table: &Table,
+        entries: &[(&Entry, u32)],
+        max_masks: u32,
+    ) -> Result<TableImage, LayoutError> {
+        let padded = self.key.padded as usize;
+        // key bytes (mask ‖ masked value) → (priority, value)
+        let mut elems: BTreeMap<Vec<u8>, (u32, Vec<u8>)> = BTreeMap::new();
+        // mask bytes → highest priority using it
+        let mut masks: BTreeMap<Vec<u8>, u32> = BTreeMap::new();
+        for (i, (e, slot)) in entries.iter().enumerate() {
+            let prio = e.priority.unwrap_or(0);
+            let value = self.value.encode(&e.action, *slot, prio);
+            // Per key part: alternatives (value, mask).
+            let mut combos: Vec<(Vec<u8>, Vec<u8>)> = vec![(vec![0; padded], vec![0; padded])];
+            for part in &self.key.parts {
+                let key = &table.keys[part.key_index];
+                let width = key.field.width();
+                let alts: Vec<(u128, u128)> = match e.matches[part.key_index] {
+                    KeyMatch::Exact(v) => vec![(v, prefix_mask(width, width))],
+                    KeyMatch::Lpm { value, prefix_len } => {
+                        vec![(value, prefix_mask(width, prefix_len))]
+                    }
+                    KeyMatch::Ternary { value, mask } => vec![(value & mask, mask)],
+                    KeyMatch::Range { lo, hi } => range_to_prefixes(lo, hi, width),
+                };
+                let mut next = Vec::with_capacity(combos.len() * alts.len());
+                for (v, m) in &combos {
+                    for (av, am) in &alts {
+                        let (mut v, mut m) = (v.clone(), m.clone());
+                        part.write(&mut v, av & am);
+                        part.write(&mut m, *am);
+                        next.push((v, m));
+                    }
+                }
+                combos = next;
+            }
+            let _ = i;
+            for (v, m) in combos {
+                let mut key = m.clone();
+                key.extend_from_slice(&v);
+                let best = masks.entry(m).or_insert(prio);
+                *best = (*best).max(prio);
+                match elems.get(&key) {
+                    Some((p, _)) if *p >= prio => {}
+                    _ => {
+                        elems.insert(key, (prio, value.clone()));
+                    }
+                }
+            }
+        }
+        if masks.len() > max_masks as usize {
+            return Err(LayoutError::TooManyMasks {
+                table: table.name.clone(),
+                masks: masks.len(),
+                max: max_masks,
+            });
+        }
+        // Highest max-priority first; ties by mask bytes (deterministic).
+        let mut ordered: Vec<(Vec<u8>, u32)> = masks.into_iter().collect();
+        ordered.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        let masks = ordered
+            .into_iter()
+            .enumerate()
+            .map(|(i, (m, prio))| {
+                let mut v = 1u32.to_ne_bytes().to_vec();
+                v.extend_from_slice(&prio.to_ne_bytes());
+                v.extend_from_slice(&m);
+                ((i as u32).to_ne_bytes().to_vec(), v)
+            })
+            .collect();
+        Ok(TableImage {
+            entries: elems.into_iter().map(|(k, (_, v))| (k, v)).collect(),
+            masks,
+        })
+    }
+
+    /// Reads a value back: (action call, counter slot, priority).
+    pub fn decode_value(
+        &self,
+        module: &Module,
+        bytes: &[u8],
+    ) -> Result<(ActionCall, u32, u32), LayoutError> {
+        self.value.decode(module, &self.entries_map, bytes)
+    }
+
+    /// Reads an exact/lpm key back into per-key matches (key order).
+    /// Tuple-space keys decode to `Ternary` (value, mask) per key.
+    pub fn decode_key(&self, table: &Table, bytes: &[u8]) -> Result<Vec<KeyMatch>, LayoutError> {
+        let want = self.entries_key_size() as usize;
+        if bytes.len() != want {
+            return Err(LayoutError::BadBytes {
+                map: self.entries_map.clone(),
+                what: "key",
+                got: bytes.len(),
+                want,
+            });
+        }
+        let mut out = vec![KeyMatch::Exact(0); table.keys.len()];
+        match self.kind {
+            TableKind::Exact => {
+                for p in &self.key.parts {
+                    out[p.key_index] = KeyMatch::Exact(p.read(bytes));
+                }
+            }
+            TableKind::Lpm => {
+                let prefix = u32::from_ne_bytes(bytes[0..4].try_into().expect("4 bytes"));
+                let data = &bytes[4..];
+                let mut bits = prefix;
+                for p in &self.key.parts {
+                    let key = &table.keys[p.key_index];
+                    if key.kind == MatchKind::Lpm {
+                        let pad = p.len * 8 - key.field.width();
+                        let len = bits.saturating_sub(pad).min(key.field.width());
+                        out[p.key_index] = KeyMatch::Lpm {
+                            value: p.read(data),
+                            prefix_len: len,
+                        };
+                    } else {
+                        bits = bits.saturating_sub(p.len * 8);
+                        out[p.key_index] = KeyMatch::Exact(p.read(data));
+                    }
+                }
+            }
+            TableKind::TupleSpace { .. } => {
+                let n = self.key.padded as usize;
+                let (mask, value) = bytes.split_at(n);
+                for p in &self.key.parts {
+                    out[p.key_index] = KeyMatch::Ternary {
+                        value: p.read(value),
+                        mask: p.read(mask),
+                    };
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn match_name(m: &KeyMatch) -> &'static str {
+    match m {
+        KeyMatch::Exact(_) => "exact",
+        KeyMatch::Lpm { .. } => "lpm",
+        KeyMatch::Ternary { .. } => "ternary",
+        KeyMatch::Range { .. } => "range",
+    }
+}
+
+/// What to write into one table's maps.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TableImage {
+    /// (key, value) for the entries map.
+    pub entries: Vec<(Vec<u8>, Vec<u8>)>,
+    /// (index, value) for the masks array (tuple-space tables).
+    pub masks: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+impl ModuleLayout {
+    pub fn table(&self, id: TableId) -> &TableLayout {
+        &self.tables[id.0 as usize]
+    }
+    pub fn map(&self, name: &str) -> Option<&MapSpec> {
+        self.maps.iter().find(|m| m.name == name)
+    }
+    /// ELF map definitions, in layout order.
+    pub fn map_defs(&self) -> Vec<MapDef> {
+        self.maps.iter().map(MapSpec::to_def).collect()
+    }
+    /// Largest logical port id + 1 (size of the port map).
+    fn port_slots(module: &Module) -> u32 {
+        module
+            .ports
+            .iter()
+            .map(|p| u32::from(p.id.0) + 1)
+            .max()
+            .unwrap_or(1)
+    }
+}
+
+/// Uses `forward(port)` in some action a table can run.
+pub fn module_forwards(module: &Module) -> bool {
+    module.tables.iter().any(|t| {
+        t.actions
+            .iter()
+            .chain(std::iter::once(&t.default_action.action))
+            .any(|a| {
+                module
+                    .action(*a)
+                    .body
+                    .iter()
+                    .any(|p| matches!(p, Primitive::Forward(_)))
+            })
+    })
+}
+
+/// Reads `meta.in_port` in some key.
+pub fn module_reads_in_port(module: &Module) -> bool {
+    module
+        .tables
+        .iter()
+        .any(|t| t.keys.iter().any(|k| k.field == Field::MetaInPort))
+}
+
+/// The layout of every map `module` needs on `hook`, tuple-space tables
+/// bounded to `max_masks` masks each.
+pub fn for_module(module: &Module, hook: Hook, max_masks: u32) -> ModuleLayout {
+    let mut tables = Vec::new();
+    let mut maps = Vec::new();
+    for t in &module.tables {
+        let tl = TableLayout::new(module, t, max_masks);
+        maps.extend(tl.maps(t));
+        tables.push(tl);
+    }
+    let ports_map = module_forwards(module).then(|| "ports".to_string());
+    if let Some(name) = &ports_map {
+        maps.push(MapSpec {
+            name: name.clone(),
+            role: MapRole::Ports,
+            map_type: match hook {
+                Hook::Xdp => map_type::DEVMAP,
+                Hook::Tc => map_type::ARRAY,
+            },
+            key_size: 4,
+            value_size: 4,
+            max_entries: ModuleLayout::port_slots(module),
+            map_flags: 0,
+        });
+    }
+    let in_ports_map = module_reads_in_port(module).then(|| "in_ports".to_string());
+    if let Some(name) = &in_ports_map {
+        maps.push(MapSpec {
+            name: name.clone(),
+            role: MapRole::InPorts,
+            map_type: map_type::HASH,
+            key_size: 4,
+            value_size: 4,
+            max_entries: IN_PORTS_ENTRIES,
+            map_flags: 0,
+        });
+    }
+    ModuleLayout {
+        hook,
+        tables,
+        maps,
+        ports_map,
+        in_ports_map,
+    }
+}
