@@ -2,3 +2,4 @@
 pub mod asm;
 pub mod btf;
 pub mod elf;
+pub mod layout;
