@@ -135,30 +135,21 @@ pub fn parse(packet: &[u8]) -> Parsed {
     };
 
     let l4 = &packet[p.l4_offset().min(packet.len())..];
-    match l4_proto {
-        IpProtocol::Tcp => {
-            // ≥ 20 bytes and data offset ≥ 5; options need not be complete.
-            if l4.len() >= tcp::HEADER_LEN
-                && tcp::Packet::new_unchecked(l4).header_len() >= tcp::HEADER_LEN
-            {
-                p.set_valid(Header::Tcp);
-                p.set_valid(Header::L4);
-            }
+    let valid_l4 = match l4_proto {
+        // ≥ 20 bytes and data offset ≥ 5; options need not be complete.
+        IpProtocol::Tcp => (l4.len() >= tcp::HEADER_LEN
+            && tcp::Packet::new_unchecked(l4).header_len() >= tcp::HEADER_LEN)
+            .then_some(Header::Tcp),
+        IpProtocol::Udp => udp::Packet::new_checked(l4).is_ok().then_some(Header::Udp),
+        IpProtocol::Icmp => (l4.len() >= 8).then_some(Header::Icmp),
+        IpProtocol::Icmpv6 => (l4.len() >= 8).then_some(Header::Icmpv6),
+        _ => None,
+    };
+    if let Some(h) = valid_l4 {
+        p.set_valid(h);
+        if matches!(h, Header::Tcp | Header::Udp) {
+            p.set_valid(Header::L4);
         }
-        IpProtocol::Udp => {
-            if udp::Packet::new_checked(l4).is_ok() {
-                p.set_valid(Header::Udp);
-                p.set_valid(Header::L4);
-            }
-        }
-        IpProtocol::Icmp | IpProtocol::Icmpv6 if l4.len() >= 8 => {
-            p.set_valid(if l4_proto == IpProtocol::Icmp {
-                Header::Icmp
-            } else {
-                Header::Icmpv6
-            });
-        }
-        _ => {}
     }
     p
 }
@@ -184,7 +175,7 @@ pub(crate) fn locate(parsed: &Parsed, packet_len: usize, field: Field) -> Option
         _ => (info.bit_offset, parsed.offset(info.header)?),
     };
     let skip = start_bit % 8;
-    let len = ((skip + info.width + 7) / 8) as usize;
+    let len = (skip + info.width).div_ceil(8) as usize;
     let start = base + (start_bit / 8) as usize;
     if start + len > packet_len || len > 16 {
         return None;
