@@ -1,1 +1,26 @@
-fn main() {}
+//! `offloadctl`: the command-line front of offload. Parses flags, sets up
+//! logging, dispatches to `cmd::<verb>::run`, and turns its result into the
+//! process exit code (0 ok, 1 the input was refused, 2 an operational error).
+
+mod cli;
+mod cmd;
+mod render;
+
+use clap::Parser;
+use cli::args::{Cli, Command};
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    cli::init_tracing(cli.verbose);
+    let result = match &cli.command {
+        Command::Check(args) => cmd::check::run(args),
+    };
+    match result {
+        Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -104,7 +104,7 @@ pub const MAX_DIAGNOSTICS: usize = 100;
 /// Compiles module source text into the validated IR.
 pub fn compile(source: &str) -> Result<ir::Module, Diagnostics> {
     if source.len() > MAX_SOURCE_BYTES {
-        return Err(Diagnostics(vec![too_large(source.len())]));
+        return Err(Diagnostics(vec![too_large(source.len() as u64)]));
     }
     let root = tree::parse(source).map_err(|d| Diagnostics(vec![d]))?;
     let mut reader = read::Reader::new();
@@ -131,7 +131,7 @@ pub fn compile(source: &str) -> Result<ir::Module, Diagnostics> {
 /// which is also a valid offset into `String::from_utf8_lossy(bytes)`).
 pub fn compile_bytes(bytes: &[u8]) -> Result<ir::Module, Diagnostics> {
     if bytes.len() > MAX_SOURCE_BYTES {
-        return Err(Diagnostics(vec![too_large(bytes.len())]));
+        return Err(Diagnostics(vec![too_large(bytes.len() as u64)]));
     }
     match std::str::from_utf8(bytes) {
         Ok(s) => compile(s),
@@ -149,7 +149,9 @@ pub fn compile_bytes(bytes: &[u8]) -> Result<ir::Module, Diagnostics> {
     }
 }
 
-fn too_large(len: usize) -> Diagnostic {
+/// The diagnostic for a source of `len` bytes, over [`MAX_SOURCE_BYTES`]
+/// (for callers that see the size before reading the file).
+pub fn too_large(len: u64) -> Diagnostic {
     Diagnostic::new(
         codes::TOO_LARGE,
         format!("the module is {len} bytes, more than the limit of {MAX_SOURCE_BYTES}"),

@@ -1,0 +1,27 @@
+//! The flags as parsed by clap. One `Command` variant per verb; each holds the
+//! `Args` struct defined next to its implementation in `src/cmd/<verb>.rs`.
+//!
+//! Adding a subcommand: write `src/cmd/<verb>.rs` with `pub struct Args`
+//! (`#[derive(clap::Args)]`) and `pub fn run(args: &Args) -> anyhow::Result<i32>`,
+//! add `pub mod <verb>;` to `src/cmd/mod.rs`, one variant here, and one match
+//! arm in `src/main.rs`.
+
+use clap::{ArgAction, Parser, Subcommand};
+
+/// offloadctl: one match-action module, placed on SmartNICs, switches or the host kernel.
+#[derive(Debug, Parser)]
+#[command(name = "offloadctl", version, about, propagate_version = true)]
+pub struct Cli {
+    /// More log output (-v debug, -vv trace); RUST_LOG overrides
+    #[arg(short, long, action = ArgAction::Count, global = true)]
+    pub verbose: u8,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Validate a module file and print its tables, actions and requirements
+    Check(crate::cmd::check::Args),
+}

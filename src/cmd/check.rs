@@ -1,0 +1,254 @@
+//! `offloadctl check FILE`: validates a module and prints what it contains and
+//! what it needs from a target. Exit 0 when valid, 1 with diagnostics.
+
+use super::{load_module, Loaded};
+use crate::render;
+use offload_core::ir::{self, Module, Requirements};
+use offload_core::spec::print;
+use serde_json::json;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+/// Options of `offloadctl check`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    /// The module file (TOML)
+    pub file: PathBuf,
+    /// Print a JSON document (module summary and requirements, or diagnostics) on stdout
+    #[arg(long)]
+    pub json: bool,
+    /// Also list every entry given in the file
+    #[arg(long)]
+    pub entries: bool,
+}
+
+pub fn run(args: &Args) -> anyhow::Result<i32> {
+    match load_module(&args.file)? {
+        Ok(loaded) => {
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&summary_json(&loaded))?);
+            } else {
+                print!("{}", summary_text(&loaded.module, args.entries));
+            }
+            Ok(0)
+        }
+        Err(rejected) => {
+            if args.json {
+                let doc = json!({
+                    "ok": false,
+                    "file": rejected.file,
+                    "diagnostics": rejected.to_json(),
+                });
+                println!("{}", serde_json::to_string_pretty(&doc)?);
+            } else {
+                eprint!("{}", rejected.render(render::stderr_wants_color()));
+                eprintln!(
+                    "error: {} refused: {} error(s)",
+                    rejected.file,
+                    rejected.diagnostics.len()
+                );
+            }
+            Ok(1)
+        }
+    }
+}
+
+fn yes(b: bool) -> &'static str {
+    if b {
+        "yes"
+    } else {
+        "no"
+    }
+}
+
+fn action_signature(a: &ir::Action) -> String {
+    if a.params.is_empty() {
+        return a.name.clone();
+    }
+    let ps: Vec<String> = a
+        .params
+        .iter()
+        .map(|p| format!("{}: {}", p.name, p.ty))
+        .collect();
+    format!("{}({})", a.name, ps.join(", "))
+}
+
+/// The human summary `check` prints for a valid module.
+pub fn summary_text(m: &Module, with_entries: bool) -> String {
+    let mut o = String::new();
+    let default = match m.default_verdict {
+        ir::DefaultVerdict::Pass => "pass",
+        ir::DefaultVerdict::Drop => "drop",
+    };
+    let _ = writeln!(o, "module {} (default verdict: {default})", m.name);
+    if m.ports.is_empty() {
+        let _ = writeln!(o, "ports: none");
+    } else {
+        let ps: Vec<String> = m
+            .ports
+            .iter()
+            .map(|p| format!("{} = {}", p.name, p.id.0))
+            .collect();
+        let _ = writeln!(o, "ports: {}", ps.join(", "));
+    }
+    let _ = writeln!(o, "\ntables (run in this order):");
+    for t in &m.tables {
+        let _ = writeln!(
+            o,
+            "  {}. {}  size {}, {} entr{}, counters {}",
+            t.id.0 + 1,
+            t.name,
+            t.size,
+            t.entries.len(),
+            if t.entries.len() == 1 { "y" } else { "ies" },
+            if t.counters { "on" } else { "off" }
+        );
+        if t.keys.is_empty() {
+            let _ = writeln!(o, "     keys: none (always runs its default action)");
+        } else {
+            let ks: Vec<String> = t
+                .keys
+                .iter()
+                .map(|k| format!("{} {} ({} bits)", k.field, k.kind, k.field.width()))
+                .collect();
+            let _ = writeln!(o, "     keys: {}", ks.join(", "));
+        }
+        let acts: Vec<&str> = t
+            .actions
+            .iter()
+            .map(|a| m.action(*a).name.as_str())
+            .collect();
+        let _ = writeln!(o, "     actions: {}", acts.join(", "));
+        let _ = writeln!(o, "     default: {}", print::call(m, &t.default_action));
+        if with_entries {
+            for e in &t.entries {
+                let ms: Vec<String> = t
+                    .keys
+                    .iter()
+                    .zip(&e.matches)
+                    .map(|(k, km)| format!("{}={}", k.field, print::key_match(k.field, km)))
+                    .collect();
+                let prio = e
+                    .priority
+                    .map(|p| format!(" priority {p}"))
+                    .unwrap_or_default();
+                let _ = writeln!(
+                    o,
+                    "       - {}{prio} -> {}",
+                    ms.join(" "),
+                    print::call(m, &e.action)
+                );
+            }
+        }
+    }
+    let _ = writeln!(o, "\nactions:");
+    for a in &m.actions {
+        let body: Vec<String> = a.body.iter().map(|p| print::primitive(m, a, p)).collect();
+        let body = if body.is_empty() {
+            "(nothing; continue)".to_string()
+        } else {
+            body.join("; ")
+        };
+        let _ = writeln!(o, "  {}: {body}", action_signature(a));
+    }
+    o.push_str(&requirements_text(&m.requirements()));
+    o
+}
+
+fn requirements_text(r: &Requirements) -> String {
+    let mut o = String::new();
+    let kinds: Vec<&str> = r.match_kinds.iter().map(|k| k.name()).collect();
+    let headers: Vec<&str> = r.headers.iter().map(|h| h.name()).collect();
+    let _ = writeln!(o, "\nrequirements:");
+    let _ = writeln!(
+        o,
+        "  match kinds: {}",
+        if kinds.is_empty() {
+            "none".into()
+        } else {
+            kinds.join(", ")
+        }
+    );
+    let _ = writeln!(o, "  headers: {}", headers.join(", "));
+    let _ = writeln!(o, "  max ternary masks per table: {}", r.max_ternary_masks);
+    let _ = writeln!(
+        o,
+        "  verdicts: drop {}, pass {}, tx {}, redirect {}",
+        yes(r.drop),
+        yes(r.pass),
+        yes(r.tx),
+        yes(r.redirect)
+    );
+    let _ = writeln!(
+        o,
+        "  rewrite {}, ipv4 checksum {}, l4 checksum {}, dec_ttl {}, vlan push {}, vlan pop {}",
+        yes(r.rewrite),
+        yes(r.ipv4_checksum_rewrite),
+        yes(r.l4_checksum_rewrite),
+        yes(r.dec_ttl),
+        yes(r.vlan_push),
+        yes(r.vlan_pop)
+    );
+    let _ = writeln!(o, "  counters: {}", yes(r.counters));
+    let _ = writeln!(o, "  total table size: {}", r.total_table_size);
+    for t in &r.tables {
+        let kinds: Vec<&str> = t.match_kinds.iter().map(|k| k.name()).collect();
+        let _ = writeln!(
+            o,
+            "  table {}: [{}] key {} B, params {} B, size {}, entries {}, ternary masks {}",
+            t.name,
+            kinds.join(", "),
+            t.key_bytes,
+            t.param_bytes,
+            t.size,
+            t.entries,
+            t.ternary_masks
+        );
+    }
+    o
+}
+
+/// The `--json` document for a valid module.
+pub fn summary_json(l: &Loaded) -> serde_json::Value {
+    let m = &l.module;
+    let tables: Vec<serde_json::Value> = m
+        .tables
+        .iter()
+        .map(|t| {
+            json!({
+                "name": t.name,
+                "keys": t.keys.iter().map(|k| json!({
+                    "field": k.field.name(), "match": k.kind, "width": k.field.width(),
+                })).collect::<Vec<_>>(),
+                "actions": t.actions.iter().map(|a| m.action(*a).name.clone()).collect::<Vec<_>>(),
+                "default_action": print::call(m, &t.default_action),
+                "size": t.size,
+                "entries": t.entries.len(),
+                "counters": t.counters,
+            })
+        })
+        .collect();
+    let actions: Vec<serde_json::Value> = m
+        .actions
+        .iter()
+        .map(|a| {
+            json!({
+                "name": a.name,
+                "params": a.params.iter().map(|p| json!({"name": p.name, "type": p.ty.to_string()})).collect::<Vec<_>>(),
+                "do": a.body.iter().map(|p| print::primitive(m, a, p)).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    json!({
+        "ok": true,
+        "file": l.path.display().to_string(),
+        "module": {
+            "name": m.name,
+            "default": m.default_verdict,
+            "ports": m.ports.iter().map(|p| json!({"name": p.name, "number": p.id.0})).collect::<Vec<_>>(),
+            "tables": tables,
+            "actions": actions,
+        },
+        "requirements": m.requirements(),
+    })
+}

@@ -1,0 +1,103 @@
+//! One module per verb. Each exposes `Args` (clap) and
+//! `run(&Args) -> anyhow::Result<i32>` (the exit code). Shared helpers live here.
+
+pub mod check;
+
+use crate::render;
+use anyhow::Context as _;
+use offload_core::diag::Diagnostics;
+use offload_core::{ir, spec};
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+
+/// A module file that compiled.
+#[derive(Debug)]
+#[allow(dead_code)] // `source` is for commands that show snippets (run, apply)
+pub struct Loaded {
+    pub path: PathBuf,
+    pub source: String,
+    pub module: ir::Module,
+}
+
+/// A module file that was refused, with what is needed to show why.
+#[derive(Debug)]
+pub struct Rejected {
+    /// The path as the user gave it (shown in `file:line:col`).
+    pub file: String,
+    /// The text the spans point into (lossy for non-UTF-8 input).
+    pub source: String,
+    pub diagnostics: Diagnostics,
+}
+
+impl Rejected {
+    /// Compiler-style rendering; `color` for terminals.
+    pub fn render(&self, color: bool) -> String {
+        render::render(&self.file, &self.source, &self.diagnostics, color)
+    }
+    pub fn to_json(&self) -> serde_json::Value {
+        render::to_json(&self.file, &self.source, &self.diagnostics)
+    }
+}
+
+/// Reads and compiles a module file. `Err` is an I/O problem (missing file,
+/// unreadable); `Ok(Err(_))` is a module with mistakes in it. Files over
+/// [`spec::MAX_SOURCE_BYTES`] are refused without being read.
+pub fn load_module(path: &Path) -> anyhow::Result<Result<Loaded, Rejected>> {
+    let file = path.display().to_string();
+    let f = std::fs::File::open(path).with_context(|| format!("cannot open module file {file}"))?;
+    let meta = f
+        .metadata()
+        .with_context(|| format!("cannot stat {file}"))?;
+    if meta.is_dir() {
+        anyhow::bail!("{file} is a directory, not a module file");
+    }
+    let limit = spec::MAX_SOURCE_BYTES as u64;
+    if meta.len() > limit {
+        return Ok(Err(Rejected {
+            file,
+            source: String::new(),
+            diagnostics: Diagnostics(vec![spec::too_large(meta.len())]),
+        }));
+    }
+    // Bounded read: the size can change (or be unknown, for a pipe) after stat.
+    let mut bytes = Vec::new();
+    f.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("cannot read {file}"))?;
+    tracing::debug!(file = %file, bytes = bytes.len(), "compiling module");
+    match spec::compile_bytes(&bytes) {
+        Ok(module) => {
+            // compile_bytes succeeded, so the bytes are UTF-8.
+            let source = String::from_utf8(bytes).unwrap_or_default();
+            Ok(Ok(Loaded {
+                path: path.to_path_buf(),
+                source,
+                module,
+            }))
+        }
+        Err(diagnostics) => Ok(Err(Rejected {
+            file,
+            source: String::from_utf8_lossy(&bytes).into_owned(),
+            diagnostics,
+        })),
+    }
+}
+
+/// [`load_module`] for commands that only go on with a valid module: prints the
+/// rendered diagnostics to stderr and gives exit code 1 when it was refused.
+/// Use as `let loaded = match cmd::load_module_or_report(&path)? { Ok(l) => l, Err(code) => return Ok(code) };`
+#[allow(dead_code)] // the helper other commands (run, compile, plan, ...) start with
+pub fn load_module_or_report(path: &Path) -> anyhow::Result<Result<Loaded, i32>> {
+    Ok(match load_module(path)? {
+        Ok(l) => Ok(l),
+        Err(r) => {
+            eprint!("{}", r.render(render::stderr_wants_color()));
+            eprintln!(
+                "error: {} refused: {} error(s)",
+                r.file,
+                r.diagnostics.len()
+            );
+            Err(1)
+        }
+    })
+}
