@@ -16,6 +16,35 @@
 //! func/line info is sent to the kernel, so the FUNC is descriptive only.
 //!
 //! Pure and deterministic: the same spec always gives the same bytes.
+//!
+//! ```
+//! use offload_ebpf::elf::{map_type, write_object, MapDef, MapReloc, ObjectSpec, ProgramSection};
+//!
+//! // r1 = map "counters" (ld_imm64, two slots); r0 = 2 (XDP_PASS); exit
+//! let insns: Vec<u8> = [
+//!     [0x18, 0x01, 0, 0, 0, 0, 0, 0],
+//!     [0; 8],
+//!     [0xb7, 0x00, 0, 0, 2, 0, 0, 0],
+//!     [0x95, 0, 0, 0, 0, 0, 0, 0],
+//! ]
+//! .concat();
+//! let object = write_object(&ObjectSpec {
+//!     program_section: ProgramSection::Xdp,
+//!     program_name: "edge",
+//!     insns: &insns,
+//!     map_relocs: vec![MapReloc { insn_index: 0, map: "counters".into() }],
+//!     maps: vec![MapDef::sized("counters", map_type::HASH, 4, 8, 1024)],
+//!     license: "GPL",
+//! })?;
+//! assert_eq!(&object[..4], b"\x7fELF");
+//! # Ok::<(), offload_ebpf::elf::ElfError>(())
+//! ```
+//!
+//! Loader quirks the caller should know: aya 0.14 creates DEVMAP/DEVMAP_HASH/CPUMAP
+//! maps with an 8-byte value (`struct bpf_devmap_val`) whatever the object says, so
+//! declare 8 there to get the same map from aya and libbpf; the kernel adds
+//! `BPF_F_RDONLY_PROG` to DEVMAPs. `ip link … xdp obj X.o` needs `sec xdp` (its default
+//! section is `prog`); `tc … bpf obj X.o` defaults to `classifier`.
 
 mod map_btf;
 mod spec;
