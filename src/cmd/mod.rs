@@ -2,6 +2,7 @@
 //! `run(&Args) -> anyhow::Result<i32>` (the exit code). Shared helpers live here.
 
 pub mod check;
+pub mod run;
 
 use crate::render;
 use anyhow::Context as _;

@@ -24,17 +24,26 @@ pub fn did_you_mean<'a>(
     best.map(|(_, c)| c)
 }
 
-/// Edit distance (insert, delete, substitute; case differences cost 1).
+/// Edit distance with adjacent transpositions (optimal string alignment):
+/// insert, delete, substitute or swap two neighbours each cost 1.
 fn levenshtein(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().take(256).collect();
     let b: Vec<char> = b.chars().take(256).collect();
+    // d[i][j] = distance between a[..i] and b[..j], three rows kept.
+    let mut prev2: Vec<usize> = vec![0; b.len() + 1];
     let mut prev: Vec<usize> = (0..=b.len()).collect();
     let mut cur = vec![0; b.len() + 1];
-    for (i, ca) in a.chars().take(256).enumerate() {
-        cur[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let sub = prev[j] + usize::from(ca != *cb);
-            cur[j + 1] = sub.min(prev[j + 1] + 1).min(cur[j] + 1);
+    for i in 1..=a.len() {
+        cur[0] = i;
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut d = (prev[j - 1] + cost).min(prev[j] + 1).min(cur[j - 1] + 1);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                d = d.min(prev2[j - 2] + 1);
+            }
+            cur[j] = d;
         }
+        std::mem::swap(&mut prev2, &mut prev);
         std::mem::swap(&mut prev, &mut cur);
     }
     prev[b.len()]
@@ -47,6 +56,8 @@ mod tests {
     #[test]
     fn suggests_close_names_only() {
         assert_eq!(levenshtein("kitten", "sitting"), 3);
+        assert_eq!(levenshtein("scr", "src"), 1);
+        assert_eq!(levenshtein("", "abc"), 3);
         assert_eq!(
             did_you_mean("ipv4.scr", ["ipv4.src", "ipv4.dst"]),
             Some("ipv4.src")

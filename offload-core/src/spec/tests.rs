@@ -39,7 +39,7 @@ fn errs(src: &str) -> Vec<Diagnostic> {
 }
 
 /// The one diagnostic with `code`; its primary span's text.
-fn one<'a>(src: &'a str, code: &str) -> (Diagnostic, &'a str) {
+fn one(src: &str, code: &str) -> (Diagnostic, String) {
     let ds = errs(src);
     let found: Vec<&Diagnostic> = ds.iter().filter(|d| d.code == code).collect();
     assert_eq!(
@@ -50,7 +50,7 @@ fn one<'a>(src: &'a str, code: &str) -> (Diagnostic, &'a str) {
     );
     let d = found[0].clone();
     let s = d.primary_span().unwrap();
-    (d, &src[s.start..s.end])
+    (d, src[s.start..s.end].to_string())
 }
 
 const BASE: &str = r#"
@@ -289,4 +289,561 @@ impl literal::Ports for NoPorts {
     fn names(&self) -> Vec<String> {
         Vec::new()
     }
+}
+
+const TABLE_FDB: &str = r#"
+[[table]]
+name = "fdb"
+keys = [{ field = "eth.dst", match = "exact" }]
+actions = ["fwd", "drop_it"]
+default_action = "drop_it"
+size = 4
+"#;
+
+const TABLE_ACL: &str = r#"
+[[table]]
+name = "acl"
+keys = [{ field = "ipv4.src", match = "ternary" }, { field = "l4.dst_port", match = "range" }]
+actions = ["drop_it", "nop"]
+default_action = "nop"
+"#;
+
+#[test]
+fn base_tables_compile() {
+    let m = ok(&with(&format!("{TABLE_FDB}{TABLE_ACL}")));
+    assert_eq!(m.tables.len(), 2);
+    assert_eq!(m.table_by_name("fdb").unwrap().size, 4);
+    assert_eq!(
+        m.table_by_name("acl").unwrap().size,
+        lower::DEFAULT_TABLE_SIZE
+    );
+}
+
+#[test]
+fn file_level_errors() {
+    assert_eq!(errs("")[0].code, codes::EMPTY);
+    assert_eq!(errs("   \n# just a comment\n")[0].code, codes::EMPTY);
+    assert_eq!(errs("[module\nname = 1")[0].code, codes::SYNTAX);
+    let (d, text) = one("[module]\nname = \"x\"\n[[table]]\nname = \"t\"\nactions = [\"a\"]\ndefault_action = \"a\"\n[action.a]\ndo = []\n[tabel]\n", codes::UNKNOWN_KEY);
+    assert_eq!(text, "tabel");
+    assert!(d.notes[0].contains("did you mean `table`"), "{:?}", d.notes);
+    let (_, text) = one(
+        "[[table]]\nname = \"t\"\nactions = [\"a\"]\ndefault_action = \"a\"\n[action.a]\ndo = []\n",
+        codes::NO_MODULE,
+    );
+    assert_eq!(text, "");
+    let (_, _) = one("[module]\nname = \"x\"\n", codes::NO_TABLES);
+    let (_, text) = one(&with("[module2]\n"), codes::UNKNOWN_KEY);
+    assert_eq!(text, "module2");
+    let big = "#".repeat(MAX_SOURCE_BYTES + 1);
+    assert_eq!(errs(&big)[0].code, codes::TOO_LARGE);
+    assert_eq!(
+        compile_bytes(b"[module]\nname = \"\xff\"").unwrap_err().0[0].code,
+        codes::NOT_UTF8
+    );
+    assert_eq!(
+        compile_bytes(b"[module]\nname = \"\xff\"").unwrap_err().0[0].primary_span(),
+        Some(Span::new(17, 18))
+    );
+}
+
+#[test]
+fn shape_errors() {
+    let (_, text) = one(&with(&format!("{TABLE_FDB}[[table]]\nname = \"x\"\nactions = [\"nop\"]\ndefault_action = \"nop\"\nsiz = 3\n")), codes::UNKNOWN_KEY);
+    assert_eq!(text, "siz");
+    let (_, text) = one(
+        &with("[[table]]\nname = 5\nactions = [\"nop\"]\ndefault_action = \"nop\"\n"),
+        codes::WRONG_TYPE,
+    );
+    assert_eq!(text, "5");
+    let (d, _) = one(&with("[table]\nname = \"t\"\n"), codes::WRONG_TYPE);
+    assert!(d.notes[0].contains("[[table]]"));
+    let (d, _) = one(
+        &with("[[table]]\nname = \"t\"\nactions = [\"nop\"]\n"),
+        codes::MISSING_KEY,
+    );
+    assert!(d.message.contains("default_action"));
+    let (_, text) = one(&with("[[table]]\nname = \"t\"\nactions = [\"nop\"]\ndefault_action = \"nop\"\ncounters = \"yes\"\n"), codes::WRONG_TYPE);
+    assert_eq!(text, "\"yes\"");
+    let (_, text) = one(&with("[[table]]\nname = \"t\"\nactions = [\"nop\"]\ndefault_action = \"nop\"\n[module.extra]\n"), codes::UNKNOWN_KEY);
+    assert_eq!(text, "extra");
+}
+
+#[test]
+fn name_errors() {
+    let t = "[[table]]\nname = \"t\"\nactions = [\"nop\"]\ndefault_action = \"nop\"\n";
+    let (_, text) = one(
+        &format!("{}{t}[action.\"bad name\"]\ndo = []\n", BASE),
+        codes::BAD_NAME,
+    );
+    assert_eq!(text, "\"bad name\"");
+    let (_, text) = one(&with(&format!("{t}{t}")), codes::DUPLICATE_NAME);
+    assert_eq!(text, "\"t\"");
+    let (d, _) = one(
+        &BASE
+            .replace("name = \"t\"", "name = \"9lives\"")
+            .replace("[action.nop]", &format!("{t}[action.nop]")),
+        codes::BAD_NAME,
+    );
+    assert!(d.message.contains("module"));
+}
+
+#[test]
+fn port_errors() {
+    let t = "[[table]]\nname = \"t\"\nactions = [\"nop\"]\ndefault_action = \"nop\"\n";
+    let (_, text) = one(
+        &with(t).replace("down = 2", "down = 70000"),
+        codes::PORT_RANGE,
+    );
+    assert_eq!(text, "70000");
+    let (d, text) = one(
+        &with(t).replace("down = 2", "down = 1"),
+        codes::DUPLICATE_PORT,
+    );
+    assert_eq!(text, "1");
+    assert_eq!(d.labels.len(), 2);
+    let (_, text) = one(
+        &with(t).replace("down = 2", "down = \"2\""),
+        codes::WRONG_TYPE,
+    );
+    assert_eq!(text, "\"2\"");
+}
+
+#[test]
+fn key_errors() {
+    let table = |keys: &str| {
+        with(&format!("[[table]]\nname = \"t\"\nkeys = [{keys}]\nactions = [\"nop\"]\ndefault_action = \"nop\"\n"))
+    };
+    let (d, text) = one(
+        &table(r#"{ field = "ipv4.scr", match = "exact" }"#),
+        codes::UNKNOWN_FIELD,
+    );
+    assert_eq!(text, "\"ipv4.scr\"");
+    assert!(
+        d.notes
+            .iter()
+            .any(|n| n.contains("did you mean `ipv4.src`")),
+        "{:?}",
+        d.notes
+    );
+    let (d, _) = one(
+        &table(r#"{ field = "ipv5.src", match = "exact" }"#),
+        codes::UNKNOWN_FIELD,
+    );
+    assert!(d.message.contains("unknown header `ipv5`"), "{}", d.message);
+    assert!(
+        d.notes[0].contains("ipv4.src")
+            || d.notes[0].contains("ipv4")
+            || d.notes[0].contains("ipv6"),
+        "{:?}",
+        d.notes
+    );
+    let (d, text) = one(
+        &table(r#"{ field = "ipv4.dst", match = "longest" }"#),
+        codes::UNKNOWN_MATCH,
+    );
+    assert_eq!(text, "\"longest\"");
+    assert!(d
+        .notes
+        .last()
+        .unwrap()
+        .contains("exact, lpm, ternary, range"));
+    let (d, _) = one(
+        &table(r#"{ field = "ipv4.dst", match = "terniary" }"#),
+        codes::UNKNOWN_MATCH,
+    );
+    assert!(d.notes[0].contains("`ternary`"));
+    let (_, text) = one(
+        &table(r#"{ field = "eth.dst", match = "lpm" }"#),
+        codes::MATCH_NOT_ALLOWED,
+    );
+    assert_eq!(text, "\"lpm\"");
+    one(
+        &table(r#"{ field = "ipv4.src", match = "range" }"#),
+        codes::MATCH_NOT_ALLOWED,
+    );
+    let (d, _) = one(
+        &table(r#"{ field = "ipv4.src", match = "lpm" }, { field = "ipv4.dst", match = "lpm" }"#),
+        codes::TWO_LPM,
+    );
+    assert_eq!(d.labels.len(), 2);
+    one(
+        &table(
+            r#"{ field = "ipv4.src", match = "exact" }, { field = "ipv4.src", match = "ternary" }"#,
+        ),
+        codes::DUPLICATE_KEY,
+    );
+    one(&table(r#"{ field = "ipv4.src" }"#), codes::MISSING_KEY);
+    one(
+        &table(r#"{ field = "ipv4.src", match = "exact", mask = 1 }"#),
+        codes::UNKNOWN_KEY,
+    );
+}
+
+#[test]
+fn table_errors() {
+    let tbl = |body: &str| with(&format!("[[table]]\nname = \"t\"\n{body}\n"));
+    let (_, text) = one(
+        &tbl("actions = [\"nop\"]\ndefault_action = \"nop\"\nsize = 0"),
+        codes::SIZE_RANGE,
+    );
+    assert_eq!(text, "0");
+    one(
+        &tbl("actions = [\"nop\"]\ndefault_action = \"nop\"\nsize = 1000001"),
+        codes::SIZE_RANGE,
+    );
+    let (d, text) = one(
+        &tbl("actions = [\"nop\", \"fwdd\"]\ndefault_action = \"nop\""),
+        codes::UNKNOWN_ACTION,
+    );
+    assert_eq!(text, "\"fwdd\"");
+    assert!(d.notes[0].contains("did you mean `fwd`"));
+    let (_, text) = one(
+        &tbl("actions = [\"nop\"]\ndefault_action = \"drop_it\""),
+        codes::DEFAULT_NOT_LISTED,
+    );
+    assert_eq!(text, "\"drop_it\"");
+    one(
+        &tbl("actions = []\ndefault_action = \"nop\""),
+        codes::NO_ACTIONS,
+    );
+    one(
+        &tbl("actions = [\"nop\", \"nop\"]\ndefault_action = \"nop\""),
+        codes::DUPLICATE_ACTION,
+    );
+    // Default action with arguments.
+    let m = ok(&tbl("actions = [\"fwd\"]\ndefault_action = { fwd = { port = \"down\", dmac = \"02:00:00:00:00:09\" } }"));
+    assert_eq!(m.tables[0].default_action.args, [2, 0x0200_0000_0009]);
+    let (d, _) = one(
+        &tbl("actions = [\"fwd\"]\ndefault_action = \"fwd\""),
+        codes::MISSING_ARG,
+    );
+    assert!(d.message.contains("`port`") && d.message.contains("`dmac`"));
+    one(
+        &tbl("actions = [\"fwd\"]\ndefault_action = { fwd = { port = \"down\" }, nop = {} }"),
+        codes::WRONG_TYPE,
+    );
+    // A keyless table always runs its default.
+    let m = ok(&tbl(
+        "actions = [\"drop_it\"]\ndefault_action = \"drop_it\"",
+    ));
+    assert!(m.tables[0].keys.is_empty());
+}
+
+fn action_src(params: &str, body: &str) -> String {
+    with(&format!(
+        "[[table]]\nname = \"t\"\nactions = [\"x\", \"nop\"]\ndefault_action = \"nop\"\n[action.x]\nparams = {{ {params} }}\ndo = [{body}]\n"
+    ))
+}
+
+#[test]
+fn action_errors() {
+    let (d, text) = one(&action_src("", r#""drpo""#), codes::UNKNOWN_PRIMITIVE);
+    assert_eq!(text, "drpo");
+    assert!(d.notes[0].contains("did you mean `drop`"));
+    let (_, text) = one(&action_src("", r#""set(eth.dst)""#), codes::BAD_PRIMITIVE);
+    assert_eq!(text, "set(eth.dst)");
+    one(&action_src("", r#""drop(1)""#), codes::BAD_PRIMITIVE);
+    let (_, text) = one(&action_src("", r#""set(eth.dst, 1""#), codes::BAD_PRIMITIVE);
+    assert_eq!(text, "(eth.dst, 1");
+    let (d, text) = one(
+        &action_src("", r#""drop", "pop_vlan""#),
+        codes::AFTER_TERMINATOR,
+    );
+    assert_eq!(text, "pop_vlan");
+    assert_eq!(d.labels.len(), 2);
+    let (_, text) = one(
+        &action_src(r#"p = "u16""#, r#""set(eth.dst, p)""#),
+        codes::PARAM_TYPE_MISMATCH,
+    );
+    assert_eq!(text, "p");
+    let (d, _) = one(
+        &action_src(r#"p = "u32""#, r#""set(l4.dst_port, p)""#),
+        codes::PARAM_TYPE_MISMATCH,
+    );
+    assert!(d.notes[0].contains("u16"), "{:?}", d.notes);
+    ok(&action_src(r#"p = "u12""#, r#""set(l4.dst_port, p)""#));
+    let (_, text) = one(
+        &action_src(r#"p = "mac""#, r#""forward(p)""#),
+        codes::PARAM_TYPE_MISMATCH,
+    );
+    assert_eq!(text, "p");
+    let (_, text) = one(
+        &action_src("", r#""set(ipv4.protocol, 6)""#),
+        codes::NOT_WRITABLE,
+    );
+    assert_eq!(text, "ipv4.protocol");
+    let (_, text) = one(&action_src("", r#""set(ipv4.ttl, 300)""#), codes::TOO_WIDE);
+    assert_eq!(text, "300");
+    let (_, text) = one(
+        &action_src("", r#""set(eth.src, 02:00:00:00:00)""#),
+        codes::BAD_LITERAL,
+    );
+    assert_eq!(text, "02:00:00:00:00");
+    let (d, text) = one(
+        &action_src(r#"dmac = "mac""#, r#""set(eth.dst, dmca)""#),
+        codes::UNKNOWN_PARAM,
+    );
+    assert_eq!(text, "dmca");
+    assert!(d.notes[0].contains("did you mean `dmac`"));
+    let (d, text) = one(&action_src("", r#""forward(uplnk)""#), codes::UNKNOWN_PARAM);
+    assert_eq!(text, "uplnk");
+    assert!(d.notes[0].contains("did you mean `uplink`"));
+    let (_, text) = one(&action_src("", r#""forward(9)""#), codes::UNKNOWN_PORT);
+    assert_eq!(text, "9");
+    one(
+        &action_src(r#"uplink = "port""#, r#""forward(uplink)""#),
+        codes::AMBIGUOUS_NAME,
+    );
+    let (_, text) = one(
+        &action_src(r#"p = "u64""#, r#""drop""#),
+        codes::BAD_PARAM_TYPE,
+    );
+    assert_eq!(text, "\"u64\"");
+    one(
+        &action_src(r#"p = "u0""#, r#""drop""#),
+        codes::BAD_PARAM_TYPE,
+    );
+    one(&action_src("", r#""push_vlan(4096)""#), codes::TOO_WIDE);
+    one(
+        &action_src(r#"v = "u16""#, r#""push_vlan(v)""#),
+        codes::PARAM_TYPE_MISMATCH,
+    );
+    one(&with("[[table]]\nname = \"t\"\nactions = [\"x\"]\ndefault_action = \"x\"\n[action.x]\nparams = {}\n"), codes::MISSING_KEY);
+    // The whole-primitive vocabulary lowers.
+    let m = ok(&action_src(
+        r#"v = "u12", a = "ipv4", b = "ipv6", q = "u3""#,
+        r#""set(ipv4.src, a)", "set(ipv6.dst, b)", "set(vlan.pcp, q)", "set(ipv4.dst, 10.1.2.3)", "set(ipv6.src, 2001:db8::1)", "set(l4.src_port, 0x50)", "push_vlan(v)", "push_vlan(100)", "pop_vlan", "dec_ttl", "forward(2)""#,
+    ));
+    let body = &m.action_by_name("x").unwrap().body;
+    assert_eq!(
+        body[3],
+        Primitive::Set {
+            field: Field::Ipv4Dst,
+            value: Operand::Const(0x0a01_0203)
+        }
+    );
+    assert_eq!(
+        body[4],
+        Primitive::Set {
+            field: Field::Ipv6Src,
+            value: Operand::Const(0x2001_0db8_0000_0000_0000_0000_0000_0001)
+        }
+    );
+    assert_eq!(
+        body[5],
+        Primitive::Set {
+            field: Field::L4SrcPort,
+            value: Operand::Const(80)
+        }
+    );
+    assert_eq!(body[7], Primitive::PushVlan(Operand::Const(100)));
+    assert_eq!(body[10], Primitive::Forward(Operand::Const(2)));
+    for tx in ["tx", "pass", "drop()"] {
+        ok(&action_src("", &format!("\"{tx}\"")));
+    }
+}
+
+fn fdb_entry(e: &str) -> String {
+    with(&format!("{TABLE_FDB}[[entry.fdb]]\n{e}\n"))
+}
+
+fn acl_entry(e: &str) -> String {
+    with(&format!("{TABLE_ACL}[[entry.acl]]\n{e}\n"))
+}
+
+#[test]
+fn entry_errors() {
+    let fwd = r#"action = { fwd = { port = "uplink", dmac = "02:00:00:00:00:01" } }"#;
+    ok(&fdb_entry(&format!(
+        "match = {{ \"eth.dst\" = \"02:00:00:00:00:05\" }}\n{fwd}"
+    )));
+    // Unquoted dotted keys mean the same field.
+    ok(&fdb_entry(&format!(
+        "match = {{ eth.dst = \"02:00:00:00:00:05\" }}\n{fwd}"
+    )));
+    let (_, text) = one(
+        &fdb_entry(&format!(
+            "match = {{ \"eth.dst\" = \"02:00:00:00:00:5\" }}\n{fwd}"
+        )),
+        codes::BAD_LITERAL,
+    );
+    assert_eq!(text, "02:00:00:00:00:5");
+    let (d, text) = one(
+        &fdb_entry(&format!(
+            "match = {{ \"eth.dts\" = \"02:00:00:00:00:05\" }}\n{fwd}"
+        )),
+        codes::UNKNOWN_FIELD,
+    );
+    assert_eq!(text, "\"eth.dts\"");
+    assert!(d.notes[0].contains("did you mean `eth.dst`"));
+    let (_, text) = one(&fdb_entry(&format!("match = {{ \"eth.dst\" = \"02:00:00:00:00:05\", \"eth.src\" = \"02:00:00:00:00:05\" }}\n{fwd}")), codes::NOT_A_KEY);
+    assert_eq!(text, "\"eth.src\"");
+    one(
+        &fdb_entry(&format!("match = {{}}\n{fwd}")),
+        codes::MISSING_EXACT,
+    );
+    let (_, text) = one(
+        &fdb_entry("match = { \"eth.dst\" = \"02:00:00:00:00:05\" }\naction = \"nop\""),
+        codes::ACTION_NOT_LISTED,
+    );
+    assert_eq!(text, "\"nop\"");
+    let (_, text) = one(
+        &fdb_entry("match = { \"eth.dst\" = \"02:00:00:00:00:05\" }\naction = \"nope\""),
+        codes::UNKNOWN_ACTION,
+    );
+    assert_eq!(text, "\"nope\"");
+    let (_, text) = one(
+        &fdb_entry(&format!(
+            "match = {{ \"eth.dst\" = \"02:00:00:00:00:05\" }}\npriority = 3\n{fwd}"
+        )),
+        codes::UNEXPECTED_PRIORITY,
+    );
+    assert_eq!(text, "3");
+    one(&fdb_entry("match = { \"eth.dst\" = \"02:00:00:00:00:05\" }\naction = { fwd = { port = \"uplink\" } }"), codes::MISSING_ARG);
+    let (_, text) = one(&fdb_entry("match = { \"eth.dst\" = \"02:00:00:00:00:05\" }\naction = { fwd = { port = \"uplink\", dmac = \"02:00:00:00:00:01\", smac = \"x\" } }"), codes::EXTRA_ARG);
+    assert_eq!(text, "smac");
+    let (_, text) = one(&fdb_entry("match = { \"eth.dst\" = \"02:00:00:00:00:05\" }\naction = { fwd = { port = \"upl1nk\", dmac = \"02:00:00:00:00:01\" } }"), codes::UNKNOWN_PORT);
+    assert_eq!(text, "upl1nk");
+    one(&fdb_entry("match = { \"eth.dst\" = \"02:00:00:00:00:05\" }\naction = { fwd = { port = 7, dmac = \"02:00:00:00:00:01\" } }"), codes::UNKNOWN_PORT);
+    one(
+        &fdb_entry("match = { \"eth.dst\" = \"02:00:00:00:00:05\" }"),
+        codes::MISSING_KEY,
+    );
+    let (_, text) = one(
+        &with(&format!(
+            "{TABLE_FDB}[[entry.fbd]]\nmatch = {{}}\naction = \"drop_it\"\n"
+        )),
+        codes::UNKNOWN_TABLE,
+    );
+    assert_eq!(text, "fbd");
+    // Duplicate entries.
+    let e = format!("[[entry.fdb]]\nmatch = {{ \"eth.dst\" = \"02:00:00:00:00:05\" }}\n{fwd}\n");
+    let (d, _) = one(&with(&format!("{TABLE_FDB}{e}{e}")), codes::DUPLICATE_ENTRY);
+    assert_eq!(d.labels.len(), 2);
+    // More entries than size (4).
+    let many: String = (0..5)
+        .map(|i| format!("[[entry.fdb]]\nmatch = {{ \"eth.dst\" = \"02:00:00:00:00:0{i}\" }}\naction = \"drop_it\"\n"))
+        .collect();
+    let (d, _) = one(
+        &with(&format!("{TABLE_FDB}{many}")),
+        codes::TOO_MANY_ENTRIES,
+    );
+    assert!(d.message.contains("5 entries") && d.message.contains("size is 4"));
+    // Entries on a keyless table.
+    one(&with("[[table]]\nname = \"k\"\nactions = [\"nop\"]\ndefault_action = \"nop\"\n[[entry.k]]\naction = \"nop\"\n"), codes::KEYLESS_ENTRY);
+}
+
+#[test]
+fn priority_and_canonical_form_errors() {
+    ok(&acl_entry(
+        "match = { \"ipv4.src\" = \"10.0.0.0/8\" }\npriority = 1\naction = \"drop_it\"",
+    ));
+    one(
+        &acl_entry("match = { \"ipv4.src\" = \"10.0.0.0/8\" }\naction = \"drop_it\""),
+        codes::MISSING_PRIORITY,
+    );
+    let e = "[[entry.acl]]\nmatch = { \"ipv4.src\" = \"10.0.0.0/8\" }\npriority = 1\naction = \"drop_it\"\n[[entry.acl]]\nmatch = { \"ipv4.src\" = \"11.0.0.0/8\" }\npriority = 1\naction = \"drop_it\"\n";
+    let (d, text) = one(&with(&format!("{TABLE_ACL}{e}")), codes::DUPLICATE_PRIORITY);
+    assert_eq!(text, "1");
+    assert_eq!(d.labels.len(), 2);
+    // Same match, different priorities: still a duplicate.
+    let e = "[[entry.acl]]\nmatch = { \"ipv4.src\" = \"10.0.0.0/8\" }\npriority = 1\naction = \"drop_it\"\n[[entry.acl]]\nmatch = { \"ipv4.src\" = \"10.0.0.0 &&& 255.0.0.0\", \"l4.dst_port\" = \"*\" }\npriority = 2\naction = \"nop\"\n";
+    one(&with(&format!("{TABLE_ACL}{e}")), codes::DUPLICATE_ENTRY);
+    one(
+        &acl_entry("match = {}\npriority = -1\naction = \"drop_it\""),
+        codes::TOO_WIDE,
+    );
+    one(
+        &acl_entry("match = {}\npriority = 4294967296\naction = \"drop_it\""),
+        codes::TOO_WIDE,
+    );
+    let (d, text) = one(&acl_entry("match = { \"ipv4.src\" = \"10.0.0.1 &&& 255.0.0.0\" }\npriority = 1\naction = \"drop_it\""), codes::BITS_OUTSIDE_MASK);
+    assert_eq!(text, "10.0.0.1 &&& 255.0.0.0");
+    assert!(
+        d.notes[0].contains("10.0.0.0 &&& 255.0.0.0"),
+        "{:?}",
+        d.notes
+    );
+    let (_, text) = one(
+        &acl_entry(
+            "match = { \"l4.dst_port\" = \"1024..80\" }\npriority = 1\naction = \"drop_it\"",
+        ),
+        codes::EMPTY_RANGE,
+    );
+    assert_eq!(text, "1024..80");
+    let (_, text) = one(
+        &acl_entry(
+            "match = { \"l4.dst_port\" = \"80..99999\" }\npriority = 1\naction = \"drop_it\"",
+        ),
+        codes::TOO_WIDE,
+    );
+    assert_eq!(text, "99999");
+    let (_, text) = one(
+        &acl_entry("match = { \"l4.dst_port\" = \"80-90\" }\npriority = 1\naction = \"drop_it\""),
+        codes::BAD_LITERAL,
+    );
+    assert_eq!(text, "80-90");
+    let (_, text) = one(
+        &acl_entry(
+            "match = { \"ipv4.src\" = \"10.0.0.0/40\" }\npriority = 1\naction = \"drop_it\"",
+        ),
+        codes::BAD_LITERAL,
+    );
+    assert_eq!(text, "40");
+    let (_, text) = one(
+        &acl_entry("match = { \"ipv4.src\" = \"10.0.0.300\" }\npriority = 1\naction = \"drop_it\""),
+        codes::BAD_LITERAL,
+    );
+    assert_eq!(text, "10.0.0.300");
+    let (_, _) = one(
+        &acl_entry("match = { \"l4.dst_port\" = 99999999999 }\npriority = 1\naction = \"drop_it\""),
+        codes::TOO_WIDE,
+    );
+    // Integers too large for TOML itself are a syntax error.
+    assert_eq!(errs(&acl_entry("match = { \"l4.dst_port\" = 99999999999999999999999 }\npriority = 1\naction = \"drop_it\""))[0].code, codes::SYNTAX);
+    // LPM host bits, on a table of its own.
+    let lpm = "[[table]]\nname = \"r\"\nkeys = [{ field = \"ipv6.dst\", match = \"lpm\" }]\nactions = [\"nop\"]\ndefault_action = \"nop\"\n[[entry.r]]\nmatch = { \"ipv6.dst\" = \"2001:db8::1/32\" }\naction = \"nop\"\n";
+    let (d, text) = one(&with(lpm), codes::HOST_BITS);
+    assert_eq!(text, "2001:db8::1/32");
+    assert!(
+        d.message.contains("::1") && d.notes[0].contains("2001:db8::/32"),
+        "{d:?}"
+    );
+    let m = ok(&with(&lpm.replace("2001:db8::1/32", "2001:db8::/32")));
+    assert_eq!(
+        m.tables[0].entries[0].matches,
+        [KeyMatch::Lpm {
+            value: 0x2001_0db8 << 96,
+            prefix_len: 32
+        }]
+    );
+}
+
+#[test]
+fn many_mistakes_are_all_reported_in_source_order() {
+    let src = with(&format!(
+        "{TABLE_FDB}[[table]]\nname = \"b\"\nkeys = [{{ field = \"ipv4.scr\", match = \"exact\" }}]\nactions = [\"nop\"]\ndefault_action = \"nop\"\n[action.y]\ndo = [\"drpo\"]\n[[entry.fdb]]\nmatch = {{ \"eth.dst\" = \"zz\" }}\naction = \"drop_it\"\n"
+    ));
+    let ds = errs(&src);
+    let codes_found: Vec<&str> = ds.iter().map(|d| d.code).collect();
+    assert_eq!(
+        codes_found,
+        [
+            codes::UNKNOWN_FIELD,
+            codes::UNKNOWN_PRIMITIVE,
+            codes::BAD_LITERAL
+        ]
+    );
+    let starts: Vec<usize> = ds.iter().map(|d| d.primary_span().unwrap().start).collect();
+    assert!(starts.windows(2).all(|w| w[0] <= w[1]));
+}
+
+#[test]
+fn diagnostics_are_capped() {
+    let body: String = (0..300).map(|i| format!("\"bad{i}\", ")).collect();
+    let src = action_src("", &body);
+    let ds = compile(&src).unwrap_err();
+    assert_eq!(ds.len(), MAX_DIAGNOSTICS + 1);
+    assert_eq!(ds.0.last().unwrap().code, codes::TOO_MANY);
 }
