@@ -3,3 +3,4 @@ pub mod asm;
 pub mod btf;
 pub mod elf;
 pub mod layout;
+pub mod codegen;

@@ -14,7 +14,7 @@
 //! | `t{N}_m_<table>` (tuple space only) | ARRAY | u32 index | u32 used, u32 max priority, mask bytes | `max_masks` |
 //! | `t{N}_d_<table>` | ARRAY | u32 0 | the default action's value | 1 |
 //! | `t{N}_c_<table>` (counters = true) | PERCPU_ARRAY | u32 slot | u64 packets, u64 bytes | `size + 1` (last = default action) |
-//! | `ports` (module forwards) | DEVMAP (xdp) / ARRAY (tc) | u32 logical port | u32 ifindex | max port id + 1 |
+//! | `ports` (module forwards) | DEVMAP (xdp) / ARRAY (tc) | u32 logical port | u32 ifindex (+ u32 program fd 0 for DEVMAP) | max port id + 1 |
 //! | `in_ports` (module reads `meta.in_port`) | HASH | u32 ifindex | u32 logical port | 256 |
 //!
 //! **Key bytes**: each key field in network byte order, right-aligned in
@@ -614,7 +614,12 @@ pub fn for_module(module: &Module, hook: Hook, max_masks: u32) -> ModuleLayout {
                 Hook::Tc => map_type::ARRAY,
             },
             key_size: 4,
-            value_size: 4,
+            // DEVMAP: `struct bpf_devmap_val` (ifindex, program fd), the size
+            // aya 0.14 insists on; tc ARRAY: the ifindex alone.
+            value_size: match hook {
+                Hook::Xdp => 8,
+                Hook::Tc => 4,
+            },
             max_entries: ModuleLayout::port_slots(module),
             map_flags: 0,
         });

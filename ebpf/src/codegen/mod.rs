@@ -1,0 +1,315 @@
+//! IR → eBPF: one pipeline for XDP and tc, differing only through [`Flavor`].
+//!
+//! Program shape: prologue (ctx, frame length, `meta.in_port`), the parser
+//! ([`parse`]), one stage per table in file order ([`table`]), the module's
+//! default verdict, then the shared verdict exits. Register convention and
+//! stack frame: [`frame`]. Output is deterministic: same module, same bytes.
+
+mod action;
+pub mod flavor;
+pub mod frame;
+mod parse;
+mod table;
+
+pub use flavor::{Flavor, Tc, Xdp};
+
+use crate::asm::{self, AsmError, Assembled, Label, Program, Reg::*, Size};
+use crate::layout::{self, Hook, ModuleLayout, DEFAULT_MAX_MASKS};
+use offload_core::ir::{DefaultVerdict, Module, Table};
+use offload_core::Span;
+use std::fmt::Write;
+use thiserror::Error;
+
+/// What to compile for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub hook: Hook,
+    /// Masks a tuple-space table can hold.
+    pub max_masks: u32,
+    /// Instruction budget (the verifier's or the device's).
+    pub max_insns: u32,
+}
+
+impl Target {
+    /// The host kernel: XDP (native or generic).
+    pub fn xdp() -> Target {
+        Target {
+            hook: Hook::Xdp,
+            max_masks: DEFAULT_MAX_MASKS,
+            max_insns: 1_000_000,
+        }
+    }
+    /// The host kernel: tc (cls_bpf, direct action).
+    pub fn tc() -> Target {
+        Target {
+            hook: Hook::Tc,
+            max_masks: DEFAULT_MAX_MASKS,
+            max_insns: 1_000_000,
+        }
+    }
+}
+
+/// A range of instructions and the module node it was generated from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InsnSpan {
+    /// First slot (inclusive) and end slot (exclusive).
+    pub start: usize,
+    pub end: usize,
+    pub table: Option<String>,
+    pub action: Option<String>,
+    /// Where in the module source.
+    pub span: Span,
+}
+
+impl InsnSpan {
+    pub fn describe(&self) -> String {
+        match (&self.table, &self.action) {
+            (Some(t), Some(a)) => format!("table {t}, action {a}"),
+            (Some(t), None) => format!("table {t}"),
+            (None, Some(a)) => format!("action {a}"),
+            (None, None) => "prologue".to_string(),
+        }
+    }
+}
+
+/// The compiled program.
+#[derive(Debug, Clone)]
+pub struct Compiled {
+    /// The relocatable BPF ELF object.
+    pub object: Vec<u8>,
+    pub program: Assembled,
+    /// Disassembly annotated with table/action names.
+    pub listing: String,
+    pub layout: ModuleLayout,
+    /// Innermost first: action ranges lie inside their table's range.
+    pub insn_spans: Vec<InsnSpan>,
+    /// Stack bytes used.
+    pub stack_bytes: u32,
+    /// The ELF program section (`xdp` / `classifier`).
+    pub section: &'static str,
+    /// The program's symbol name.
+    pub program_name: String,
+}
+
+impl Compiled {
+    /// The innermost module node behind instruction `insn`.
+    pub fn node_at(&self, insn: usize) -> Option<&InsnSpan> {
+        self.insn_spans
+            .iter()
+            .filter(|s| s.start <= insn && insn < s.end)
+            .min_by_key(|s| s.end - s.start)
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum CompileError {
+    #[error(
+        "table `{table}`: its keys need {bytes} bytes of stack, the program has {limit} in total"
+    )]
+    StackTooLarge {
+        table: String,
+        bytes: u32,
+        limit: u32,
+    },
+    #[error("program is {insns} instructions, over the target's {limit}")]
+    TooLong { insns: usize, limit: u32 },
+    #[error("assembling the program")]
+    Asm {
+        #[source]
+        source: AsmError,
+    },
+    #[error("writing the BPF object")]
+    Elf {
+        #[source]
+        source: crate::elf::ElfError,
+    },
+}
+
+/// Verdict exit blocks shared by every action.
+#[derive(Clone, Copy)]
+pub(crate) struct Exits {
+    pub drop: Label,
+    pub pass: Label,
+    pub tx: Label,
+}
+
+pub(crate) struct Gen<'a> {
+    pub p: Program,
+    pub module: &'a Module,
+    pub layout: &'a ModuleLayout,
+    pub flavor: &'static dyn Flavor,
+    pub exits: Exits,
+    pub keys_base: i16,
+    pub spans: Vec<InsnSpan>,
+}
+
+impl Gen<'_> {
+    pub(crate) fn mark(
+        &mut self,
+        start: usize,
+        table: Option<&Table>,
+        action: Option<String>,
+        span: Span,
+    ) {
+        self.spans.push(InsnSpan {
+            start,
+            end: self.p.len(),
+            table: table.map(|t| t.name.clone()),
+            action,
+            span,
+        });
+    }
+}
+
+/// The program's symbol: the module name as a C identifier.
+pub fn program_name(module: &Module) -> String {
+    let mut s: String = module
+        .name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if s.is_empty() || s.starts_with(|c: char| c.is_ascii_digit()) {
+        s.insert(0, 'm');
+    }
+    s
+}
+
+/// Compiles `module` for `target`: program, layout, listing and object.
+pub fn compile(module: &Module, target: &Target) -> Result<Compiled, CompileError> {
+    let layout = layout::for_module(module, target.hook, target.max_masks);
+    let key_bytes = layout
+        .tables
+        .iter()
+        .map(table::key_stack_bytes)
+        .max()
+        .unwrap_or(0);
+    let stack_bytes = (-frame::KEYS_TOP) as u32 + key_bytes;
+    if stack_bytes > frame::STACK_LIMIT {
+        let worst = layout
+            .tables
+            .iter()
+            .max_by_key(|t| table::key_stack_bytes(t))
+            .map(|t| t.name.clone())
+            .unwrap_or_default();
+        return Err(CompileError::StackTooLarge {
+            table: worst,
+            bytes: key_bytes,
+            limit: frame::STACK_LIMIT,
+        });
+    }
+    let mut p = Program::new();
+    let exits = Exits {
+        drop: p.label(),
+        pass: p.label(),
+        tx: p.label(),
+    };
+    let mut g = Gen {
+        p,
+        module,
+        layout: &layout,
+        flavor: flavor::for_hook(target.hook),
+        exits,
+        keys_base: frame::KEYS_TOP - key_bytes as i16,
+        spans: Vec::new(),
+    };
+    g.emit_prologue_and_parse();
+    g.mark(0, None, None, Span::default());
+    for table in &module.tables {
+        let start = g.p.len();
+        let end = g.p.label();
+        g.emit_table(table, end);
+        g.p.bind(end);
+        g.mark(start, Some(table), None, table.span);
+    }
+    let end_verdict = match module.default_verdict {
+        DefaultVerdict::Pass => g.exits.pass,
+        DefaultVerdict::Drop => g.exits.drop,
+    };
+    g.p.ja(end_verdict);
+    g.emit_exits();
+    let Gen { p, spans, .. } = g;
+    let program = p.finish().map_err(|source| CompileError::Asm { source })?;
+    if program.insns.len() > target.max_insns as usize {
+        return Err(CompileError::TooLong {
+            insns: program.insns.len(),
+            limit: target.max_insns,
+        });
+    }
+    let flavor = flavor::for_hook(target.hook);
+    let name = program_name(module);
+    let spec = crate::elf::ObjectSpec {
+        program_section: flavor.section(),
+        program_name: &name,
+        insns: &program.bytes,
+        map_relocs: program
+            .map_relocs
+            .iter()
+            .map(|r| crate::elf::MapReloc {
+                insn_index: r.insn_index,
+                map: r.map.clone(),
+            })
+            .collect(),
+        maps: layout.map_defs(),
+        license: "GPL",
+    };
+    let object = crate::elf::write_object(&spec).map_err(|source| CompileError::Elf { source })?;
+    let listing = annotated_listing(&program, &spans);
+    Ok(Compiled {
+        object,
+        listing,
+        program,
+        layout,
+        insn_spans: spans,
+        stack_bytes,
+        section: flavor.section().section_name(),
+        program_name: name,
+    })
+}
+
+impl Gen<'_> {
+    fn emit_exits(&mut self) {
+        let start = self.p.len();
+        let f = self.flavor;
+        self.p.bind(self.exits.drop);
+        self.p.mov64_imm(R0, f.ret_drop()).exit();
+        self.p.bind(self.exits.pass);
+        self.p.mov64_imm(R0, f.ret_pass()).exit();
+        self.p.bind(self.exits.tx);
+        match f.hook() {
+            Hook::Xdp => {
+                self.p.mov64_imm(R0, flavor::XDP_TX).exit();
+            }
+            Hook::Tc => {
+                self.p.ldx(Size::W, R1, R6, flavor::SKB_IFINDEX);
+                self.p.mov64_imm(R2, 0);
+                self.p.call(asm::Helper::Redirect).exit();
+            }
+        }
+        self.mark(start, None, Some("verdicts".into()), Span::default());
+    }
+}
+
+/// The listing with a `; table X, action Y` line where each node starts.
+pub fn annotated_listing(program: &Assembled, spans: &[InsnSpan]) -> String {
+    let mut out = String::new();
+    let mut at = 0;
+    let mut starts: Vec<&InsnSpan> = spans.iter().filter(|s| s.end > s.start).collect();
+    starts.sort_by_key(|s| (s.start, std::cmp::Reverse(s.end)));
+    let mut next = 0;
+    while at < program.insns.len() {
+        while next < starts.len() && starts[next].start <= at {
+            let _ = writeln!(out, "; {}", starts[next].describe());
+            next += 1;
+        }
+        let (text, used) = asm::format_at(&program.insns, at, &program.map_relocs);
+        let _ = writeln!(out, "{at:5}: {text}");
+        at += used;
+    }
+    out
+}

@@ -1,0 +1,291 @@
+//! One pipeline stage: skip rule, key on the stack, lookup (exact, lpm,
+//! tuple-space search), counters, dispatch to the action.
+
+use super::frame::*;
+use super::parse::bit;
+use super::Gen;
+use crate::asm::{AluOp, Helper, JmpOp, Label, MapRef, Reg, Reg::*, Size};
+use crate::layout::{KeyPart, TableKind, TableLayout, PRIORITY_OFF, SLOT_OFF};
+use offload_core::ir::{Field, Header, Table};
+
+/// Where a field's bytes start: base register and offset from it.
+pub fn field_base(field: Field) -> (Reg, i16) {
+    let info = field.info();
+    match info.header {
+        Header::Eth if field == Field::EthType => (R8, -2),
+        Header::Eth => (R7, 0),
+        // The outer tag: TPID at 12, TCI at 14.
+        Header::Vlan => (R7, 12),
+        Header::Ipv4 | Header::Ipv6 => (R8, 0),
+        _ => (R9, 0),
+    }
+}
+
+fn round8(n: u32) -> u32 {
+    n.div_ceil(8) * 8
+}
+
+/// Stack bytes the key buffers of a table need.
+pub fn key_stack_bytes(tl: &TableLayout) -> u32 {
+    match tl.kind {
+        TableKind::Exact => round8(tl.key.padded),
+        TableKind::Lpm => round8(4 + tl.key.bytes),
+        TableKind::TupleSpace { .. } => round8(tl.key.padded) + 2 * round8(tl.key.padded),
+    }
+}
+
+impl Gen<'_> {
+    pub(super) fn emit_table(&mut self, table: &Table, end: Label) {
+        let tl = self.layout.table(table.id).clone();
+        let headers = table.required_headers();
+        // `vlan` validity follows the tag count, the others the parse bits.
+        let required: i32 = headers
+            .iter()
+            .filter(|h| **h != Header::Vlan)
+            .map(|h| bit(*h))
+            .sum();
+        if headers.contains(&Header::Vlan) {
+            self.p.ldx(Size::DW, R1, R10, TAGS);
+            self.p.jmp_imm(JmpOp::Eq, R1, 0, end);
+        }
+        if required != 0 {
+            self.p.ldx(Size::DW, R1, R10, FLAGS);
+            self.p.alu64_imm(AluOp::And, R1, required);
+            self.p.jmp_imm(JmpOp::Ne, R1, required, end);
+        }
+        let keys = self.keys_base;
+        match tl.kind {
+            TableKind::Exact => {
+                self.zero_stack(keys, round8(tl.key.padded));
+                self.emit_key(&tl.key.parts, keys);
+                self.lookup(&tl.entries_map, keys);
+            }
+            TableKind::Lpm => {
+                self.zero_stack(keys, round8(4 + tl.key.bytes));
+                self.p.st(Size::W, R10, keys, (tl.key.bytes * 8) as i32);
+                self.emit_key(&tl.key.parts, keys + 4);
+                self.lookup(&tl.entries_map, keys);
+            }
+            TableKind::TupleSpace { max_masks } => {
+                self.emit_tuple_space(&tl, max_masks);
+            }
+        }
+        // R0: value or NULL (miss) → default action value.
+        let have = self.p.label();
+        self.p.jmp_imm(JmpOp::Ne, R0, 0, have);
+        self.p.st(Size::W, R10, SCRATCH, 0);
+        self.lookup(&tl.default_map, SCRATCH);
+        self.p.jmp_imm(JmpOp::Eq, R0, 0, end);
+        self.p.bind(have);
+        self.p.stx(Size::DW, R10, VAL, R0);
+        if let Some(c) = &tl.counters_map {
+            let skip = self.p.label();
+            self.p.ldx(Size::W, R1, R0, SLOT_OFF as i16);
+            self.p.stx(Size::W, R10, SCRATCH, R1);
+            self.lookup(c, SCRATCH);
+            self.p.jmp_imm(JmpOp::Eq, R0, 0, skip);
+            self.p
+                .ldx(Size::DW, R1, R0, 0)
+                .alu64_imm(AluOp::Add, R1, 1)
+                .stx(Size::DW, R0, 0, R1);
+            self.p.ldx(Size::DW, R1, R0, 8).ldx(Size::DW, R2, R10, LEN);
+            self.p
+                .alu64_reg(AluOp::Add, R1, R2)
+                .stx(Size::DW, R0, 8, R1);
+            self.p.bind(skip);
+            self.p.ldx(Size::DW, R0, R10, VAL);
+        }
+        // Dispatch on the action id.
+        self.p.ldx(Size::W, R1, R0, 0);
+        let mut bodies = Vec::new();
+        for (id, _) in &tl.value.actions {
+            let l = self.p.label();
+            self.p.jmp_imm(JmpOp::Eq, R1, id.0 as i32, l);
+            bodies.push((*id, l));
+        }
+        self.p.ja(end);
+        for (id, l) in bodies {
+            self.p.bind(l);
+            let start = self.p.len();
+            self.emit_action(table, &tl, id, end);
+            let action = self.module.action(id);
+            self.mark(start, Some(table), Some(action.name.clone()), action.span);
+        }
+    }
+
+    /// `R0 = bpf_map_lookup_elem(&map, R10 + key)`.
+    pub(super) fn lookup(&mut self, map: &str, key: i16) {
+        self.p.ld_map(R1, &MapRef::new(map));
+        self.p
+            .mov64_reg(R2, R10)
+            .alu64_imm(AluOp::Add, R2, i32::from(key));
+        self.p.call(Helper::MapLookupElem);
+    }
+
+    pub(super) fn zero_stack(&mut self, at: i16, bytes: u32) {
+        let mut o = 0;
+        while o < bytes {
+            self.p.st(Size::DW, R10, at + o as i16, 0);
+            o += 8;
+        }
+    }
+
+    /// Writes every key part (network order) into the stack buffer at `buf`.
+    fn emit_key(&mut self, parts: &[KeyPart], buf: i16) {
+        for part in parts {
+            let dst = buf + part.offset as i16;
+            let info = part.field.info();
+            if part.field == Field::MetaInPort {
+                self.p.ldx(Size::W, R1, R10, IN_PORT);
+                self.store_number_be(R1, dst, 2);
+                continue;
+            }
+            let (base, off) = field_base(part.field);
+            let start = off + (info.bit_offset / 8) as i16;
+            if info.bit_offset % 8 == 0 && info.width % 8 == 0 {
+                // Whole bytes: copy as they are, in chunks aligned on the stack.
+                self.copy_bytes(base, start, R10, dst, part.len);
+            } else {
+                // Sub-byte field: extract the number, store it big-endian.
+                let skip = info.bit_offset % 8;
+                let span = (skip + info.width).div_ceil(8);
+                let tail = span * 8 - skip - info.width;
+                match span {
+                    1 => {
+                        self.p.ldx(Size::B, R1, base, start);
+                    }
+                    _ => {
+                        self.p.ldx(Size::H, R1, base, start);
+                        self.p.emit(crate::asm::Insn::be16(R1));
+                    }
+                }
+                if tail > 0 {
+                    self.p.alu64_imm(AluOp::Rsh, R1, tail as i32);
+                }
+                self.p
+                    .alu64_imm(AluOp::And, R1, ((1u64 << info.width) - 1) as i32);
+                self.store_number_be(R1, dst, part.len);
+            }
+        }
+    }
+
+    /// Stores the low `len` (1 or 2) bytes of number `r` big-endian at stack `dst`.
+    pub(super) fn store_number_be(&mut self, r: Reg, dst: i16, len: u32) {
+        if len == 1 {
+            self.p.stx(Size::B, R10, dst, r);
+        } else if dst % 2 == 0 {
+            self.p.emit(crate::asm::Insn::be16(r));
+            self.p.stx(Size::H, R10, dst, r);
+        } else {
+            self.p.stx(Size::B, R10, dst + 1, r);
+            self.p.alu64_imm(AluOp::Rsh, r, 8);
+            self.p.stx(Size::B, R10, dst, r);
+        }
+    }
+
+    /// Copies `len` bytes from `src + so` to `dst + d`, chunk sizes chosen so
+    /// stack accesses are naturally aligned (the verifier insists on it).
+    pub(super) fn copy_bytes(&mut self, src: Reg, so: i16, dst: Reg, d: i16, len: u32) {
+        let mut i = 0u32;
+        while i < len {
+            let left = len - i;
+            let a = |o: i16| -> u32 {
+                let o = o as i32;
+                if o % 8 == 0 {
+                    8
+                } else if o % 4 == 0 {
+                    4
+                } else if o % 2 == 0 {
+                    2
+                } else {
+                    1
+                }
+            };
+            let mut align = 8;
+            if src == R10 {
+                align = align.min(a(so + i as i16));
+            }
+            if dst == R10 {
+                align = align.min(a(d + i as i16));
+            }
+            let n = [8u32, 4, 2, 1]
+                .into_iter()
+                .find(|&n| n <= left && n <= align)
+                .unwrap_or(1);
+            let size = Size::for_bytes(n).expect("1, 2, 4 or 8");
+            self.p.ldx(size, R1, src, so + i as i16);
+            self.p.stx(size, dst, d + i as i16, R1);
+            i += n;
+        }
+    }
+
+    /// Tuple-space search: probe the entries hash once per listed mask, in
+    /// the masks array's order, keeping the highest priority; stops at the
+    /// end of the list or when the best hit outranks every remaining mask.
+    /// Leaves the best value (or NULL) in R0.
+    fn emit_tuple_space(&mut self, tl: &TableLayout, max_masks: u32) {
+        let k = tl.key.padded;
+        let raw = self.keys_base;
+        let probe = raw + round8(k) as i16; // mask ‖ masked key
+        self.zero_stack(raw, round8(k));
+        self.emit_key(&tl.key.parts, raw);
+        let masks = tl
+            .masks_map
+            .clone()
+            .expect("tuple-space table has a masks map");
+        let p = &mut self.p;
+        p.mov64_imm(R1, 0);
+        p.stx(Size::DW, R10, BEST, R1);
+        p.stx(Size::DW, R10, BEST_PRIO, R1);
+        p.stx(Size::DW, R10, IDX, R1);
+        let top = p.label();
+        let next = p.label();
+        let done = p.label();
+        p.bind(top);
+        p.ldx(Size::DW, R1, R10, IDX);
+        p.jmp_imm(JmpOp::Ge, R1, max_masks as i32, done);
+        p.stx(Size::W, R10, SCRATCH, R1);
+        self.lookup(&masks, SCRATCH);
+        let p = &mut self.p;
+        p.jmp_imm(JmpOp::Eq, R0, 0, done);
+        p.ldx(Size::W, R1, R0, 0);
+        p.jmp_imm(JmpOp::Eq, R1, 0, done);
+        // Stop when the best so far is at least this mask's top priority.
+        let go = p.label();
+        p.ldx(Size::DW, R2, R10, BEST);
+        p.jmp_imm(JmpOp::Eq, R2, 0, go);
+        p.ldx(Size::W, R1, R0, 4);
+        p.ldx(Size::DW, R2, R10, BEST_PRIO);
+        p.jmp_reg(JmpOp::Ge, R2, R1, done);
+        p.bind(go);
+        let mut o = 0;
+        while o < k {
+            let o16 = o as i16;
+            p.ldx(Size::W, R1, R0, 8 + o16);
+            p.stx(Size::W, R10, probe + o16, R1);
+            p.ldx(Size::W, R2, R10, raw + o16);
+            p.alu64_reg(AluOp::And, R2, R1);
+            p.stx(Size::W, R10, probe + k as i16 + o16, R2);
+            o += 4;
+        }
+        self.lookup(&tl.entries_map, probe);
+        let p = &mut self.p;
+        p.jmp_imm(JmpOp::Eq, R0, 0, next);
+        p.ldx(Size::W, R1, R0, PRIORITY_OFF as i16);
+        let take = p.label();
+        p.ldx(Size::DW, R2, R10, BEST);
+        p.jmp_imm(JmpOp::Eq, R2, 0, take);
+        p.ldx(Size::DW, R2, R10, BEST_PRIO);
+        p.jmp_reg(JmpOp::Ge, R2, R1, next);
+        p.bind(take);
+        p.stx(Size::DW, R10, BEST, R0);
+        p.stx(Size::DW, R10, BEST_PRIO, R1);
+        p.bind(next);
+        p.ldx(Size::DW, R1, R10, IDX);
+        p.alu64_imm(AluOp::Add, R1, 1);
+        p.stx(Size::DW, R10, IDX, R1);
+        p.ja(top);
+        p.bind(done);
+        p.ldx(Size::DW, R0, R10, BEST);
+    }
+}
