@@ -15,6 +15,7 @@ fn main() -> ExitCode {
     cli::init_tracing(cli.verbose);
     let result = match &cli.command {
         Command::Check(args) => cmd::check::run(args),
+        Command::Run(args) => cmd::run::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),

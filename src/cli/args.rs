@@ -24,4 +24,6 @@ pub struct Cli {
 pub enum Command {
     /// Validate a module file and print its tables, actions and requirements
     Check(crate::cmd::check::Args),
+    /// Run the reference interpreter on packets (hex or pcap) and show what the module does
+    Run(crate::cmd::run::Args),
 }

@@ -1,0 +1,526 @@
+//! `offloadctl run FILE --in-port N (--hex BYTES | --pcap FILE)`: runs the
+//! reference interpreter (`offload_core::semantics`) on packets and shows what
+//! the module does to each: tables hit/missed/skipped, rewrites (old → new),
+//! verdict and egress port, counters. `--json` gives one document for scripts.
+
+use super::load_module_or_report;
+use anyhow::{bail, Context as _};
+use offload_core::ir::{Field, FieldKind, Module, PortId};
+use offload_core::semantics::{self, CounterSlot, Effect, Event, Step, Trace, Verdict};
+use offload_core::spec::literal::{format_value, LitType};
+use offload_core::spec::{print, suggest};
+use offload_core::{diag, ir};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::{Read as _, Seek as _};
+use std::path::{Path, PathBuf};
+
+/// Options of `offloadctl run`.
+#[derive(Debug, Clone, clap::Args)]
+#[command(group(clap::ArgGroup::new("input").required(true).args(["hex", "pcap"])))]
+pub struct Args {
+    /// The module file (TOML)
+    pub file: PathBuf,
+    /// Ingress logical port: a name from `[ports]` or a number
+    #[arg(long, value_name = "PORT")]
+    pub in_port: String,
+    /// A frame as hex, starting at the Ethernet header (spaces, `:`, `-`, `_` and
+    /// a `0x` prefix are ignored); repeat for several frames
+    #[arg(long, value_name = "BYTES")]
+    pub hex: Vec<String>,
+    /// A pcap or pcapng capture with Ethernet frames
+    #[arg(long, value_name = "FILE")]
+    pub pcap: Option<PathBuf>,
+    /// Print one JSON document on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// One frame to run, with where it came from.
+struct Input {
+    /// `hex #1`, `pcap #12`.
+    origin: String,
+    bytes: Vec<u8>,
+    /// Length on the wire when the capture truncated it (snaplen).
+    orig_len: Option<usize>,
+}
+
+pub fn run(args: &Args) -> anyhow::Result<i32> {
+    let loaded = match load_module_or_report(&args.file)? {
+        Ok(l) => l,
+        Err(code) => return Ok(code),
+    };
+    let m = &loaded.module;
+    let in_port = resolve_port(m, &args.in_port)?;
+    let inputs = if let Some(path) = &args.pcap {
+        read_capture(path)?
+    } else {
+        args.hex
+            .iter()
+            .enumerate()
+            .map(|(i, h)| {
+                let bytes = parse_hex(h).with_context(|| format!("--hex #{}", i + 1))?;
+                Ok(Input {
+                    origin: format!("hex #{}", i + 1),
+                    bytes,
+                    orig_len: None,
+                })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?
+    };
+    tracing::debug!(
+        packets = inputs.len(),
+        in_port = in_port.0,
+        "running the reference interpreter"
+    );
+
+    let mut totals: BTreeMap<(ir::TableId, CounterSlot), (u64, u64)> = BTreeMap::new();
+    let mut docs = Vec::new();
+    for (n, input) in inputs.iter().enumerate() {
+        let trace = semantics::run_traced(m, in_port, &input.bytes);
+        for c in &trace.outcome.counters {
+            let t = totals.entry((c.table, c.slot)).or_default();
+            t.0 += 1;
+            t.1 += c.bytes;
+        }
+        if args.json {
+            docs.push(packet_json(m, &loaded.source, in_port, input, &trace));
+        } else {
+            if n > 0 {
+                println!();
+            }
+            print!("{}", packet_text(m, &loaded.source, in_port, input, &trace));
+        }
+    }
+
+    if args.json {
+        let counters: Vec<Value> = totals
+            .iter()
+            .map(|((t, slot), (p, b))| {
+                json!({"table": m.table(*t).name, "slot": slot_name(*slot), "packets": p, "bytes": b})
+            })
+            .collect();
+        let doc = json!({
+            "module": m.name,
+            "file": loaded.path.display().to_string(),
+            "in_port": port_json(m, in_port),
+            "packets": docs,
+            "counters": counters,
+        });
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+    } else if inputs.len() > 1 && !totals.is_empty() {
+        println!("\ncounters after {} packets:", inputs.len());
+        for ((t, slot), (p, b)) in &totals {
+            println!(
+                "  {} {}: {p} packets, {b} bytes",
+                m.table(*t).name,
+                slot_name(*slot)
+            );
+        }
+    }
+    Ok(0)
+}
+
+/// `--in-port`: a declared port name, or a number (declared or not: the
+/// ingress port is just metadata to the interpreter).
+fn resolve_port(m: &Module, s: &str) -> anyhow::Result<PortId> {
+    let s = s.trim();
+    if let Some(p) = m.port_by_name(s) {
+        return Ok(p.id);
+    }
+    if let Ok(n) = s.parse::<u16>() {
+        if m.port_by_id(PortId(n)).is_none() && !m.ports.is_empty() {
+            tracing::warn!("in-port {n} is not declared in [ports] of {}", m.name);
+        }
+        return Ok(PortId(n));
+    }
+    let names: Vec<&str> = m.ports.iter().map(|p| p.name.as_str()).collect();
+    let hint = match suggest::did_you_mean(s, names.iter().copied()) {
+        Some(c) => format!("did you mean `{c}`?"),
+        None if names.is_empty() => "the module declares no ports; give a number".into(),
+        None => format!("the module's ports are: {}", names.join(", ")),
+    };
+    bail!(
+        "--in-port `{s}` is neither a port of module {} nor a number 0..=65535; {hint}",
+        m.name
+    )
+}
+
+/// Hex digits, ignoring whitespace, `:`, `-`, `_` and `0x` prefixes.
+fn parse_hex(s: &str) -> anyhow::Result<Vec<u8>> {
+    let mut digits = Vec::with_capacity(s.len());
+    for word in s.split(|c: char| c.is_whitespace() || matches!(c, ':' | '-' | '_')) {
+        let word = word
+            .strip_prefix("0x")
+            .or_else(|| word.strip_prefix("0X"))
+            .unwrap_or(word);
+        for (i, c) in word.char_indices() {
+            match c.to_digit(16) {
+                Some(d) => digits.push(d as u8),
+                None => bail!(
+                    "`{c}` is not a hex digit (in `{word}` at character {})",
+                    i + 1
+                ),
+            }
+        }
+    }
+    if digits.is_empty() {
+        bail!("no bytes given; write the frame as hex, e.g. --hex 'ffffffffffff 020000000001 0800 ...'");
+    }
+    if digits.len() % 2 != 0 {
+        bail!(
+            "odd number of hex digits ({}): every byte needs two",
+            digits.len()
+        );
+    }
+    Ok(digits.chunks(2).map(|p| (p[0] << 4) | p[1]).collect())
+}
+
+/// Reads every Ethernet frame of a pcap or pcapng file.
+fn read_capture(path: &Path) -> anyhow::Result<Vec<Input>> {
+    let name = path.display();
+    let mut f = std::fs::File::open(path).with_context(|| format!("cannot open capture {name}"))?;
+    let mut magic = [0u8; 4];
+    f.read_exact(&mut magic)
+        .with_context(|| format!("{name} is too short to be a pcap or pcapng file"))?;
+    f.rewind()?;
+    let f = std::io::BufReader::new(f);
+    if magic == [0x0a, 0x0d, 0x0d, 0x0a] {
+        read_pcapng(f, &name.to_string())
+    } else if matches!(
+        u32::from_le_bytes(magic),
+        0xa1b2_c3d4 | 0xd4c3_b2a1 | 0xa1b2_3c4d | 0x4d3c_b2a1
+    ) {
+        read_pcap(f, &name.to_string())
+    } else {
+        bail!("{name} is neither pcap nor pcapng (magic bytes {magic:02x?}); capture with e.g. `tcpdump -w FILE`")
+    }
+}
+
+fn read_pcap(f: impl std::io::Read, name: &str) -> anyhow::Result<Vec<Input>> {
+    use pcap_file::pcap::PcapReader;
+    let mut r = PcapReader::new(f).with_context(|| format!("{name}: bad pcap header"))?;
+    let link = r.header().datalink;
+    if link != pcap_file::DataLink::ETHERNET {
+        bail!("{name}: link type {link:?}; only Ethernet captures can be run (capture on an Ethernet interface, not `any`)");
+    }
+    let mut out = Vec::new();
+    while let Some(p) = r.next_packet() {
+        let p = p.with_context(|| format!("{name}: packet {} is corrupt", out.len() + 1))?;
+        out.push(Input {
+            origin: format!("pcap #{}", out.len() + 1),
+            orig_len: truncated(p.orig_len as usize, p.data.len()),
+            bytes: p.data.into_owned(),
+        });
+    }
+    Ok(out)
+}
+
+fn read_pcapng(f: impl std::io::Read, name: &str) -> anyhow::Result<Vec<Input>> {
+    use pcap_file::pcapng::{Block, PcapNgReader};
+    let mut r =
+        PcapNgReader::new(f).with_context(|| format!("{name}: bad pcapng section header"))?;
+    let mut out = Vec::new();
+    let mut block_no = 0usize;
+    while let Some(b) = r.next_block() {
+        block_no += 1;
+        let b = b.with_context(|| format!("{name}: block {block_no} is corrupt"))?;
+        let (data, orig_len, iface) = match b {
+            Block::EnhancedPacket(p) => (
+                p.data.into_owned(),
+                p.original_len as usize,
+                Some(p.interface_id),
+            ),
+            Block::SimplePacket(p) => {
+                let l = p.original_len as usize;
+                (p.data.into_owned(), l, Some(0))
+            }
+            _ => continue,
+        };
+        let link = iface
+            .and_then(|i| r.interfaces().get(i as usize))
+            .map(|i| i.linktype);
+        if link != Some(pcap_file::DataLink::ETHERNET) {
+            bail!(
+                "{name}: packet {} has link type {link:?}; only Ethernet frames can be run",
+                out.len() + 1
+            );
+        }
+        out.push(Input {
+            origin: format!("pcap #{}", out.len() + 1),
+            orig_len: truncated(orig_len, data.len()),
+            bytes: data,
+        });
+    }
+    Ok(out)
+}
+
+fn truncated(orig: usize, captured: usize) -> Option<usize> {
+    (orig > captured).then_some(orig)
+}
+
+fn port_label(m: &Module, p: PortId) -> String {
+    match m.port_by_id(p) {
+        Some(port) => format!("{} ({})", port.name, p.0),
+        None => format!("{} (not declared)", p.0),
+    }
+}
+
+fn port_json(m: &Module, p: PortId) -> Value {
+    json!({"number": p.0, "name": m.port_by_id(p).map(|x| x.name.clone())})
+}
+
+fn slot_name(s: CounterSlot) -> String {
+    match s {
+        CounterSlot::Entry(i) => format!("entry {i}"),
+        CounterSlot::Default => "default".into(),
+    }
+}
+
+/// A field value as the module language writes it.
+fn value(m: &Module, f: Field, v: u128) -> String {
+    match (f, f.kind()) {
+        (Field::EthType, _) => format!("{v:#06x}"),
+        (_, FieldKind::Port) => port_label(m, PortId(v as u16)),
+        _ => format_value(v, LitType::of_field(f)),
+    }
+}
+
+fn verdict_text(m: &Module, v: Verdict) -> (String, Option<PortId>) {
+    match v {
+        Verdict::Drop => ("drop".into(), None),
+        Verdict::Pass => ("pass (to the host stack / CPU port)".into(), None),
+        Verdict::Tx => ("tx (back out of the ingress port)".into(), None),
+        Verdict::Forward(p) => (format!("forward to {}", port_label(m, p)), Some(p)),
+    }
+}
+
+fn verdict_name(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Drop => "drop",
+        Verdict::Pass => "pass",
+        Verdict::Tx => "tx",
+        Verdict::Forward(_) => "forward",
+    }
+}
+
+/// `entry 2 (line 67): ipv4.dst=192.168.1.0/24 priority 10`
+fn entry_text(m: &Module, source: &str, table: ir::TableId, i: usize) -> String {
+    let t = m.table(table);
+    let Some(e) = t.entries.get(i) else {
+        return format!("entry {i}");
+    };
+    let keys: Vec<String> = t
+        .keys
+        .iter()
+        .zip(&e.matches)
+        .map(|(k, km)| format!("{}={}", k.field, print::key_match(k.field, km)))
+        .collect();
+    let prio = e
+        .priority
+        .map(|p| format!(" priority {p}"))
+        .unwrap_or_default();
+    let at = if e.span.end > e.span.start {
+        format!(" (line {})", diag::line_col(source, e.span.start).0)
+    } else {
+        String::new()
+    };
+    format!("entry {i}{at}: {}{prio}", keys.join(" "))
+}
+
+fn effect_text(m: &Module, e: &Effect) -> String {
+    match e {
+        Effect::Set { field, old, new } if old == new => {
+            format!("{field} {} (unchanged)", value(m, *field, *new))
+        }
+        Effect::Set { field, old, new } => {
+            format!(
+                "{field} {} -> {}",
+                value(m, *field, *old),
+                value(m, *field, *new)
+            )
+        }
+        Effect::SetIgnored { field } => {
+            format!("set({field}) ignored: no valid {} header", field.header())
+        }
+        Effect::TtlExpired { field, value } => {
+            format!("dec_ttl: {field} is {value} (<= 1): to the host")
+        }
+        Effect::DecTtlIgnored => "dec_ttl ignored: no valid ipv4/ipv6 header".into(),
+        Effect::PushVlan { vid } => format!("push_vlan: new outer tag, vid {vid}"),
+        Effect::PushVlanIgnored { vid } => {
+            format!("push_vlan({vid}) ignored: two tags already (or no ethernet header)")
+        }
+        Effect::PopVlan { vid } => format!("pop_vlan: removed outer tag, vid {vid}"),
+        Effect::PopVlanIgnored => "pop_vlan ignored: no tag".into(),
+    }
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn headers(t: &Trace) -> Vec<&'static str> {
+    t.parsed
+        .valid_headers()
+        .into_iter()
+        .map(|h| h.name())
+        .collect()
+}
+
+fn packet_text(m: &Module, source: &str, in_port: PortId, input: &Input, t: &Trace) -> String {
+    let mut o = String::new();
+    let len = input.bytes.len();
+    let cut = input
+        .orig_len
+        .map(|l| format!(" (captured part of {l})"))
+        .unwrap_or_default();
+    let _ = writeln!(
+        o,
+        "{}: {len} bytes{cut}, in on {}",
+        input.origin,
+        port_label(m, in_port)
+    );
+    let _ = writeln!(o, "  headers: {}", headers(t).join(" "));
+    for step in &t.outcome.steps {
+        let (table, line) = match step {
+            Step::Skipped { table, missing } => {
+                (*table, format!("skipped (no valid {missing} header)"))
+            }
+            Step::Hit { table, entry } => {
+                let call = &m.table(*table).entries[*entry].action;
+                (
+                    *table,
+                    format!(
+                        "hit {} -> {}",
+                        entry_text(m, source, *table, *entry),
+                        print::call(m, call)
+                    ),
+                )
+            }
+            Step::Miss { table } => (
+                *table,
+                format!(
+                    "miss -> default {}",
+                    print::call(m, &m.table(*table).default_action)
+                ),
+            ),
+        };
+        let _ = writeln!(o, "  table {}: {line}", m.table(table).name);
+        for Event { effect, .. } in t.events.iter().filter(|e| e.table == table) {
+            let _ = writeln!(o, "      {}", effect_text(m, effect));
+        }
+    }
+    let (v, _) = verdict_text(m, t.outcome.verdict);
+    let _ = writeln!(o, "  verdict: {v}");
+    for c in &t.outcome.counters {
+        let _ = writeln!(
+            o,
+            "  counter: {} {} +1 packet, +{} bytes",
+            m.table(c.table).name,
+            slot_name(c.slot),
+            c.bytes
+        );
+    }
+    if t.outcome.packet == input.bytes {
+        let _ = writeln!(o, "  output: unchanged ({len} bytes)");
+    } else {
+        let _ = writeln!(
+            o,
+            "  output: {} bytes: {}",
+            t.outcome.packet.len(),
+            hex(&t.outcome.packet)
+        );
+    }
+    o
+}
+
+fn packet_json(m: &Module, source: &str, in_port: PortId, input: &Input, t: &Trace) -> Value {
+    let steps: Vec<Value> = t
+        .outcome
+        .steps
+        .iter()
+        .map(|s| match s {
+            Step::Skipped { table, missing } => {
+                json!({"table": m.table(*table).name, "result": "skipped", "missing": missing.name()})
+            }
+            Step::Hit { table, entry } => json!({
+                "table": m.table(*table).name,
+                "result": "hit",
+                "entry": entry,
+                "match": entry_text(m, source, *table, *entry),
+                "action": print::call(m, &m.table(*table).entries[*entry].action),
+            }),
+            Step::Miss { table } => json!({
+                "table": m.table(*table).name,
+                "result": "miss",
+                "action": print::call(m, &m.table(*table).default_action),
+            }),
+        })
+        .collect();
+    let effects: Vec<Value> = t
+        .events
+        .iter()
+        .map(|e| {
+            let mut v = json!({"table": m.table(e.table).name, "text": effect_text(m, &e.effect)});
+            if let Effect::Set { field, old, new } = e.effect {
+                v["field"] = json!(field.name());
+                v["old"] = json!(value(m, field, old));
+                v["new"] = json!(value(m, field, new));
+            }
+            v["effect"] = serde_json::to_value(&e.effect)
+                .ok()
+                .and_then(|x| x.get("effect").cloned())
+                .unwrap_or(Value::Null);
+            v
+        })
+        .collect();
+    let counters: Vec<Value> = t
+        .outcome
+        .counters
+        .iter()
+        .map(|c| json!({"table": m.table(c.table).name, "slot": slot_name(c.slot), "packets": 1, "bytes": c.bytes}))
+        .collect();
+    let (_, egress) = verdict_text(m, t.outcome.verdict);
+    json!({
+        "origin": input.origin,
+        "length": input.bytes.len(),
+        "original_length": input.orig_len,
+        "in_port": port_json(m, in_port),
+        "headers": headers(t),
+        "steps": steps,
+        "effects": effects,
+        "verdict": verdict_name(t.outcome.verdict),
+        "egress_port": egress.map(|p| port_json(m, p)),
+        "changed": t.outcome.packet != input.bytes,
+        "output": hex(&t.outcome.packet),
+        "counters": counters,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_forms() {
+        assert_eq!(parse_hex("0a0B").unwrap(), vec![0x0a, 0x0b]);
+        assert_eq!(
+            parse_hex("0x0a 0b:0c-0d_0e\n0f").unwrap(),
+            vec![10, 11, 12, 13, 14, 15]
+        );
+        assert!(parse_hex("abc")
+            .unwrap_err()
+            .to_string()
+            .contains("odd number"));
+        assert!(parse_hex("zz")
+            .unwrap_err()
+            .to_string()
+            .contains("`z` is not a hex digit"));
+        assert!(parse_hex("  ")
+            .unwrap_err()
+            .to_string()
+            .contains("no bytes"));
+    }
+}
