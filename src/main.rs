@@ -16,6 +16,7 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Check(args) => cmd::check::run(args),
         Command::Run(args) => cmd::run::run(args),
+        Command::Lab(args) => cmd::lab::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),

@@ -26,4 +26,6 @@ pub enum Command {
     Check(crate::cmd::check::Args),
     /// Run the reference interpreter on packets (hex or pcap) and show what the module does
     Run(crate::cmd::run::Args),
+    /// Labs for testing offload without the hardware (`lab vm`: netdevsim in a QEMU guest)
+    Lab(crate::cmd::lab::Args),
 }

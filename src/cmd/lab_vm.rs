@@ -5,12 +5,11 @@
 use anyhow::Context as _;
 use offload_drivers::vmlab::{self, LabOptions, Outcome};
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::time::Duration;
 
 /// Options of `offloadctl lab vm`.
 #[derive(Debug, Clone, clap::Args)]
-pub struct LabVmArgs {
+pub struct Args {
     /// Cache for the guest kernel build and helpers, outside the repo
     /// [default: $OFFLOAD_LAB_CACHE, else ~/.cache/offload-lab]
     #[arg(long, value_name = "DIR")]
@@ -33,7 +32,7 @@ pub struct LabVmArgs {
     pub console: bool,
 }
 
-pub fn run(args: &LabVmArgs) -> anyhow::Result<ExitCode> {
+pub fn run(args: &Args) -> anyhow::Result<i32> {
     let me =
         std::env::current_exe().context("finding the offloadctl binary to put in the guest")?;
     let mut opts = LabOptions::new(me);
@@ -88,7 +87,7 @@ pub fn run(args: &LabVmArgs) -> anyhow::Result<ExitCode> {
     println!("lab vm: {pass} checks passed, {fail} failed, {skip} skipped");
     if fail > 0 {
         eprintln!("{}", r.failures());
-        return Ok(ExitCode::FAILURE);
+        return Ok(1);
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(0)
 }

@@ -2,6 +2,8 @@
 //! `run(&Args) -> anyhow::Result<i32>` (the exit code). Shared helpers live here.
 
 pub mod check;
+pub mod lab;
+pub mod lab_vm;
 pub mod run;
 
 use crate::render;

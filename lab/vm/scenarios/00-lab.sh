@@ -6,7 +6,7 @@
 SMOKE_IF=$(nsim_new 1 1)
 check_out lab.netdevsim.device '^[a-z]' echo "$SMOKE_IF"
 check_ok lab.netdevsim.debugfs test -f "$(nsim_dbg 1)/ports/0/bpf_xdpoffload_accept"
-check_ok lab.offloadctl.runs offloadctl --help
+check_out lab.offloadctl.runs 'Usage: offloadctl' offloadctl --help
 
 # Load on the device: map with map_ifindex, program with prog_ifindex, pinned.
 check_out lab.smoke.load 'prog_id=[1-9]' offload-smoke "$SMOKE_IF" /sys/fs/bpf/smoke
