@@ -1,1 +1,72 @@
-//! offload-p4
+//! offload-p4: the P4_16 backend. Pure and deterministic: a module (IR) and
+//! options in, P4 source, a naming map and entry scripts out; no files, no
+//! clock, no environment.
+//!
+//! Layout (p4c style): [`lower`](crate::lower) turns the IR into a small P4
+//! syntax tree ([`ast`]), [`print`] is the only place that writes P4 text,
+//! [`arch`] holds what differs between v1model and TNA, [`entries`] writes
+//! runtime commands, [`names`] the naming map, [`sanity`] a syntax check that
+//! needs no compiler.
+
+pub mod arch;
+pub mod ast;
+pub mod entries;
+mod error;
+mod lower;
+pub mod names;
+pub mod print;
+pub mod sanity;
+
+pub use arch::Arch;
+pub use error::P4Error;
+pub use names::NamingMap;
+
+use offload_core::ir::Module;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    pub arch: Arch,
+    /// Switch port for `pass`; `None` = the architecture's default
+    /// ([`Arch::default_cpu_port`]).
+    pub cpu_port: Option<u16>,
+    /// Logical port id → switch port number; ports not listed map to the
+    /// same number (identity).
+    pub port_map: BTreeMap<u16, u16>,
+}
+
+impl Options {
+    pub fn new(arch: Arch) -> Options {
+        Options {
+            arch,
+            cpu_port: None,
+            port_map: BTreeMap::new(),
+        }
+    }
+}
+
+/// Everything generated for one module and target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Output {
+    /// The `.p4` program.
+    pub source: String,
+    pub names: NamingMap,
+    /// The module's default actions and entries as simple_switch_CLI commands.
+    pub cli: String,
+    /// The same as P4Runtime-style JSON, by name.
+    pub p4runtime: String,
+}
+
+/// Generates the P4 program, naming map and entries for `module`.
+pub fn compile(module: &Module, options: &Options) -> Result<Output, P4Error> {
+    let (program, names) = lower::lower(module, options)?;
+    let source = print::print(&program);
+    let cli = entries::cli_script(module, &names)?;
+    let p4runtime = entries::p4runtime_json(module, &names)?;
+    Ok(Output {
+        source,
+        names,
+        cli,
+        p4runtime,
+    })
+}

@@ -1,0 +1,350 @@
+//! Table entries as runtime commands: `simple_switch_CLI` lines and
+//! P4Runtime-style JSON addressed by name.
+//!
+//! Formats (BMv2 docs/runtime_CLI.md): exact `v`; lpm `v/len`; ternary
+//! `v&&&mask`; range `lo->hi`; 48-bit values as MACs, 32-bit addresses dotted,
+//! IPv6 in RFC 5952 form. simple_switch_CLI picks the entry with the *smallest*
+//! priority number, the module the highest, so the CLI priority is
+//! `2147483647 - priority`. P4Runtime picks the highest, but 0 is not a valid
+//! P4Runtime priority, so it gets `priority + 1`.
+
+use crate::error::P4Error;
+use crate::names::NamingMap;
+use offload_core::ir::{
+    ActionCall, Entry, FieldKind, KeyMatch, MatchKind, Module, ParamType, Table,
+};
+use std::fmt::Write;
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+/// Largest module priority simple_switch_CLI can represent (BMv2 priorities are i32).
+pub const CLI_MAX_PRIORITY: u32 = i32::MAX as u32;
+/// Largest module priority P4Runtime can represent (`priority + 1` must fit i32).
+pub const P4RUNTIME_MAX_PRIORITY: u32 = i32::MAX as u32 - 1;
+
+/// The CLI priority of a module priority (smaller wins in simple_switch_CLI).
+pub fn cli_priority(priority: u32) -> Option<i32> {
+    (priority <= CLI_MAX_PRIORITY).then(|| (CLI_MAX_PRIORITY - priority) as i32)
+}
+
+/// The P4Runtime priority of a module priority (larger wins, must be ≥ 1).
+pub fn p4runtime_priority(priority: u32) -> Option<i32> {
+    (priority <= P4RUNTIME_MAX_PRIORITY).then(|| priority as i32 + 1)
+}
+
+/// A value of a field of this kind and width, as the CLI parses it.
+pub fn format_value(kind: FieldKind, width: u32, v: u128) -> String {
+    match (kind, width) {
+        (FieldKind::Mac, 48) => {
+            let b = v.to_be_bytes();
+            b[10..16]
+                .iter()
+                .map(|x| format!("{x:02x}"))
+                .collect::<Vec<_>>()
+                .join(":")
+        }
+        (FieldKind::Ipv4, 32) => Ipv4Addr::from(v as u32).to_string(),
+        (FieldKind::Ipv6, 128) => Ipv6Addr::from(v).to_string(),
+        _ => v.to_string(),
+    }
+}
+
+/// A mask: addresses like values, integers in hex (bit patterns read better).
+fn format_mask(kind: FieldKind, width: u32, m: u128) -> String {
+    match kind {
+        FieldKind::Mac | FieldKind::Ipv4 | FieldKind::Ipv6 => format_value(kind, width, m),
+        _ => format!("0x{m:x}"),
+    }
+}
+
+/// One key of an entry in simple_switch_CLI syntax. Every key is written,
+/// wildcards included (`0&&&0`, `0.0.0.0/0`, `0->65535`).
+pub fn format_key_cli(kind: FieldKind, width: u32, m: &KeyMatch) -> String {
+    match *m {
+        KeyMatch::Exact(v) => format_value(kind, width, v),
+        KeyMatch::Lpm { value, prefix_len } => {
+            format!("{}/{prefix_len}", format_value(kind, width, value))
+        }
+        KeyMatch::Ternary { value, mask } => {
+            if kind == FieldKind::Int || kind == FieldKind::Port {
+                format!("0x{value:x}&&&{}", format_mask(kind, width, mask))
+            } else {
+                format!(
+                    "{}&&&{}",
+                    format_value(kind, width, value),
+                    format_mask(kind, width, mask)
+                )
+            }
+        }
+        KeyMatch::Range { lo, hi } => format!("{lo}->{hi}"),
+    }
+}
+
+fn switch_port(naming: &NamingMap, logical: u128) -> u128 {
+    naming
+        .ports
+        .iter()
+        .find(|p| u128::from(p.id) == logical)
+        .map(|p| u128::from(p.switch_port))
+        .unwrap_or(logical)
+}
+
+/// Action arguments as the runtime wants them: ports become switch ports.
+fn args(
+    module: &Module,
+    naming: &NamingMap,
+    call: &ActionCall,
+    what: &str,
+) -> Result<Vec<(String, ParamType, u128)>, P4Error> {
+    let action =
+        module
+            .actions
+            .get(call.action.0 as usize)
+            .ok_or_else(|| P4Error::BrokenModule {
+                what: format!("{what} calls action #{}", call.action.0),
+            })?;
+    let max_port = (1u128 << naming.arch.port_width()) - 1;
+    let mut out = Vec::new();
+    for (p, v) in action.params.iter().zip(&call.args) {
+        let v = if p.ty == ParamType::Port {
+            let sp = switch_port(naming, *v);
+            if sp > max_port {
+                return Err(P4Error::PortOutOfRange {
+                    what: format!("{what}: argument `{}`", p.name),
+                    port: sp.min(u128::from(u32::MAX)) as u32,
+                    arch: naming.arch,
+                    width: naming.arch.port_width(),
+                    max: max_port as u32,
+                });
+            }
+            sp
+        } else {
+            *v
+        };
+        out.push((p.name.clone(), p.ty, v));
+    }
+    Ok(out)
+}
+
+fn format_arg(ty: ParamType, v: u128) -> String {
+    match ty {
+        ParamType::Mac => format_value(FieldKind::Mac, 48, v),
+        ParamType::Ipv4 => format_value(FieldKind::Ipv4, 32, v),
+        ParamType::Ipv6 => format_value(FieldKind::Ipv6, 128, v),
+        _ => v.to_string(),
+    }
+}
+
+fn table_names<'n>(
+    naming: &'n NamingMap,
+    table: &Table,
+) -> Result<&'n crate::names::TableName, P4Error> {
+    naming
+        .table(&table.name)
+        .ok_or_else(|| P4Error::BrokenModule {
+            what: format!("table {} has no P4 name", table.name),
+        })
+}
+
+fn action_runtime(
+    naming: &NamingMap,
+    module: &Module,
+    table: &Table,
+    call: &ActionCall,
+) -> Result<String, P4Error> {
+    let tn = table_names(naming, table)?;
+    let an = &module
+        .actions
+        .get(call.action.0 as usize)
+        .ok_or_else(|| P4Error::BrokenModule {
+            what: format!("table {} calls action #{}", table.name, call.action.0),
+        })?
+        .name;
+    tn.actions
+        .iter()
+        .find(|a| &a.module == an)
+        .map(|a| a.runtime.clone())
+        .ok_or_else(|| P4Error::BrokenModule {
+            what: format!("action {an} is not an action of table {}", table.name),
+        })
+}
+
+/// `table_add <table> <action> <keys> => <args> [priority]` for one entry.
+pub fn table_add(
+    module: &Module,
+    naming: &NamingMap,
+    table: &Table,
+    index: usize,
+    entry: &Entry,
+) -> Result<String, P4Error> {
+    let tn = table_names(naming, table)?;
+    let action = action_runtime(naming, module, table, &entry.action)?;
+    let mut s = format!("table_add {} {action}", tn.runtime);
+    for (k, m) in table.keys.iter().zip(&entry.matches) {
+        let _ = write!(s, " {}", format_key_cli(k.field.kind(), k.field.width(), m));
+    }
+    s.push_str(" =>");
+    for (_, ty, v) in args(
+        module,
+        naming,
+        &entry.action,
+        &format!("table `{}` entry {index}", table.name),
+    )? {
+        let _ = write!(s, " {}", format_arg(ty, v));
+    }
+    if table.needs_priority() {
+        let p = entry.priority.unwrap_or(0);
+        let cli = cli_priority(p).ok_or(P4Error::PriorityOutOfRange {
+            table: table.name.clone(),
+            entry: index,
+            priority: p,
+            api: "simple_switch_CLI",
+            max: CLI_MAX_PRIORITY,
+        })?;
+        let _ = write!(s, " {cli}");
+    }
+    Ok(s)
+}
+
+/// `table_set_default <table> <action> <args>`.
+pub fn table_set_default(
+    module: &Module,
+    naming: &NamingMap,
+    table: &Table,
+) -> Result<String, P4Error> {
+    let tn = table_names(naming, table)?;
+    let action = action_runtime(naming, module, table, &table.default_action)?;
+    let mut s = format!("table_set_default {} {action}", tn.runtime);
+    for (_, ty, v) in args(
+        module,
+        naming,
+        &table.default_action,
+        &format!("default action of table `{}`", table.name),
+    )? {
+        let _ = write!(s, " {}", format_arg(ty, v));
+    }
+    Ok(s)
+}
+
+/// Every table's default action and entries, as a simple_switch_CLI script.
+pub fn cli_script(module: &Module, naming: &NamingMap) -> Result<String, P4Error> {
+    // No comments: simple_switch_CLI would try to run them as commands.
+    let mut out = String::new();
+    for t in &module.tables {
+        out.push_str(&table_set_default(module, naming, t)?);
+        out.push('\n');
+        for (i, e) in t.entries.iter().enumerate() {
+            out.push_str(&table_add(module, naming, t, i, e)?);
+            out.push('\n');
+        }
+    }
+    Ok(out)
+}
+
+fn hex_bytes(width: u32, v: u128) -> String {
+    let n = width.div_ceil(8) as usize;
+    let b = v.to_be_bytes();
+    let mut s = String::from("0x");
+    for x in &b[16 - n..] {
+        let _ = write!(s, "{x:02x}");
+    }
+    s
+}
+
+fn match_json(kind: MatchKind, width: u32, m: &KeyMatch) -> Option<serde_json::Value> {
+    use serde_json::json;
+    match *m {
+        KeyMatch::Exact(v) => Some(json!({ "exact": { "value": hex_bytes(width, v) } })),
+        // P4Runtime leaves wildcards out of the match list.
+        KeyMatch::Lpm { prefix_len: 0, .. } => None,
+        KeyMatch::Lpm { value, prefix_len } => {
+            Some(json!({ "lpm": { "value": hex_bytes(width, value), "prefix_len": prefix_len } }))
+        }
+        KeyMatch::Ternary { mask: 0, .. } => None,
+        KeyMatch::Ternary { value, mask } => Some(
+            json!({ "ternary": { "value": hex_bytes(width, value), "mask": hex_bytes(width, mask) } }),
+        ),
+        KeyMatch::Range { lo, hi }
+            if kind == MatchKind::Range
+                && lo == 0
+                && hi == offload_core::ir::mask_of_width(width) =>
+        {
+            None
+        }
+        KeyMatch::Range { lo, hi } => {
+            Some(json!({ "range": { "low": hex_bytes(width, lo), "high": hex_bytes(width, hi) } }))
+        }
+    }
+}
+
+fn action_json(
+    module: &Module,
+    naming: &NamingMap,
+    table: &Table,
+    call: &ActionCall,
+    what: &str,
+) -> Result<serde_json::Value, P4Error> {
+    let name = action_runtime(naming, module, table, call)?;
+    let action = module.action(call.action);
+    let params: Vec<serde_json::Value> = args(module, naming, call, what)?
+        .into_iter()
+        .zip(&action.params)
+        .map(|((pname, ty, v), p)| {
+            let width = match ty {
+                ParamType::Port => naming.arch.port_width(),
+                t => t.width(),
+            };
+            let _ = p;
+            serde_json::json!({ "name": crate::names::ident(&pname), "value": hex_bytes(width, v) })
+        })
+        .collect();
+    Ok(serde_json::json!({ "action": name, "params": params }))
+}
+
+/// Every table's default action and entries as P4Runtime-style JSON, by name.
+/// Values are big-endian byte strings in hex, as wide as the field.
+pub fn p4runtime_json(module: &Module, naming: &NamingMap) -> Result<String, P4Error> {
+    use serde_json::json;
+    let mut defaults = Vec::new();
+    let mut entries = Vec::new();
+    for t in &module.tables {
+        let tn = table_names(naming, t)?;
+        defaults.push(json!({
+            "table": tn.runtime,
+            "is_default_action": true,
+            "action": action_json(module, naming, t, &t.default_action, &format!("default action of `{}`", t.name))?,
+        }));
+        for (i, e) in t.entries.iter().enumerate() {
+            let mut m = Vec::new();
+            for ((k, km), kn) in t.keys.iter().zip(&e.matches).zip(&tn.keys) {
+                if let Some(mut v) = match_json(k.kind, k.field.width(), km) {
+                    v["field"] = json!(kn.p4);
+                    m.push(v);
+                }
+            }
+            let mut entry = json!({
+                "table": tn.runtime,
+                "match": m,
+                "action": action_json(module, naming, t, &e.action, &format!("table `{}` entry {i}", t.name))?,
+            });
+            if t.needs_priority() {
+                let p = e.priority.unwrap_or(0);
+                let rt = p4runtime_priority(p).ok_or(P4Error::PriorityOutOfRange {
+                    table: t.name.clone(),
+                    entry: i,
+                    priority: p,
+                    api: "P4Runtime",
+                    max: P4RUNTIME_MAX_PRIORITY,
+                })?;
+                entry["priority"] = json!(rt);
+            }
+            entries.push(entry);
+        }
+    }
+    let doc = json!({
+        "module": module.name,
+        "arch": naming.arch.name(),
+        "default_entries": defaults,
+        "table_entries": entries,
+    });
+    Ok(serde_json::to_string_pretty(&doc).expect("json serialises") + "\n")
+}

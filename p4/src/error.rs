@@ -1,0 +1,62 @@
+//! Why a module cannot be turned into P4 for a target, or its entries into
+//! runtime commands. Each variant names the culprit and the reason.
+
+use crate::arch::Arch;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum P4Error {
+    /// Two module names map to the same P4 identifier.
+    #[error("`{first}` and `{second}` both become the P4 name `{p4}`; rename one of them")]
+    NameCollision {
+        first: String,
+        second: String,
+        p4: String,
+    },
+
+    /// A switch port number does not fit the target's port field.
+    #[error("{what} maps to switch port {port}, but {arch} ports are {width} bits (0..={max})")]
+    PortOutOfRange {
+        what: String,
+        port: u32,
+        arch: Arch,
+        width: u32,
+        max: u32,
+    },
+
+    /// The CPU port collides with the drop port or does not fit.
+    #[error("CPU port {port} cannot be used on {arch}: {reason}")]
+    BadCpuPort {
+        port: u32,
+        arch: Arch,
+        reason: &'static str,
+    },
+
+    /// A priority the runtime API cannot represent.
+    #[error(
+        "table `{table}`: entry {entry}: priority {priority} does not fit {api} (at most {max})"
+    )]
+    PriorityOutOfRange {
+        table: String,
+        entry: usize,
+        priority: u32,
+        api: &'static str,
+        max: u32,
+    },
+
+    /// A table without keys matches every packet with its first entry in the
+    /// reference semantics, but a keyless P4 table only ever runs its default action.
+    #[error("table `{table}` has no keys but has entries; a keyless P4 table can only run its default action (make the entry the default_action)")]
+    KeylessTableWithEntries { table: String },
+
+    /// Something the architecture cannot express.
+    #[error("{arch}: {feature} is not supported: {reason}")]
+    Unsupported {
+        arch: Arch,
+        feature: String,
+        reason: &'static str,
+    },
+
+    /// An entry or call refers to something the module does not have (a broken IR).
+    #[error("broken module: {what}")]
+    BrokenModule { what: String },
+}

@@ -1,0 +1,351 @@
+//! The ingress control: one P4 action per module action (per table on TNA),
+//! one table per stage, and the apply block that runs the stages in order
+//! with the skip rule and turns the verdict into a forwarding decision.
+
+use super::prims::{deferred_params, param_width, Lowerer, Place};
+use super::{field_expr, valid_expr, Ctx};
+use crate::ast::*;
+use crate::error::P4Error;
+use offload_core::ir::{Action, ActionCall, DefaultVerdict, Operand, ParamType, Primitive, Table};
+
+/// `set(eth.dst, dmac)`, as written in the module.
+pub(super) fn describe(action: &Action, p: &Primitive) -> String {
+    let op = |o: &Operand| match o {
+        Operand::Param(i) => action
+            .params
+            .get(*i)
+            .map(|p| p.name.clone())
+            .unwrap_or_else(|| format!("#{i}")),
+        Operand::Const(c) => c.to_string(),
+    };
+    match p {
+        Primitive::Drop => "drop".into(),
+        Primitive::Pass => "pass".into(),
+        Primitive::Tx => "tx".into(),
+        Primitive::Forward(o) => format!("forward({})", op(o)),
+        Primitive::Set { field, value } => format!("set({}, {})", field.name(), op(value)),
+        Primitive::DecTtl => "dec_ttl".into(),
+        Primitive::PushVlan(o) => format!("push_vlan({})", op(o)),
+        Primitive::PopVlan => "pop_vlan".into(),
+    }
+}
+
+fn describe_all(action: &Action) -> String {
+    if action.body.is_empty() {
+        return "(nothing: continue with the next stage)".into();
+    }
+    action
+        .body
+        .iter()
+        .map(|p| describe(action, p))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn p4_action(
+    ctx: &Ctx,
+    table: &Table,
+    action: &Action,
+    name: &str,
+) -> Result<crate::ast::Action, P4Error> {
+    let split = ctx.split_point(action);
+    let l = Lowerer {
+        ctx,
+        action,
+        place: Place::Action,
+    };
+    let mut body = l.lower(&action.body[..split])?;
+    if split < action.body.len() {
+        body.push(Stmt::Comment(format!(
+            "{} and what follows run after the table (they need conditions)",
+            describe(action, &action.body[split])
+        )));
+        for i in deferred_params(action, split) {
+            let pn = &ctx.names.params[&action.id][i];
+            body.push(Stmt::Assign(
+                e::path(format!("meta.arg_{}_{}", ctx.names.actions[&action.id], pn)),
+                e::path(pn.clone()),
+            ));
+        }
+        body.push(Stmt::Assign(
+            e::path("meta.run"),
+            e::path(ctx.run_const(action.id)),
+        ));
+    }
+    if table.counters {
+        if let Some(s) = ctx
+            .arch
+            .direct_count_in_action(&format!("{}_counter", ctx.names.tables[&table.id]))
+        {
+            body.push(s);
+        }
+    }
+    let params = action
+        .params
+        .iter()
+        .zip(&ctx.names.params[&action.id])
+        .map(|(p, n)| Param::new("", super::prims::param_type(ctx, p.ty), n))
+        .collect();
+    Ok(crate::ast::Action {
+        name: name.to_string(),
+        doc: Some(format!(
+            "Module action `{}`: {}",
+            action.name,
+            describe_all(action)
+        )),
+        params,
+        body,
+    })
+}
+
+/// The actions a table can run, its default included.
+fn table_action_ids(t: &Table) -> Vec<offload_core::ir::ActionId> {
+    let mut ids = t.actions.clone();
+    if !ids.contains(&t.default_action.action) {
+        ids.push(t.default_action.action);
+    }
+    ids
+}
+
+fn default_args(ctx: &Ctx, call: &ActionCall) -> Result<Vec<Expr>, P4Error> {
+    let action = ctx.module.action(call.action);
+    let mut out = Vec::new();
+    for (p, v) in action.params.iter().zip(&call.args) {
+        let w = param_width(ctx, p.ty);
+        let v = if p.ty == ParamType::Port {
+            let sp = u16::try_from(*v)
+                .map(|l| ctx.switch_port(l))
+                .unwrap_or(u32::MAX);
+            let max = (1u32 << w) - 1;
+            if sp > max {
+                return Err(P4Error::PortOutOfRange {
+                    what: format!("default action argument `{}` of `{}`", p.name, action.name),
+                    port: sp,
+                    arch: ctx.arch,
+                    width: w,
+                    max,
+                });
+            }
+            u128::from(sp)
+        } else {
+            *v
+        };
+        out.push(e::int(w, v));
+    }
+    Ok(out)
+}
+
+pub(super) fn ingress(ctx: &Ctx) -> Result<Item, P4Error> {
+    let module = ctx.module;
+    let mut locals = Vec::new();
+    let mut actions = Vec::new();
+    let mut tables = Vec::new();
+    let mut done_shared = std::collections::BTreeSet::new();
+
+    for t in &module.tables {
+        let tn = ctx.names.tables[&t.id].clone();
+        if t.counters {
+            let mut c = ctx.arch.direct_counter(&format!("{tn}_counter"));
+            if let Local::Instance { comment, .. } = &mut c {
+                *comment = Some(format!(
+                    "Table `{}`: packets and bytes per entry; misses below.",
+                    t.name
+                ));
+            }
+            locals.push(c);
+            locals.push(ctx.arch.miss_counter(&format!("{tn}_miss_counter")));
+        }
+        for a in table_action_ids(t) {
+            let name = ctx.names.table_actions[&(t.id, a)].clone();
+            if !ctx.arch.per_table_actions() && !done_shared.insert(a) {
+                continue;
+            }
+            actions.push(p4_action(ctx, t, module.action(a), &name)?);
+        }
+        let (dname, _) = (
+            ctx.names.table_actions[&(t.id, t.default_action.action)].clone(),
+            (),
+        );
+        let keys_doc: Vec<String> = t
+            .keys
+            .iter()
+            .map(|k| format!("{} {}", k.field.name(), k.kind.name()))
+            .collect();
+        tables.push(TableDecl {
+            name: tn.clone(),
+            doc: Some(format!(
+                "Stage {} `{}`: {}.{}",
+                t.id.0 + 1,
+                t.name,
+                if keys_doc.is_empty() {
+                    "no keys".to_string()
+                } else {
+                    keys_doc.join(", ")
+                },
+                if t.needs_priority() {
+                    " Entries carry priorities (higher wins)."
+                } else {
+                    ""
+                }
+            )),
+            keys: t
+                .keys
+                .iter()
+                .map(|k| {
+                    (
+                        field_expr(k.field),
+                        k.kind.name().to_string(),
+                        Some(k.field.name().to_string()),
+                    )
+                })
+                .collect(),
+            actions: t
+                .actions
+                .iter()
+                .map(|a| ctx.names.table_actions[&(t.id, *a)].clone())
+                .chain((!t.actions.contains(&t.default_action.action)).then(|| dname.clone()))
+                .collect(),
+            default_action: (dname, default_args(ctx, &t.default_action)?),
+            size: t.size.max(1),
+            properties: if t.counters {
+                vec![("counters".into(), e::path(format!("{tn}_counter")))]
+            } else {
+                vec![]
+            },
+        });
+    }
+
+    let apply = apply_block(ctx)?;
+    Ok(Item::Control(Control {
+        name: "IngressImpl".into(),
+        params: ctx.arch.ingress_params(),
+        locals,
+        actions,
+        tables,
+        apply,
+    }))
+}
+
+fn apply_block(ctx: &Ctx) -> Result<Vec<Stmt>, P4Error> {
+    let module = ctx.module;
+    let mut out = Vec::new();
+    let port = ctx.arch.ingress_port();
+    let identity = module
+        .ports
+        .iter()
+        .all(|p| ctx.switch_port(p.id.0) == u32::from(p.id.0));
+    out.push(Stmt::Comment(if identity {
+        "meta.in_port: logical port ids equal switch port numbers".to_string()
+    } else {
+        "meta.in_port: switch port → logical port (the module's port map)".to_string()
+    }));
+    out.push(Stmt::Assign(
+        e::path("meta.in_port"),
+        e::cast(16, port.clone()),
+    ));
+    for p in &module.ports {
+        let sp = ctx.switch_port(p.id.0);
+        if sp != u32::from(p.id.0) {
+            out.push(Stmt::If {
+                cond: e::eq(port.clone(), e::path(ctx.names.ports[&p.id.0].clone())),
+                then: vec![Stmt::Assign(
+                    e::path("meta.in_port"),
+                    e::int(16, u128::from(p.id.0)),
+                )],
+                otherwise: vec![],
+            });
+        }
+    }
+    out.push(Stmt::Assign(
+        e::path("meta.verdict"),
+        e::path("VERDICT_CONTINUE"),
+    ));
+
+    for t in &module.tables {
+        let tn = &ctx.names.tables[&t.id];
+        let req = t.required_headers();
+        let mut cond = e::eq(e::path("meta.verdict"), e::path("VERDICT_CONTINUE"));
+        for h in &req {
+            cond = e::and(cond, valid_expr(*h));
+        }
+        let mut body = Vec::new();
+        let deferred: Vec<&Action> = table_action_ids(t)
+            .into_iter()
+            .map(|a| module.action(a))
+            .filter(|a| ctx.has_deferred(a))
+            .collect();
+        if !deferred.is_empty() {
+            body.push(Stmt::Assign(e::path("meta.run"), e::path("RUN_NONE")));
+        }
+        if t.counters {
+            body.push(Stmt::If {
+                cond: e::not(e::path(format!("{tn}.apply().hit"))),
+                then: vec![ctx.arch.miss_count(&format!("{tn}_miss_counter"))],
+                otherwise: vec![],
+            });
+        } else {
+            body.push(Stmt::Call(e::call(format!("{tn}.apply"), vec![])));
+        }
+        // The second halves of actions, chained as else-ifs.
+        let mut chain: Vec<Stmt> = Vec::new();
+        for a in deferred.iter().rev() {
+            let l = Lowerer {
+                ctx,
+                action: a,
+                place: Place::Deferred,
+            };
+            let mut then = vec![Stmt::Comment(format!("rest of `{}`", a.name))];
+            then.extend(l.lower(&a.body[ctx.split_point(a)..])?);
+            chain = vec![Stmt::If {
+                cond: e::eq(e::path("meta.run"), e::path(ctx.run_const(a.id))),
+                then,
+                otherwise: chain,
+            }];
+        }
+        body.extend(chain);
+        let skip = if req.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; skipped unless {} valid",
+                req.iter()
+                    .map(|h| h.name())
+                    .collect::<Vec<_>>()
+                    .join(" and ")
+            ) + if req.len() == 1 { " is" } else { " are" }
+        };
+        let skip = skip
+            .replace(" valid is", " is valid")
+            .replace(" valid are", " are valid");
+        out.push(Stmt::Comment(format!(
+            "Stage {}: `{}`{skip}.",
+            t.id.0 + 1,
+            t.name
+        )));
+        out.push(Stmt::If {
+            cond,
+            then: body,
+            otherwise: vec![],
+        });
+    }
+
+    let default = match module.default_verdict {
+        DefaultVerdict::Pass => "VERDICT_PASS",
+        DefaultVerdict::Drop => "VERDICT_DROP",
+    };
+    out.push(Stmt::Comment(format!(
+        "No stage decided: the module's default verdict ({}).",
+        match module.default_verdict {
+            DefaultVerdict::Pass => "pass",
+            DefaultVerdict::Drop => "drop",
+        }
+    )));
+    out.push(Stmt::If {
+        cond: e::eq(e::path("meta.verdict"), e::path("VERDICT_CONTINUE")),
+        then: vec![Stmt::Assign(e::path("meta.verdict"), e::path(default))],
+        otherwise: vec![],
+    });
+    out.extend(ctx.arch.checksum_flags(&ctx.csum));
+    out.extend(ctx.arch.commit_verdict());
+    Ok(out)
+}
