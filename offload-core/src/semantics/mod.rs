@@ -27,7 +27,8 @@
 //! # Pipeline
 //! - Tables run in file order. A table applies only when every header its keys
 //!   name is valid ([`crate::ir::Table::required_headers`]); otherwise it is
-//!   skipped (so a table keyed on `l4.*` never sees ICMP packets).
+//!   skipped (so a table keyed on `l4.*` never sees ICMP packets). A table
+//!   keyed only on `meta.*`, or with no keys, always applies.
 //! - Entry selection within one table (the rule every backend implements):
 //!   - a table with any `ternary`/`range` key: among matching entries the highest
 //!     priority wins (priorities are unique);
@@ -46,14 +47,17 @@
 //! - `set(field, v)`: no-op if the field's header is not valid. Otherwise writes
 //!   `v` (masked to the field's width) and updates checksums by RFC 1624
 //!   (`HC' = ~(~HC + ~m + m')`) over the 16-bit words holding the change, so a
-//!   wrong checksum stays exactly as wrong: the IPv4 header checksum for
+//!   wrong checksum stays exactly as wrong (a word whose value does not change
+//!   is not applied, so writing a field's current value changes no byte): the
+//!   IPv4 header checksum for
 //!   `ipv4.src/dst/ttl/dscp`; the TCP or UDP checksum for `ipv4.src/dst`,
 //!   `ipv6.src/dst` and `l4.src_port/dst_port`, only when TCP/UDP is valid (never
 //!   for a non-first fragment). A UDP checksum of 0 (IPv4 or IPv6) stays 0; a
 //!   UDP result of 0 is written as 0xFFFF. ICMP/ICMPv6 checksums are never
 //!   touched. `vlan.vid`/`vlan.pcp` write the outer tag.
 //! - `dec_ttl`: if IPv4 is valid: TTL ≤ 1 → verdict `pass`, pipeline ends
-//!   (packet unchanged by it); else TTL − 1 with the IPv4 checksum updated.
+//!   (rewrites made before it in the pipeline stay; `dec_ttl` itself changes
+//!   nothing); else TTL − 1 with the IPv4 checksum updated.
 //!   Else if IPv6 is valid: hop limit ≤ 1 → `pass`, else − 1. Else no-op.
 //! - `push_vlan(vid)`: with fewer than 2 tags (and a valid `eth`), inserts
 //!   TPID 0x8100 + TCI (PCP 0, DEI 0, VID = vid & 0xfff) after the MACs as the

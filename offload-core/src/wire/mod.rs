@@ -27,6 +27,9 @@ pub mod tcp;
 pub mod udp;
 pub mod vlan;
 
+#[cfg(test)]
+mod proptests;
+
 pub use ethernet::{
     Address as EthernetAddress, EtherType, Frame as EthernetFrame, Repr as EthernetRepr,
 };

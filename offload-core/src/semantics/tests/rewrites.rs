@@ -372,3 +372,19 @@ fn vlan_fields_write_the_outer_tag() {
     assert_eq!(d.outer().priority_code_point().value(), 7);
     assert_eq!(d.inner().vlan_identifier().value(), 20);
 }
+
+#[test]
+fn writing_the_current_value_changes_no_byte() {
+    // Even with a UDP checksum of 0xffff (a computed 0), where a blind
+    // RFC 1624 update with m == m' would produce 0x0000.
+    let mut pkt = udp4(A4, B4, 1, 2, 64);
+    pkt[40] = 0xff;
+    pkt[41] = 0xff;
+    for (f, v) in [
+        (Field::L4DstPort, 2),
+        (Field::Ipv4Src, u32::from_be_bytes(A4).into()),
+        (Field::Ipv4Ttl, 64),
+    ] {
+        assert_eq!(set_tx(&pkt, f, v).outcome.packet, pkt, "{f}");
+    }
+}
