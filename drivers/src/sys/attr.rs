@@ -151,3 +151,15 @@ pub struct LinkUpdate {
     pub flags: u32,
     pub old_prog_fd: u32,
 }
+
+/// BPF_LINK_CREATE (the XDP / tcx flavour: target is an ifindex).
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy)]
+pub struct LinkCreate {
+    pub prog_fd: u32,
+    pub target_ifindex: u32,
+    pub attach_type: u32,
+    pub flags: u32,
+    /// tcx: relative_fd/id, expected_revision (unused: zero).
+    pub _rest: [u64; 4],
+}

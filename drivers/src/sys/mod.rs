@@ -37,8 +37,10 @@ pub enum Cmd {
     MapLookupBatch = 24,
     MapUpdateBatch = 26,
     MapDeleteBatch = 27,
+    LinkCreate = 28,
     LinkUpdate = 29,
     LinkGetFdById = 30,
+    LinkDetach = 34,
 }
 
 /// Issues bpf(2) commands. `attr` is the command's attribute struct as bytes.

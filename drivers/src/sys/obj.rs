@@ -1,6 +1,8 @@
 //! Object info (programs, maps, links), lookups by id, pins, link update.
 
-use super::attr::{GetById, InfoByFd, LinkInfoRaw, LinkUpdate, MapInfoRaw, ObjPath, ProgInfoRaw};
+use super::attr::{
+    GetById, InfoByFd, LinkCreate, LinkInfoRaw, LinkUpdate, MapInfoRaw, ObjPath, ProgInfoRaw,
+};
 use super::{call, name_from, owned_fd, Bpf, Cmd, SysError};
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
@@ -225,4 +227,51 @@ pub fn prog_ids(sys: &dyn Bpf) -> Result<Vec<u32>, SysError> {
             }
         }
     }
+}
+
+/// enum bpf_attach_type values for links on interfaces.
+pub mod attach_type {
+    pub const XDP: u32 = 37;
+    pub const TCX_INGRESS: u32 = 46;
+    pub const TCX_EGRESS: u32 = 47;
+}
+
+/// XDP attach flags (include/uapi/linux/if_link.h).
+pub mod xdp_flags {
+    pub const UPDATE_IF_NOEXIST: u32 = 1;
+    pub const SKB_MODE: u32 = 2;
+    pub const DRV_MODE: u32 = 4;
+    pub const HW_MODE: u32 = 8;
+}
+
+/// BPF_LINK_CREATE on an interface (XDP with mode flags, or tcx).
+pub fn link_create(
+    sys: &dyn Bpf,
+    prog: BorrowedFd<'_>,
+    ifindex: u32,
+    attach_type: u32,
+    flags: u32,
+) -> Result<OwnedFd, SysError> {
+    let mut a = LinkCreate {
+        prog_fd: prog.as_raw_fd() as u32,
+        target_ifindex: ifindex,
+        attach_type,
+        flags,
+        ..Default::default()
+    };
+    call(sys, Cmd::LinkCreate, &mut a)
+        .map(owned_fd)
+        .map_err(|e| SysError::new("LINK_CREATE", format!("ifindex {ifindex}"), e))
+}
+
+/// BPF_LINK_DETACH: detaches the link's program now, even while pins or other
+/// descriptors keep the link object alive.
+pub fn link_detach(sys: &dyn Bpf, link: BorrowedFd<'_>) -> Result<(), SysError> {
+    let mut a = GetById {
+        id: link.as_raw_fd() as u32,
+        ..Default::default()
+    };
+    call(sys, Cmd::LinkDetach, &mut a)
+        .map(drop)
+        .map_err(|e| SysError::new("LINK_DETACH", format!("link fd {}", link.as_raw_fd()), e))
 }
