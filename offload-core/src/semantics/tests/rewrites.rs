@@ -388,3 +388,17 @@ fn writing_the_current_value_changes_no_byte() {
         assert_eq!(set_tx(&pkt, f, v).outcome.packet, pkt, "{f}");
     }
 }
+
+#[test]
+fn ethernet_padding_is_ignored_by_updates() {
+    // A minimum-size frame: 14 + 20 + 8 + 2 payload bytes, padded to 60.
+    let mut pkt = Vec::new();
+    PacketBuilder::ethernet2(SMAC, DMAC)
+        .ipv4(A4, B4, 64)
+        .udp(1, 2)
+        .write(&mut pkt, b"hi")
+        .unwrap();
+    pkt.resize(60, 0);
+    check_set(&pkt, Field::Ipv4Dst, ip4("10.10.10.10"), GOOD);
+    check_set(&pkt, Field::L4SrcPort, 4321, GOOD);
+}
