@@ -17,6 +17,9 @@ fn main() -> ExitCode {
         Command::Check(args) => cmd::check::run(args),
         Command::Run(args) => cmd::run::run(args),
         Command::Lab(args) => cmd::lab::run(args),
+        Command::Probe(args) => cmd::probe::run(args),
+        Command::Plan(args) => cmd::plan::run(args),
+        Command::Hwdb(args) => cmd::hwdb::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),

@@ -1,6 +1,8 @@
 //! offload-drivers
 pub mod lab;
 pub mod load;
+pub mod netlink;
+pub mod probe;
 pub mod sys;
 pub mod testenv;
 pub mod vmlab;

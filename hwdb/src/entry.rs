@@ -78,6 +78,8 @@ pub struct Entry {
     pub kind: DeviceKind,
     pub driver: Option<Claim<String>>,
     pub xdp_native: Option<Claim<bool>>,
+    /// The driver's native XDP implements XDP_REDIRECT.
+    pub xdp_redirect: Option<Claim<bool>>,
     pub xdp_zero_copy: Option<Claim<bool>>,
     pub xdp_hw_offload: Option<Claim<bool>>,
     pub offload_profile: Option<Claim<String>>,
@@ -104,6 +106,7 @@ struct RawEntry {
     kind: DeviceKind,
     driver: Option<Claim<String>>,
     xdp_native: Option<Claim<bool>>,
+    xdp_redirect: Option<Claim<bool>>,
     xdp_zero_copy: Option<Claim<bool>>,
     xdp_hw_offload: Option<Claim<bool>>,
     offload_profile: Option<Claim<String>>,
@@ -152,6 +155,7 @@ pub(crate) fn parse_file(file: &str, text: &str) -> Result<Vec<Entry>, HwdbError
                 kind: r.kind,
                 driver: r.driver,
                 xdp_native: r.xdp_native,
+                xdp_redirect: r.xdp_redirect,
                 xdp_zero_copy: r.xdp_zero_copy,
                 xdp_hw_offload: r.xdp_hw_offload,
                 offload_profile: r.offload_profile,
@@ -216,6 +220,7 @@ impl Entry {
         }
         push(&mut out, "driver", &self.driver);
         push(&mut out, "xdp_native", &self.xdp_native);
+        push(&mut out, "xdp_redirect", &self.xdp_redirect);
         push(&mut out, "xdp_zero_copy", &self.xdp_zero_copy);
         push(&mut out, "xdp_hw_offload", &self.xdp_hw_offload);
         push(&mut out, "offload_profile", &self.offload_profile);

@@ -28,4 +28,10 @@ pub enum Command {
     Run(crate::cmd::run::Args),
     /// Labs for testing offload without the hardware (`lab vm`: netdevsim in a QEMU guest)
     Lab(crate::cmd::lab::Args),
+    /// Probe the devices, kernel and switches of this host (or a recorded one)
+    Probe(crate::cmd::probe::Args),
+    /// Place a module on the devices of a host: chosen target per device, and why not the others
+    Plan(crate::cmd::plan::Args),
+    /// Look up the hardware database (PCI id or driver), or list it
+    Hwdb(crate::cmd::hwdb::Args),
 }

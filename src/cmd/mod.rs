@@ -4,6 +4,9 @@
 pub mod check;
 pub mod lab;
 pub mod lab_vm;
+pub mod hwdb;
+pub mod plan;
+pub mod probe;
 pub mod run;
 
 use crate::render;

@@ -156,8 +156,7 @@ fn check_ebpf(req: &Requirements, profile: &Profile, e: &EbpfProfile) -> Vec<Unm
             } else {
                 *t.match_kinds
                     .iter()
-                    .rev()
-                    .next()
+                    .next_back()
                     .unwrap_or(&MatchKind::Exact)
             };
             out.push(unmet(

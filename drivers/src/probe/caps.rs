@@ -1,0 +1,299 @@
+//! From probed facts to what the planner needs: per device, the targets it
+//! offers, each with its profile and how we know it is available (or why not).
+
+use super::{DeviceClass, DeviceFacts, ProbeReport};
+use offload_core::plan::{
+    Availability, DeviceCaps, Family, Helper, MapType, Offer, Profile, Sourced, Target, XdpAction,
+};
+use offload_hwdb::Hwdb;
+use std::collections::BTreeSet;
+
+fn yes(evidence: impl Into<String>) -> Availability {
+    Availability::Yes {
+        evidence: evidence.into(),
+    }
+}
+
+fn no(reason: impl Into<String>, source: impl Into<String>) -> Availability {
+    Availability::No {
+        reason: reason.into(),
+        source: source.into(),
+    }
+}
+
+/// The kernel profile narrowed to what this kernel's bpf(2) probes accepted.
+fn kernel_profile(report: &ProbeReport) -> Profile {
+    let bpf = &report.kernel.bpf.value;
+    let mut p = Profile::kernel();
+    if !bpf.map_types.is_empty() {
+        let ok: BTreeSet<MapType> = MapType::ALL
+            .into_iter()
+            .filter(|m| bpf.map_types.get(m.name()).copied().unwrap_or(true))
+            .collect();
+        p = p.restrict_maps(
+            &ok,
+            &format!(
+                "{} on {}",
+                report.kernel.bpf.from, report.kernel.release.value
+            ),
+        );
+    }
+    if !bpf.helpers.is_empty() {
+        let ok: BTreeSet<Helper> = Helper::ALL
+            .into_iter()
+            .filter(|h| bpf.helpers.get(h.name()).copied().unwrap_or(true))
+            .collect();
+        p = p.restrict_helpers(
+            &ok,
+            &format!(
+                "{} on {}",
+                report.kernel.bpf.from, report.kernel.release.value
+            ),
+        );
+    }
+    p
+}
+
+/// Removes XDP_REDIRECT from a profile: the device's native XDP cannot redirect.
+fn without_redirect(mut p: Profile, dev: &DeviceFacts) -> Profile {
+    if let Family::Ebpf(e) = &mut p.family {
+        let mut acts = e.actions.value.clone();
+        acts.remove(&XdpAction::Redirect);
+        let why = match dev.xdp.redirect.value {
+            Some(false) => format!(
+                "{}: {} has no XDP_REDIRECT in native mode",
+                dev.xdp.redirect.from, dev.name
+            ),
+            _ => format!(
+                "{}: unknown whether {} can redirect",
+                dev.xdp.redirect.from, dev.name
+            ),
+        };
+        e.actions = Sourced::new(acts, why);
+    }
+    p.title = format!("native XDP on {}", dev.name);
+    p
+}
+
+fn hwdb_entry<'a>(hwdb: &'a Hwdb, dev: &DeviceFacts) -> Option<&'a offload_hwdb::Entry> {
+    dev.pci
+        .as_ref()
+        .and_then(|p| hwdb.lookup_pci(p.value.id()))
+        .or_else(|| {
+            dev.driver
+                .as_ref()
+                .and_then(|d| hwdb.lookup_driver(&d.value))
+        })
+}
+
+/// The targets one network device offers.
+pub fn device_caps(report: &ProbeReport, hwdb: &Hwdb, dev: &DeviceFacts) -> DeviceCaps {
+    let kernel = kernel_profile(report);
+    let x = &dev.xdp;
+    let mut offers = Vec::new();
+
+    // Hardware offload: the device says so (xdp-features or hwdb), a trial load
+    // bound to it succeeded, and the hwdb knows its offload profile.
+    let offload = match x.hw_offload.value {
+        Some(true) => match hwdb_entry(hwdb, dev).and_then(|e| e.profile()) {
+            None => (
+                Profile::netdevsim(),
+                no(
+                    format!(
+                        "{} claims hw-offload but the hwdb names no offload profile for it",
+                        dev.name
+                    ),
+                    x.hw_offload.from.clone(),
+                ),
+            ),
+            Some(p) => match &x.trial {
+                Some(t) if !t.value.loaded => (
+                    p,
+                    no(
+                        format!(
+                            "a trial load bound to {} was refused: {}",
+                            dev.name, t.value.detail
+                        ),
+                        t.from.clone(),
+                    ),
+                ),
+                Some(t) => (p, yes(format!("{}; {}", x.hw_offload.from, t.value.detail))),
+                None => (p, yes(x.hw_offload.from.clone())),
+            },
+        },
+        Some(false) => (
+            Profile::nfp(),
+            no(
+                format!("{} has no XDP hardware offload", dev.name),
+                x.hw_offload.from.clone(),
+            ),
+        ),
+        None => (
+            Profile::nfp(),
+            no(
+                format!("unknown whether {} has XDP hardware offload", dev.name),
+                x.hw_offload.from.clone(),
+            ),
+        ),
+    };
+    offers.push(Offer {
+        target: Target::XdpOffload,
+        profile: offload.0,
+        availability: offload.1,
+    });
+
+    let native_profile = if x.redirect.value == Some(true) {
+        let mut p = kernel.clone();
+        p.title = format!("native XDP on {}", dev.name);
+        p
+    } else {
+        without_redirect(kernel.clone(), dev)
+    };
+    let native = match x.native.value {
+        Some(true) => yes(x.native.from.clone()),
+        Some(false) => no(
+            format!("{} has no native (driver) XDP", dev.name),
+            x.native.from.clone(),
+        ),
+        None => no(
+            format!("unknown whether {} has native XDP", dev.name),
+            x.native.from.clone(),
+        ),
+    };
+    offers.push(Offer {
+        target: Target::XdpNative,
+        profile: native_profile,
+        availability: native,
+    });
+
+    let k = &report.kernel;
+    let prog = |name: &str, since: &str| match k.program_supported(name) {
+        Some(true) => yes(format!("{} ({name})", k.bpf.from)),
+        Some(false) => no(
+            format!("the kernel refuses {name} programs"),
+            k.bpf.from.clone(),
+        ),
+        None => {
+            if k.bpf.value.error.is_some() {
+                no(
+                    format!(
+                        "could not probe {name} programs: {}",
+                        k.bpf.value.error.clone().unwrap_or_default()
+                    ),
+                    k.bpf.from.clone(),
+                )
+            } else {
+                yes(format!(
+                    "assumed: kernel {} is newer than {since}",
+                    k.release.value
+                ))
+            }
+        }
+    };
+    let mut generic = kernel.clone();
+    generic.title = "generic XDP".into();
+    offers.push(Offer {
+        target: Target::XdpGeneric,
+        profile: generic,
+        availability: prog("xdp", "4.12"),
+    });
+    let mut tc = kernel;
+    tc.title = "tc (cls_bpf)".into();
+    offers.push(Offer {
+        target: Target::Tc,
+        profile: tc,
+        availability: prog("sched_cls", "4.1"),
+    });
+
+    let description = [
+        dev.hwdb.as_ref().map(|h| h.family.clone()),
+        dev.pci
+            .as_ref()
+            .and_then(|p| p.value.names.device.map(String::from)),
+        Some(dev.class.value.name()),
+    ]
+    .into_iter()
+    .flatten()
+    .next()
+    .unwrap_or_default();
+    let driver = dev
+        .driver
+        .as_ref()
+        .map(|d| d.value.clone())
+        .unwrap_or_else(|| "?".into());
+    DeviceCaps {
+        device: dev.name.clone(),
+        description: format!("{description} ({driver})"),
+        offers,
+    }
+}
+
+/// Every placement candidate of a host: network devices (not loopback),
+/// switch ASICs and software switches; `on` restricts to those names.
+pub fn plan_devices(
+    report: &ProbeReport,
+    hwdb: &Hwdb,
+    on: &[String],
+) -> Result<Vec<DeviceCaps>, String> {
+    let mut all = Vec::new();
+    for d in &report.devices {
+        if d.class.value == DeviceClass::Loopback {
+            continue;
+        }
+        all.push(device_caps(report, hwdb, d));
+    }
+    for s in &report.switches {
+        let profile = s
+            .profile
+            .as_deref()
+            .and_then(Profile::by_name)
+            .unwrap_or_else(Profile::tna);
+        all.push(DeviceCaps {
+            device: s.name.clone(),
+            description: format!("{} at {}", s.family.value, s.pci.value.address),
+            offers: vec![Offer {
+                target: Target::P4Tna,
+                profile,
+                availability: yes(format!(
+                    "{}; arch {} ({})",
+                    s.family.from, s.arch.value, s.arch.from
+                )),
+            }],
+        });
+    }
+    for s in &report.soft_switches {
+        let sw = s
+            .binaries
+            .value
+            .get("simple_switch")
+            .cloned()
+            .unwrap_or_default();
+        all.push(DeviceCaps {
+            device: s.name.clone(),
+            description: "BMv2 simple_switch (software P4 switch)".into(),
+            offers: vec![Offer {
+                target: Target::P4V1model,
+                profile: Profile::v1model(),
+                availability: yes(format!("simple_switch at {sw}")),
+            }],
+        });
+    }
+    if on.is_empty() {
+        return Ok(all);
+    }
+    let mut out = Vec::new();
+    for name in on {
+        match all.iter().find(|d| &d.device == name) {
+            Some(d) => out.push(d.clone()),
+            None => {
+                let known: Vec<&str> = all.iter().map(|d| d.device.as_str()).collect();
+                return Err(format!(
+                    "no device named {name} on {} (devices: {})",
+                    report.view,
+                    known.join(", ")
+                ));
+            }
+        }
+    }
+    Ok(out)
+}

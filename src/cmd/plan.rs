@@ -1,0 +1,123 @@
+//! `offloadctl plan FILE [--on IFACE ...] [--json] [--system DIR] [--mode M] [--strict]`:
+//! where the module would run on each device of a host, and why every more
+//! offloaded target was rejected. Exit 0 when every device has a placement,
+//! 1 when one is refused (forced mode / --strict / nothing fits).
+
+use super::load_module_or_report;
+use super::probe::probe_host;
+use offload_core::plan::{self, DevicePlan, Options, Plan, Refusal, Target};
+use offload_drivers::probe::plan_devices;
+use offload_hwdb::Hwdb;
+use serde_json::json;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+fn parse_mode(s: &str) -> Result<Option<Target>, String> {
+    if s == "auto" {
+        return Ok(None);
+    }
+    Target::from_name(s).map(Some).ok_or_else(|| {
+        let names: Vec<&str> = Target::ALL.iter().map(|t| t.name()).collect();
+        format!(
+            "unknown mode {s:?}; use auto or one of {}",
+            names.join(", ")
+        )
+    })
+}
+
+/// Options of `offloadctl plan`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    /// The module file (TOML)
+    pub file: PathBuf,
+    /// Only these devices (interface names, `switch-<pci address>`, `bmv2`); repeatable
+    #[arg(long = "on", value_name = "IFACE")]
+    pub on: Vec<String>,
+    /// JSON output
+    #[arg(long)]
+    pub json: bool,
+    /// Plan against a recorded host (see `offloadctl probe --record`)
+    #[arg(long, value_name = "DIR")]
+    pub system: Option<PathBuf>,
+    /// auto, or force one target: xdp-offload, xdp-native, xdp-generic, tc, p4-v1model, p4-tna
+    #[arg(long, default_value = "auto", value_parser = parse_mode)]
+    pub mode: Option<Target>,
+    /// Refuse any placement below the best target the device has (no quiet fallback)
+    #[arg(long)]
+    pub strict: bool,
+}
+
+pub fn run(args: &Args) -> anyhow::Result<i32> {
+    let loaded = match load_module_or_report(&args.file)? {
+        Ok(l) => l,
+        Err(code) => return Ok(code),
+    };
+    let hwdb = Hwdb::builtin()?;
+    let report = probe_host(args.system.as_ref(), &hwdb)?;
+    let devices = plan_devices(&report, &hwdb, &args.on).map_err(|e| anyhow::anyhow!(e))?;
+    if devices.is_empty() {
+        anyhow::bail!("{} has no device to place the module on", report.view);
+    }
+    let req = loaded.module.requirements();
+    let opts = Options {
+        mode: args.mode,
+        strict: args.strict,
+    };
+    let p = plan::plan(&req, &devices, opts);
+    if args.json {
+        let doc = json!({
+            "module": loaded.module.name,
+            "host": report.view,
+            "options": opts,
+            "requirements": req,
+            "plan": p,
+        });
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+    } else {
+        print!("{}", plan_text(&loaded.module.name, &report.view, &p));
+    }
+    Ok(if p.is_complete() { 0 } else { 1 })
+}
+
+fn refusal_text(d: &DevicePlan, r: &Refusal) -> String {
+    match r {
+        Refusal::ForcedModeUnmet { target } => format!("refused: the forced mode {target} cannot hold on {}", d.device),
+        Refusal::StrictBestUnmet { best } => format!(
+            "refused (--strict): the best target of {}, {best}, cannot hold and falling back is not allowed",
+            d.device
+        ),
+        Refusal::NothingFits => format!("refused: no target of {} can run the module", d.device),
+    }
+}
+
+/// The readable plan.
+pub fn plan_text(module: &str, host: &str, p: &Plan) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "module {module} on {host}");
+    for d in &p.devices {
+        let _ = writeln!(s, "\n{}  {}", d.device, d.description);
+        match (&d.chosen, &d.refusal) {
+            (Some(t), _) => {
+                let _ = writeln!(
+                    s,
+                    "  -> {t} (profile {})",
+                    d.profile.as_deref().unwrap_or("?")
+                );
+            }
+            (None, Some(r)) => {
+                let _ = writeln!(s, "  -> {}", refusal_text(d, r));
+            }
+            (None, None) => {}
+        }
+        for r in &d.rejected {
+            let _ = writeln!(s, "  rejected {}:", r.target);
+            for u in &r.reasons {
+                let _ = writeln!(s, "    - {}\n        ({})", u.message, u.source);
+            }
+        }
+        for w in &d.warnings {
+            let _ = writeln!(s, "  warning: {w}");
+        }
+    }
+    s
+}
