@@ -1,17 +1,20 @@
-//! The offload lab VM (issue 7): boots a 6.1 guest kernel with netdevsim under QEMU/TCG and runs
-//! `lab/vm/scenarios/*.sh` against the offloadctl built by this package. Needs no root and no
-//! KVM, but needs qemu-system-x86, linux-source-6.1, busybox-static, bpftool and a kernel build
-//! toolchain; without them the test skips with the list, unless OFFLOAD_REQUIRE_KERNEL_TESTS=1,
-//! where a missing piece is a failure. The first run builds the guest kernel (5-8 min on 2 cores)
-//! into the cache (`$OFFLOAD_LAB_CACHE` or `~/.cache/offload-lab`); later runs take seconds.
+//! The offload lab VM (issue 7): `offloadctl lab vm --json` boots a 6.1 guest kernel with
+//! netdevsim under QEMU/TCG and runs `lab/vm/scenarios/*.sh` against this offloadctl inside it.
+//! Needs no root and no KVM, but needs qemu-system-x86, linux-source-6.1, busybox-static,
+//! bpftool, iproute2 and a kernel build toolchain; without them the test skips with the list,
+//! unless OFFLOAD_REQUIRE_KERNEL_TESTS=1, where a missing piece is a failure. The first run
+//! builds the guest kernel (5-13 min on 2 cores) into the cache (`$OFFLOAD_LAB_CACHE` or
+//! `~/.cache/offload-lab`); later runs take seconds.
 
-use offload_drivers::vmlab::{self, LabOptions, Outcome};
+use offload_drivers::vmlab::{self, LabOptions};
 use std::path::PathBuf;
+use std::process::Command;
 
 /// Checks that must have run and passed: a lab where these were skipped proved nothing.
-const ESSENTIAL: [&str; 6] = [
+const ESSENTIAL: [&str; 7] = [
     "vm.reached_init",
     "lab.netdevsim.device",
+    "lab.offloadctl.runs",
     "lab.smoke.prog_offloaded",
     "lab.smoke.attached_hw",
     "lab.smoke.map_full",
@@ -20,8 +23,8 @@ const ESSENTIAL: [&str; 6] = [
 
 #[test]
 fn offload_lab_vm() {
-    let opts = LabOptions::new(PathBuf::from(env!("CARGO_BIN_EXE_offloadctl")));
-    let missing = vmlab::missing_pieces(&opts);
+    let bin = PathBuf::from(env!("CARGO_BIN_EXE_offloadctl"));
+    let missing = vmlab::missing_pieces(&LabOptions::new(bin.clone()));
     if !missing.is_empty() {
         let why = format!("offload lab VM: missing {}", missing.join("; "));
         if std::env::var("OFFLOAD_REQUIRE_KERNEL_TESTS").as_deref() == Ok("1") {
@@ -30,27 +33,52 @@ fn offload_lab_vm() {
         eprintln!("skipped offload_lab_vm: {why} (set OFFLOAD_REQUIRE_KERNEL_TESTS=1 to make this a failure)");
         return;
     }
-    let run = vmlab::run(&opts, &mut |l| eprintln!("vm lab: {l}"), None)
-        .unwrap_or_else(|e| panic!("offload lab VM: {e}"));
-    eprintln!("{}", run.report.matrix());
+    let out = Command::new(&bin)
+        .args(["lab", "vm", "--json"])
+        .output()
+        .expect("offloadctl runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    eprintln!("{stderr}");
+    let doc: serde_json::Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("offloadctl lab vm --json printed no JSON ({e}):\n{stdout}"));
+    let checks = doc["checks"].as_array().expect("checks array");
+    for c in checks {
+        eprintln!(
+            "{:40} {:5} {}",
+            c["name"].as_str().unwrap_or("?"),
+            c["outcome"].as_str().unwrap_or("?"),
+            c["detail"].as_str().unwrap_or("")
+        );
+    }
     eprintln!(
-        "vm lab: kernel {} ({}), VM wall {:.1} s, /init at {:?} s, scenarios ended at {:?} s; console: {}",
-        run.report.info("kernel").unwrap_or("?"),
-        run.kernel.built_in.map_or("cached".to_string(), |t| format!("built in {:.0} s", t.as_secs_f64())),
-        run.vm_wall.as_secs_f64(),
-        run.uptime_at_init,
-        run.uptime_at_end,
-        run.serial_log.display()
+        "vm lab: kernel {} (built in {} s), VM wall {} s, /init at {} s, scenarios ended at {} s; console: {}",
+        doc["kernel"], doc["kernel_built_secs"], doc["vm_wall_secs"], doc["uptime_at_init"], doc["uptime_at_end"], doc["console_log"]
+    );
+    let failed: Vec<String> = checks
+        .iter()
+        .filter(|c| c["outcome"] == "fail")
+        .map(|c| {
+            let output: Vec<&str> = c["output"]
+                .as_array()
+                .map_or(vec![], |o| o.iter().filter_map(|l| l.as_str()).collect());
+            format!("--- {}: {}\n{}", c["name"], c["detail"], output.join("\n"))
+        })
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "offload lab VM: failed checks:\n{}",
+        failed.join("\n")
     );
     assert!(
-        run.report.ok(),
-        "offload lab VM: failed checks:\n{}",
-        run.report.failures()
+        out.status.success(),
+        "offloadctl lab vm exited {:?} with no failed check",
+        out.status
     );
     for name in ESSENTIAL {
-        let check = run.report.checks.iter().find(|c| c.name == name);
+        let check = checks.iter().find(|c| c["name"] == name);
         assert!(
-            check.is_some_and(|c| c.outcome == Outcome::Pass),
+            check.is_some_and(|c| c["outcome"] == "pass"),
             "offload lab VM: essential check {name} did not pass: {check:?}"
         );
     }

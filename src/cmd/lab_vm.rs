@@ -30,6 +30,9 @@ pub struct Args {
     /// Print the guest's console while it runs
     #[arg(long)]
     pub console: bool,
+    /// Print the results as JSON (checks with outcome, detail and output; kernel; timings)
+    #[arg(long)]
+    pub json: bool,
 }
 
 pub fn run(args: &Args) -> anyhow::Result<i32> {
@@ -52,6 +55,30 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
     let run = vmlab::run(&opts, &mut progress, console).context("offload lab VM")?;
 
     let r = &run.report;
+    let (pass, fail, skip) = (
+        r.count(Outcome::Pass),
+        r.count(Outcome::Fail),
+        r.count(Outcome::Skip),
+    );
+    if args.json {
+        let doc = serde_json::json!({
+            "kernel": r.info("kernel"),
+            "bzimage": run.kernel.bzimage,
+            "kernel_built_secs": run.kernel.built_in.map(|t| t.as_secs_f64()),
+            "initramfs_bytes": run.initramfs_bytes,
+            "vm_wall_secs": run.vm_wall.as_secs_f64(),
+            "uptime_at_init": run.uptime_at_init,
+            "uptime_at_end": run.uptime_at_end,
+            "timed_out": run.timed_out,
+            "console_log": run.serial_log,
+            "passed": pass,
+            "failed": fail,
+            "skipped": skip,
+            "checks": r.checks,
+        });
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+        return Ok(if fail > 0 { 1 } else { 0 });
+    }
     println!("{}", r.matrix());
     let kernel_note = match run.kernel.built_in {
         Some(t) => format!("built in {:.0} s", t.as_secs_f64()),
@@ -79,11 +106,6 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
          path (verify, load, maps, attach, entries, replace, detach, refusals), not packet behaviour."
     );
     println!("console log: {}", run.serial_log.display());
-    let (pass, fail, skip) = (
-        r.count(Outcome::Pass),
-        r.count(Outcome::Fail),
-        r.count(Outcome::Skip),
-    );
     println!("lab vm: {pass} checks passed, {fail} failed, {skip} skipped");
     if fail > 0 {
         eprintln!("{}", r.failures());

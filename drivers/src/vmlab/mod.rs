@@ -197,6 +197,7 @@ pub fn run(
         path: runs.clone(),
         source,
     })?;
+    prune_runs(&runs, 20);
     let id = std::process::id();
     let initrd = runs.join(format!("initrd-{id}.cpio"));
     std::fs::write(&initrd, &bytes).map_err(|source| VmLabError::Io {
@@ -235,4 +236,21 @@ pub fn run(
         timed_out: boot.timed_out,
         serial_log,
     })
+}
+
+/// Keeps the `keep` newest console logs in `runs` (every run leaves one for reading afterwards).
+fn prune_runs(runs: &Path, keep: usize) {
+    let Ok(entries) = std::fs::read_dir(runs) else {
+        return;
+    };
+    let mut logs: Vec<(std::time::SystemTime, PathBuf)> = entries
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("serial-"))
+        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+        .collect();
+    logs.sort();
+    let excess = logs.len().saturating_sub(keep);
+    for (_, p) in logs.into_iter().take(excess) {
+        let _ = std::fs::remove_file(p);
+    }
 }
