@@ -91,6 +91,16 @@ check_fails() {
 	else lab_result "$name" fail "exit $LAB_RC but output does not match /$re/"; fi
 }
 
+# check_prev NAME REGEX: passes when the output of the previous command matches REGEX (several
+# facts of one command's output without running it again).
+check_prev() {
+	name=$1; re=$2
+	lab_begin "$name"
+	echo "(output of the previous command)"
+	if printf '%s\n' "$LAB_OUT" | grep -Eq -- "$re"; then lab_result "$name" pass
+	else lab_result "$name" fail "previous output does not match /$re/"; fi
+}
+
 # check_skip NAME REASON: a check that cannot run in this build (reported, not failed).
 check_skip() { lab_begin "$1"; n=$1; shift; lab_result "$n" skip "$*"; }
 
