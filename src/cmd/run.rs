@@ -75,6 +75,24 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
         "running the reference interpreter"
     );
 
+    let mut out = std::io::stdout().lock();
+    match report(m, &loaded, in_port, &inputs, args.json, &mut out) {
+        Ok(()) => Ok(0),
+        // A closed pipe (`offloadctl run ... | head`) is not an error.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(0),
+        Err(e) => Err(e).context("cannot write to stdout"),
+    }
+}
+
+/// Runs every input and writes the per-packet report and the counter totals.
+fn report(
+    m: &Module,
+    loaded: &super::Loaded,
+    in_port: PortId,
+    inputs: &[Input],
+    as_json: bool,
+    out: &mut impl std::io::Write,
+) -> std::io::Result<()> {
     let mut totals: BTreeMap<(ir::TableId, CounterSlot), (u64, u64)> = BTreeMap::new();
     let mut docs = Vec::new();
     for (n, input) in inputs.iter().enumerate() {
@@ -84,17 +102,21 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
             t.0 += 1;
             t.1 += c.bytes;
         }
-        if args.json {
+        if as_json {
             docs.push(packet_json(m, &loaded.source, in_port, input, &trace));
         } else {
             if n > 0 {
-                println!();
+                writeln!(out)?;
             }
-            print!("{}", packet_text(m, &loaded.source, in_port, input, &trace));
+            write!(
+                out,
+                "{}",
+                packet_text(m, &loaded.source, in_port, input, &trace)
+            )?;
         }
     }
 
-    if args.json {
+    if as_json {
         let counters: Vec<Value> = totals
             .iter()
             .map(|((t, slot), (p, b))| {
@@ -108,18 +130,19 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
             "packets": docs,
             "counters": counters,
         });
-        println!("{}", serde_json::to_string_pretty(&doc)?);
+        writeln!(out, "{doc:#}")?;
     } else if inputs.len() > 1 && !totals.is_empty() {
-        println!("\ncounters after {} packets:", inputs.len());
+        writeln!(out, "\ncounters after {} packets:", inputs.len())?;
         for ((t, slot), (p, b)) in &totals {
-            println!(
+            writeln!(
+                out,
                 "  {} {}: {p} packets, {b} bytes",
                 m.table(*t).name,
                 slot_name(*slot)
-            );
+            )?;
         }
     }
-    Ok(0)
+    out.flush()
 }
 
 /// `--in-port`: a declared port name, or a number (declared or not: the
