@@ -15,6 +15,8 @@ pub(crate) const MAGIC: u16 = 0xeb9f;
 pub(crate) const VERSION: u8 = 1;
 /// `sizeof(struct btf_header)`.
 pub(crate) const HEADER_LEN: u32 = 24;
+/// `btf_type.info` keeps member/parameter/entry counts in 16 bits.
+const MAX_VLEN: usize = 0xffff;
 
 /// A growing set of BTF types.
 #[derive(Debug, Default, Clone)]
@@ -107,6 +109,18 @@ impl Builder {
     }
 
     fn check(&self, ty: &Type) -> Result<(), BtfError> {
+        let vlen = match ty {
+            Type::Struct { members, .. } => members.len(),
+            Type::FuncProto { params, .. } => params.len(),
+            Type::DataSec { vars, .. } => vars.len(),
+            _ => 0,
+        };
+        if vlen > MAX_VLEN {
+            return Err(BtfError::TooManyMembers {
+                kind: ty.kind_name(),
+                count: vlen,
+            });
+        }
         let next = self.types.len() as u32 + 1;
         for r in ty.references() {
             if r.0 >= next {

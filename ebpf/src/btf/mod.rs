@@ -24,6 +24,8 @@ pub enum BtfError {
         "BTF {kind} name `{name}` is not accepted by the kernel (names must be C identifiers)"
     )]
     InvalidName { kind: &'static str, name: String },
+    #[error("BTF {kind} has {count} members; BTF allows at most 65535")]
+    TooManyMembers { kind: &'static str, count: usize },
     #[error("BTF type id {id} does not exist")]
     UnknownType { id: u32 },
     #[error("BTF type id {id} ({kind}) has no size")]
@@ -101,6 +103,32 @@ mod tests {
                 vars: vec![]
             })
             .is_ok());
+    }
+
+    #[test]
+    fn more_members_than_btf_can_count_are_refused() {
+        let mut b = Builder::new();
+        let err = b
+            .add(Type::DataSec {
+                name: ".maps".into(),
+                size: 0,
+                vars: vec![
+                    VarSecInfo {
+                        var: TypeId::VOID,
+                        offset: 0,
+                        size: 0
+                    };
+                    65536
+                ],
+            })
+            .unwrap_err();
+        assert_eq!(
+            err,
+            BtfError::TooManyMembers {
+                kind: "DATASEC",
+                count: 65536
+            }
+        );
     }
 
     #[test]
