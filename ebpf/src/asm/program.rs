@@ -113,6 +113,11 @@ impl Program {
     pub fn is_bound(&self, l: Label) -> bool {
         self.bound[l.0 as usize].is_some()
     }
+    /// Whether some jump targets `l` (the kernel refuses unreachable code,
+    /// so blocks only reached through a label are emitted only when used).
+    pub fn is_used(&self, l: Label) -> bool {
+        self.fixups.iter().any(|(_, t)| *t == l)
+    }
 
     pub fn emit(&mut self, i: Insn) -> &mut Self {
         self.insns.push(i);

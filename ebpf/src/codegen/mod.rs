@@ -276,10 +276,18 @@ impl Gen<'_> {
     fn emit_exits(&mut self) {
         let start = self.p.len();
         let f = self.flavor;
-        self.p.bind(self.exits.drop);
-        self.p.mov64_imm(R0, f.ret_drop()).exit();
-        self.p.bind(self.exits.pass);
-        self.p.mov64_imm(R0, f.ret_pass()).exit();
+        if self.p.is_used(self.exits.drop) {
+            self.p.bind(self.exits.drop);
+            self.p.mov64_imm(R0, f.ret_drop()).exit();
+        }
+        if self.p.is_used(self.exits.pass) {
+            self.p.bind(self.exits.pass);
+            self.p.mov64_imm(R0, f.ret_pass()).exit();
+        }
+        if !self.p.is_used(self.exits.tx) {
+            self.mark(start, None, Some("verdicts".into()), Span::default());
+            return;
+        }
         self.p.bind(self.exits.tx);
         match f.hook() {
             Hook::Xdp => {

@@ -89,11 +89,13 @@ impl Gen<'_> {
             p.bind(lbl);
             p.mov64_reg(R5, R7).alu64_imm(AluOp::Add, R5, end);
             p.jmp_reg(JmpOp::Gt, R5, R2, l3);
-            p.mov64_imm(R3, end - 4).mov64_imm(R4, end - 4);
+            // One more tag: L3 starts after it, its inner EtherType is at end - 2.
+            p.mov64_imm(R3, end).mov64_imm(R4, end);
             p.ldx(Size::H, R1, R7, (end - 2) as i16);
             if let Some(next) = next {
                 p.jmp_imm(JmpOp::Eq, R1, raw16(0x8100), next);
                 p.jmp_imm(JmpOp::Eq, R1, raw16(0x88a8), next);
+                p.ja(l3);
             }
         }
         p.bind(l3);
