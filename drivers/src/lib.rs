@@ -6,3 +6,4 @@ pub mod probe;
 pub mod sys;
 pub mod testenv;
 pub mod vmlab;
+pub mod entries;
