@@ -12,11 +12,16 @@ use serde_json::json;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-fn parse_mode(s: &str) -> Result<Option<Target>, String> {
+/// `--mode`: `auto` (None) or a forced target. A newtype, because clap treats
+/// a bare `Option` field as "flag may be absent".
+#[derive(Debug, Clone, Copy)]
+pub struct Mode(pub Option<Target>);
+
+fn parse_mode(s: &str) -> Result<Mode, String> {
     if s == "auto" {
-        return Ok(None);
+        return Ok(Mode(None));
     }
-    Target::from_name(s).map(Some).ok_or_else(|| {
+    Target::from_name(s).map(|t| Mode(Some(t))).ok_or_else(|| {
         let names: Vec<&str> = Target::ALL.iter().map(|t| t.name()).collect();
         format!(
             "unknown mode {s:?}; use auto or one of {}",
@@ -41,7 +46,7 @@ pub struct Args {
     pub system: Option<PathBuf>,
     /// auto, or force one target: xdp-offload, xdp-native, xdp-generic, tc, p4-v1model, p4-tna
     #[arg(long, default_value = "auto", value_parser = parse_mode)]
-    pub mode: Option<Target>,
+    pub mode: Mode,
     /// Refuse any placement below the best target the device has (no quiet fallback)
     #[arg(long)]
     pub strict: bool,
@@ -60,7 +65,7 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
     }
     let req = loaded.module.requirements();
     let opts = Options {
-        mode: args.mode,
+        mode: args.mode.0,
         strict: args.strict,
     };
     let p = plan::plan(&req, &devices, opts);

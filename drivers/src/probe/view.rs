@@ -235,6 +235,26 @@ impl FixtureSystem {
     fn host_path(&self, path: &str) -> PathBuf {
         self.dir.join(path.trim_start_matches('/'))
     }
+
+    /// `path` inside the fixture with symlinks resolved; `None` when missing.
+    /// A symlink leading out of the fixture is an error: replaying a recording
+    /// must never read the machine it runs on.
+    fn contained(&self, path: &str) -> Result<Option<PathBuf>, ProbeError> {
+        let p = self.host_path(path);
+        match fs::canonicalize(&p) {
+            Ok(real) if real.starts_with(&self.dir) => Ok(Some(real)),
+            Ok(real) => Err(ProbeError::Fixture {
+                dir: self.dir.display().to_string(),
+                detail: format!(
+                    "{} points outside the fixture ({})",
+                    p.display(),
+                    real.display()
+                ),
+            }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_err(&p.display().to_string(), e)),
+        }
+    }
 }
 
 impl SystemView for FixtureSystem {
@@ -242,36 +262,36 @@ impl SystemView for FixtureSystem {
         format!("fixture {}", self.dir.display())
     }
     fn read(&self, path: &str) -> Result<Option<String>, ProbeError> {
-        match fs::read(self.host_path(path)) {
+        let Some(p) = self.contained(path)? else {
+            return Ok(None);
+        };
+        match fs::read(&p) {
             Ok(b) => Ok(Some(String::from_utf8_lossy(&b).into_owned())),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(io_err(&self.host_path(path).display().to_string(), e)),
-        }
-    }
-    fn list(&self, path: &str) -> Result<Option<Vec<String>>, ProbeError> {
-        let p = self.host_path(path);
-        list_dir(&p, &p.display().to_string())
-    }
-    fn resolve(&self, path: &str) -> Result<Option<String>, ProbeError> {
-        let p = self.host_path(path);
-        match fs::canonicalize(&p) {
-            Ok(real) => match real.strip_prefix(&self.dir) {
-                Ok(rel) => Ok(Some(format!("/{}", rel.display()))),
-                Err(_) => Err(ProbeError::Fixture {
-                    dir: self.dir.display().to_string(),
-                    detail: format!(
-                        "{} points outside the fixture ({})",
-                        p.display(),
-                        real.display()
-                    ),
-                }),
-            },
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(io_err(&p.display().to_string(), e)),
         }
     }
+    fn list(&self, path: &str) -> Result<Option<Vec<String>>, ProbeError> {
+        let Some(p) = self.contained(path)? else {
+            return Ok(None);
+        };
+        list_dir(&p, &p.display().to_string())
+    }
+    fn resolve(&self, path: &str) -> Result<Option<String>, ProbeError> {
+        Ok(self.contained(path)?.map(|real| {
+            format!(
+                "/{}",
+                real.strip_prefix(&self.dir).unwrap_or(&real).display()
+            )
+        }))
+    }
     fn read_link(&self, path: &str) -> Result<Option<String>, ProbeError> {
-        let p = self.host_path(path);
+        // The link itself may dangle (a driver directory not recorded); its
+        // directory must be inside the fixture.
+        let (dir, name) = path.rsplit_once('/').unwrap_or(("", path));
+        let Some(d) = self.contained(if dir.is_empty() { "/" } else { dir })? else {
+            return Ok(None);
+        };
+        let p = d.join(name);
         read_link(&p, &p.display().to_string())
     }
     fn drvinfo(&self, iface: &str) -> Result<Option<DrvInfo>, ProbeError> {

@@ -1,0 +1,173 @@
+//! Plans for every example module on every recorded host, with the reasons
+//! for every rejected target.
+
+use offload_core::plan::{self, Need, Options, Plan, Refusal, Target};
+use offload_drivers::probe::{self, plan_devices, FixtureSystem};
+use offload_hwdb::Hwdb;
+use std::path::Path;
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn plan_on(example: &str, host: &str, opts: Options) -> Plan {
+    let src = std::fs::read_to_string(root().join("examples").join(format!("{example}.toml"))).unwrap();
+    let module = offload_core::spec::compile(&src).unwrap_or_else(|d| panic!("{example}: {d:?}"));
+    let hwdb = Hwdb::builtin().unwrap();
+    let view = FixtureSystem::open(&root().join("tests/fixtures/hosts").join(host)).unwrap();
+    let report = probe::probe(&view, &hwdb).unwrap();
+    let devices = plan_devices(&report, &hwdb, &[]).unwrap();
+    plan::plan(&module.requirements(), &devices, opts)
+}
+
+fn auto(example: &str, host: &str) -> Plan {
+    plan_on(example, host, Options::default())
+}
+
+fn needs(p: &Plan, dev: &str, t: Target) -> Vec<String> {
+    p.device(dev)
+        .unwrap()
+        .reasons_for(t)
+        .unwrap_or_else(|| panic!("{t} was not rejected on {dev}"))
+        .iter()
+        .map(|u| serde_json::to_value(&u.need).unwrap()["need"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn chosen(p: &Plan, dev: &str) -> Option<Target> {
+    p.device(dev).unwrap().chosen
+}
+
+#[test]
+fn nfp_ddos_filter_is_offloaded() {
+    let p = auto("ddos-filter", "nfp-agilio-cx");
+    for dev in ["enp3s0np0", "enp3s0np1"] {
+        let d = p.device(dev).unwrap();
+        assert_eq!(d.chosen, Some(Target::XdpOffload), "{d:#?}");
+        assert_eq!(d.profile.as_deref(), Some("nfp"));
+        assert!(d.rejected.is_empty());
+    }
+}
+
+#[test]
+fn nfp_edge_router_is_refused_offload_for_lpm_and_redirect() {
+    let p = auto("edge-router", "nfp-agilio-cx");
+    let d = p.device("enp3s0np0").unwrap();
+    let off = d.reasons_for(Target::XdpOffload).unwrap();
+    assert_eq!(needs(&p, "enp3s0np0", Target::XdpOffload), ["match_kind", "redirect"]);
+    assert!(off[0].message.contains("uses lpm; the NFP offload profile has no LPM trie"), "{}", off[0]);
+    assert!(off[0].source.contains("kernel/bpf/offload.c"));
+    assert!(off[1].message.contains("no XDP_REDIRECT"), "{}", off[1]);
+    // The nfp driver's native XDP has no XDP_REDIRECT either (xdp-features lists
+    // no `redirect`; nfd3/dp.c handles PASS/TX/DROP only), so forwarding
+    // falls back to generic XDP.
+    assert_eq!(needs(&p, "enp3s0np0", Target::XdpNative), ["redirect"]);
+    assert_eq!(d.chosen, Some(Target::XdpGeneric));
+}
+
+#[test]
+fn nfp_l2_switch_is_refused_offload_for_redirect_only() {
+    let p = auto("l2-switch", "nfp-agilio-cx");
+    assert_eq!(needs(&p, "enp3s0np0", Target::XdpOffload), ["redirect"]);
+    assert_eq!(needs(&p, "enp3s0np0", Target::XdpNative), ["redirect"]);
+    assert_eq!(chosen(&p, "enp3s0np0"), Some(Target::XdpGeneric));
+}
+
+#[test]
+fn nfp_strict_refuses_the_fallback() {
+    let p = plan_on("edge-router", "nfp-agilio-cx", Options { mode: None, strict: true });
+    let d = p.device("enp3s0np0").unwrap();
+    assert_eq!(d.chosen, None);
+    assert_eq!(d.refusal, Some(Refusal::StrictBestUnmet { best: Target::XdpOffload }));
+    assert!(!p.is_complete());
+    let p = plan_on("ddos-filter", "nfp-agilio-cx", Options { mode: None, strict: true });
+    assert!(p.is_complete());
+}
+
+#[test]
+fn forced_offload_gets_the_same_reasons_as_an_error() {
+    let opts = Options { mode: Some(Target::XdpOffload), strict: false };
+    let p = plan_on("edge-router", "nfp-agilio-cx", opts);
+    let d = p.device("enp3s0np0").unwrap();
+    assert_eq!(d.refusal, Some(Refusal::ForcedModeUnmet { target: Target::XdpOffload }));
+    assert_eq!(needs(&p, "enp3s0np0", Target::XdpOffload), ["match_kind", "redirect"]);
+    // Forcing tc works and records why the better ones were not taken.
+    let p = plan_on("edge-router", "nfp-agilio-cx", Options { mode: Some(Target::Tc), strict: false });
+    assert_eq!(chosen(&p, "enp3s0np0"), Some(Target::Tc));
+    assert_eq!(needs(&p, "enp3s0np1", Target::XdpGeneric), ["not_selected"]);
+}
+
+#[test]
+fn nics_without_offload_run_every_example_natively() {
+    for host in ["mlx5-connectx5", "ice-e810", "virtio-vm"] {
+        for ex in ["ddos-filter", "edge-router", "l2-switch"] {
+            let p = auto(ex, host);
+            let nic = p
+                .devices
+                .iter()
+                .find(|d| d.description.contains("ConnectX") || d.description.contains("E810") || d.description.contains("virtio"))
+                .unwrap_or_else(|| panic!("{host}: no NIC in {p:#?}"));
+            assert_eq!(nic.chosen, Some(Target::XdpNative), "{ex} on {host}: {nic:#?}");
+            assert_eq!(needs(&p, &nic.device, Target::XdpOffload), ["unavailable"]);
+        }
+    }
+}
+
+#[test]
+fn old_kernel_plans_from_hwdb_facts() {
+    for ex in ["ddos-filter", "edge-router", "l2-switch"] {
+        let p = auto(ex, "ixgbe-kernel-5.15");
+        for dev in ["ens2f0", "veth0"] {
+            assert_eq!(chosen(&p, dev), Some(Target::XdpNative), "{ex} on {dev}");
+            let why = &p.device(dev).unwrap().reasons_for(Target::XdpOffload).unwrap()[0];
+            assert!(why.source.starts_with("hwdb "), "{why}");
+        }
+    }
+}
+
+#[test]
+fn tofino_switch_takes_every_example_in_tna() {
+    for ex in ["ddos-filter", "edge-router", "l2-switch"] {
+        let p = auto(ex, "tofino-switch");
+        let sw = p.device("switch-0000:05:00.0").unwrap();
+        assert_eq!(sw.chosen, Some(Target::P4Tna), "{ex}");
+        assert_eq!(sw.profile.as_deref(), Some("tna"));
+        // The management NIC (igb, unknown to the hwdb, kernel 5.4): generic XDP,
+        // with "unknown" rather than a guess as the reason against native.
+        let nic = p.device("enp4s0").unwrap();
+        assert_eq!(nic.chosen, Some(Target::XdpGeneric));
+        assert!(nic.reasons_for(Target::XdpNative).unwrap()[0].message.starts_with("unknown whether"));
+    }
+}
+
+#[test]
+fn netdevsim_budget_refuses_tables_larger_than_two() {
+    let p = auto("ddos-filter", "netdevsim-kernel-6.1");
+    let d = p.device("eni1np1").unwrap();
+    let off = d.reasons_for(Target::XdpOffload).unwrap();
+    assert!(off.iter().all(|u| matches!(u.need, Need::MapEntries { limit: 2, .. } | Need::TernaryMasks { .. })), "{off:#?}");
+    assert!(off[0].source.contains("drivers/net/netdevsim/bpf.c"), "{}", off[0]);
+    assert_eq!(d.chosen, Some(Target::XdpNative));
+    let p = auto("l2-switch", "netdevsim-kernel-6.1");
+    assert!(needs(&p, "eni1np1", Target::XdpOffload).contains(&"redirect".to_string()));
+}
+
+#[test]
+fn every_example_gets_a_placement_on_every_host() {
+    let hosts: Vec<String> = std::fs::read_dir(root().join("tests/fixtures/hosts"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    for host in &hosts {
+        for ex in ["ddos-filter", "edge-router", "l2-switch"] {
+            let p = auto(ex, host);
+            assert!(p.is_complete(), "{ex} on {host}: {p:#?}");
+            for d in &p.devices {
+                // Every rejection carries at least one reason with a source.
+                for r in &d.rejected {
+                    assert!(!r.reasons.is_empty() && r.reasons.iter().all(|u| !u.source.is_empty()));
+                }
+            }
+        }
+    }
+}
