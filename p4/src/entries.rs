@@ -348,3 +348,131 @@ pub fn p4runtime_json(module: &Module, naming: &NamingMap) -> Result<String, P4E
     });
     Ok(serde_json::to_string_pretty(&doc).expect("json serialises") + "\n")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use FieldKind::*;
+
+    const V6: u128 = 0x2001_0db8_0000_0000_0000_0000_0000_0001;
+
+    #[test]
+    fn exact_values_in_each_notation() {
+        assert_eq!(
+            format_key_cli(Mac, 48, &KeyMatch::Exact(0x0200_0000_0102)),
+            "02:00:00:00:01:02"
+        );
+        assert_eq!(
+            format_key_cli(Ipv4, 32, &KeyMatch::Exact(0xc000_0201)),
+            "192.0.2.1"
+        );
+        assert_eq!(
+            format_key_cli(Ipv6, 128, &KeyMatch::Exact(V6)),
+            "2001:db8::1"
+        );
+        assert_eq!(format_key_cli(Ipv6, 128, &KeyMatch::Exact(0)), "::");
+        assert_eq!(format_key_cli(Int, 16, &KeyMatch::Exact(443)), "443");
+        assert_eq!(format_key_cli(Port, 16, &KeyMatch::Exact(3)), "3");
+    }
+
+    #[test]
+    fn lpm_prefixes_including_zero_and_full_length() {
+        let m = |value, prefix_len| KeyMatch::Lpm { value, prefix_len };
+        assert_eq!(format_key_cli(Ipv4, 32, &m(0x0a00_0000, 8)), "10.0.0.0/8");
+        assert_eq!(format_key_cli(Ipv4, 32, &m(0, 0)), "0.0.0.0/0");
+        assert_eq!(
+            format_key_cli(Ipv4, 32, &m(0xc633_6407, 32)),
+            "198.51.100.7/32"
+        );
+        assert_eq!(
+            format_key_cli(Ipv6, 128, &m(0x2001_0db8u128 << 96, 32)),
+            "2001:db8::/32"
+        );
+        assert_eq!(format_key_cli(Ipv6, 128, &m(V6, 128)), "2001:db8::1/128");
+    }
+
+    #[test]
+    fn ternary_values_and_masks() {
+        let m = |value, mask| KeyMatch::Ternary { value, mask };
+        assert_eq!(
+            format_key_cli(Ipv4, 32, &m(0xc000_0200, 0xffff_ff00)),
+            "192.0.2.0&&&255.255.255.0"
+        );
+        assert_eq!(format_key_cli(Ipv4, 32, &m(0, 0)), "0.0.0.0&&&0.0.0.0");
+        assert_eq!(
+            format_key_cli(Mac, 48, &m(0x0100_5e00_0000, 0xffff_ff80_0000)),
+            "01:00:5e:00:00:00&&&ff:ff:ff:80:00:00"
+        );
+        assert_eq!(
+            format_key_cli(Ipv6, 128, &m(0xfe80u128 << 112, 0xffc0u128 << 112)),
+            "fe80::&&&ffc0::"
+        );
+        assert_eq!(format_key_cli(Int, 8, &m(0x02, 0x12)), "0x2&&&0x12");
+        assert_eq!(format_key_cli(Int, 8, &m(0, 0)), "0x0&&&0x0");
+    }
+
+    #[test]
+    fn ranges_including_single_values_and_the_full_range() {
+        let m = |lo, hi| KeyMatch::Range { lo, hi };
+        assert_eq!(format_key_cli(Int, 16, &m(22, 22)), "22->22");
+        assert_eq!(format_key_cli(Int, 16, &m(0, 65535)), "0->65535");
+        assert_eq!(format_key_cli(Int, 16, &m(137, 139)), "137->139");
+        assert_eq!(format_key_cli(Int, 8, &m(0, 0)), "0->0");
+    }
+
+    #[test]
+    fn priorities_are_inverted_for_the_cli_and_shifted_for_p4runtime() {
+        assert_eq!(cli_priority(0), Some(i32::MAX));
+        assert_eq!(cli_priority(1), Some(i32::MAX - 1));
+        assert_eq!(cli_priority(i32::MAX as u32), Some(0));
+        assert_eq!(cli_priority(i32::MAX as u32 + 1), None);
+        assert_eq!(cli_priority(u32::MAX), None);
+        // Higher module priority → smaller CLI number (wins there).
+        assert!(cli_priority(20).unwrap() < cli_priority(10).unwrap());
+        assert_eq!(p4runtime_priority(0), Some(1));
+        assert_eq!(p4runtime_priority(i32::MAX as u32 - 1), Some(i32::MAX));
+        assert_eq!(p4runtime_priority(i32::MAX as u32), None);
+    }
+
+    #[test]
+    fn p4runtime_bytes_and_wildcards() {
+        assert_eq!(hex_bytes(12, 10), "0x000a");
+        assert_eq!(hex_bytes(48, 0x0200_0000_0001), "0x020000000001");
+        assert_eq!(hex_bytes(128, V6), "0x20010db8000000000000000000000001");
+        assert_eq!(
+            match_json(
+                MatchKind::Ternary,
+                32,
+                &KeyMatch::Ternary { value: 0, mask: 0 }
+            ),
+            None
+        );
+        assert_eq!(
+            match_json(
+                MatchKind::Lpm,
+                32,
+                &KeyMatch::Lpm {
+                    value: 0,
+                    prefix_len: 0
+                }
+            ),
+            None
+        );
+        assert_eq!(
+            match_json(MatchKind::Range, 16, &KeyMatch::Range { lo: 0, hi: 65535 }),
+            None
+        );
+        assert!(match_json(MatchKind::Range, 16, &KeyMatch::Range { lo: 0, hi: 65534 }).is_some());
+        let v = match_json(
+            MatchKind::Lpm,
+            128,
+            &KeyMatch::Lpm {
+                value: V6,
+                prefix_len: 128,
+            },
+        )
+        .unwrap();
+        assert_eq!(v["lpm"]["prefix_len"], 128);
+        assert_eq!(v["lpm"]["value"], "0x20010db8000000000000000000000001");
+    }
+}

@@ -386,7 +386,7 @@ fn pattern(p: &Pattern) -> String {
 fn expr_top(e: &Expr) -> String {
     match e {
         Expr::Binary(op, a, b) => binary(op, a, b),
-        Expr::Cond(c, a, b) => format!("{} ? {} : {}", expr_top(c), expr(a), expr(b)),
+        Expr::Cond(c, a, b) => format!("{} ? {} : {}", expr(c), expr(a), expr(b)),
         _ => expr(e),
     }
 }
@@ -427,7 +427,7 @@ pub fn expr(e: &Expr) -> String {
             let a: Vec<String> = args.iter().map(expr).collect();
             format!("{f}({})", a.join(", "))
         }
-        Expr::Cond(c, a, b) => format!("({} ? {} : {})", expr_top(c), expr(a), expr(b)),
+        Expr::Cond(c, a, b) => format!("({} ? {} : {})", expr(c), expr(a), expr(b)),
         Expr::List(items) => {
             let a: Vec<String> = items.iter().map(expr).collect();
             let mut s = String::from("{ ");

@@ -128,7 +128,7 @@ function bit<16> csum16_update(in bit<16> hc, in bit<16> o, in bit<16> n) {
     bit<32> s = (bit<32>)~hc + (bit<32>)~o + (bit<32>)n;
     s = (s & 32w0xffff) + (s >> 16);
     s = (s & 32w0xffff) + (s >> 16);
-    return o == n ? hc : ~s[15:0];
+    return (o == n) ? hc : ~s[15:0];
 }
 
 parser IngressParserImpl(
