@@ -32,8 +32,9 @@ impl Builder {
 
     /// Adds `ty` (or finds an equal one) and returns its id.
     ///
-    /// Fails if `ty` refers to an id that has not been handed out, or carries a
-    /// name the kernel's BTF checker would refuse.
+    /// `ty` may refer to ids not added yet (BTF allows it, and clang emits
+    /// `PTR -> [later id]`); [`Builder::encode`] checks that every reference
+    /// resolves. Fails if `ty` carries a name the kernel's BTF checker would refuse.
     pub fn add(&mut self, ty: Type) -> Result<TypeId, BtfError> {
         if let Some(id) = self.ids.get(&ty) {
             return Ok(*id);
@@ -57,35 +58,46 @@ impl Builder {
         &self.types
     }
 
-    /// Size in bytes of a value of type `id`, following typedefs.
+    /// Size in bytes of a value of type `id`, following typedefs and arrays.
     pub fn size_of(&self, id: TypeId) -> Result<u32, BtfError> {
-        let mut id = id;
-        // A typedef chain longer than the type count is a cycle; builder ids only
-        // point backwards, so this bound is never reached for valid input.
-        for _ in 0..=self.types.len() {
-            let ty = self.get(id).ok_or(BtfError::UnknownType { id: id.0 })?;
-            return match ty {
-                Type::Int { size, .. } | Type::Struct { size, .. } => Ok(*size),
-                Type::Ptr { .. } => Ok(8),
-                Type::Array { elem, len, .. } => self
-                    .size_of(*elem)?
-                    .checked_mul(*len)
-                    .ok_or(BtfError::SizeOverflow { id: id.0 }),
-                Type::Typedef { target, .. } => {
-                    id = *target;
-                    continue;
-                }
-                other => Err(BtfError::NoSize {
-                    id: id.0,
-                    kind: other.kind_name(),
-                }),
-            };
+        // Each step goes one type deeper; more steps than types means a cycle.
+        self.size_of_bounded(id, self.types.len())
+    }
+
+    fn size_of_bounded(&self, id: TypeId, depth: usize) -> Result<u32, BtfError> {
+        let ty = self.get(id).ok_or(BtfError::UnknownType { id: id.0 })?;
+        let deeper = |next: TypeId| match depth.checked_sub(1) {
+            Some(d) => self.size_of_bounded(next, d),
+            None => Err(BtfError::Cycle { id: id.0 }),
+        };
+        match ty {
+            Type::Int { size, .. } | Type::Struct { size, .. } => Ok(*size),
+            Type::Ptr { .. } => Ok(8),
+            Type::Array { elem, len, .. } => deeper(*elem)?
+                .checked_mul(*len)
+                .ok_or(BtfError::SizeOverflow { id: id.0 }),
+            Type::Typedef { target, .. } => deeper(*target),
+            other => Err(BtfError::NoSize {
+                id: id.0,
+                kind: other.kind_name(),
+            }),
         }
-        Err(BtfError::SizeOverflow { id: id.0 })
     }
 
     /// Encodes header, type section and string section (little endian).
-    pub fn encode(&self) -> Vec<u8> {
+    ///
+    /// Fails if a type refers to an id that was never added.
+    pub fn encode(&self) -> Result<Vec<u8>, BtfError> {
+        let count = self.types.len() as u32;
+        for (i, ty) in self.types.iter().enumerate() {
+            if let Some(r) = ty.references().into_iter().find(|r| r.0 > count) {
+                return Err(BtfError::DanglingReference {
+                    kind: ty.kind_name(),
+                    from: i as u32 + 1,
+                    id: r.0,
+                });
+            }
+        }
         let mut strings = StringTable::new();
         let mut type_bytes = Vec::new();
         for ty in &self.types {
@@ -105,7 +117,7 @@ impl Builder {
         put(&mut out, string_bytes.len() as u32);
         out.extend_from_slice(&type_bytes);
         out.extend_from_slice(&string_bytes);
-        out
+        Ok(out)
     }
 
     fn check(&self, ty: &Type) -> Result<(), BtfError> {
@@ -120,15 +132,6 @@ impl Builder {
                 kind: ty.kind_name(),
                 count: vlen,
             });
-        }
-        let next = self.types.len() as u32 + 1;
-        for r in ty.references() {
-            if r.0 >= next {
-                return Err(BtfError::ForwardReference {
-                    kind: ty.kind_name(),
-                    id: r.0,
-                });
-            }
         }
         let names: Vec<&str> = match ty {
             Type::Int { name, .. }

@@ -18,8 +18,14 @@ pub use types::{FuncLinkage, IntEncoding, Member, Param, Type, TypeId, VarLinkag
 /// What went wrong building or reading BTF.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum BtfError {
-    #[error("BTF {kind} refers to type id {id}, which has not been added yet (add referenced types first)")]
-    ForwardReference { kind: &'static str, id: u32 },
+    #[error("BTF {kind} (type id {from}) refers to type id {id}, which was never added")]
+    DanglingReference {
+        kind: &'static str,
+        from: u32,
+        id: u32,
+    },
+    #[error("BTF type id {id} is part of a cycle with no size")]
+    Cycle { id: u32 },
     #[error(
         "BTF {kind} name `{name}` is not accepted by the kernel (names must be C identifiers)"
     )]
@@ -70,18 +76,45 @@ mod tests {
     }
 
     #[test]
-    fn references_to_future_ids_are_refused() {
+    fn forward_references_resolve_at_encode_and_dangling_ones_are_refused() {
         let mut b = Builder::new();
-        let err = b.add(Type::Ptr { target: TypeId(1) }).unwrap_err();
-        assert_eq!(err, BtfError::ForwardReference { kind: "PTR", id: 1 });
-        // void is always there
+        // PTR -> [2] before [2] exists, as clang emits it.
+        assert_eq!(b.add(Type::Ptr { target: TypeId(2) }).unwrap(), TypeId(1));
         assert_eq!(
-            b.add(Type::Ptr {
-                target: TypeId::VOID
-            })
-            .unwrap(),
-            TypeId(1)
+            b.encode().unwrap_err(),
+            BtfError::DanglingReference {
+                kind: "PTR",
+                from: 1,
+                id: 2
+            }
         );
+        assert_eq!(int(&mut b), TypeId(2));
+        assert_eq!(b.size_of(TypeId(1)), Ok(8));
+        assert_eq!(decode(&b.encode().unwrap()).unwrap(), b.types());
+    }
+
+    #[test]
+    fn size_of_a_cycle_is_an_error_not_a_hang() {
+        let mut b = Builder::new();
+        b.add(Type::Typedef {
+            name: "a".into(),
+            target: TypeId(2),
+        })
+        .unwrap();
+        b.add(Type::Typedef {
+            name: "b".into(),
+            target: TypeId(1),
+        })
+        .unwrap();
+        assert!(matches!(b.size_of(TypeId(1)), Err(BtfError::Cycle { .. })));
+        let idx = int(&mut b);
+        b.add(Type::Array {
+            elem: TypeId(4),
+            index: idx,
+            len: 2,
+        })
+        .unwrap();
+        assert!(matches!(b.size_of(TypeId(4)), Err(BtfError::Cycle { .. })));
     }
 
     #[test]
@@ -165,7 +198,7 @@ mod tests {
     fn header_and_int_encoding_match_the_kernel_layout() {
         let mut b = Builder::new();
         int(&mut b);
-        let bytes = b.encode();
+        let bytes = b.encode().unwrap();
         #[rustfmt::skip]
         let expected: Vec<u8> = [
             &[0x9f, 0xeb, 1, 0][..],
@@ -260,14 +293,14 @@ mod tests {
             }],
         })
         .unwrap();
-        assert_eq!(decode(&b.encode()).unwrap(), b.types());
+        assert_eq!(decode(&b.encode().unwrap()).unwrap(), b.types());
     }
 
     #[test]
     fn decode_reports_truncation_and_bad_magic() {
         let mut b = Builder::new();
         int(&mut b);
-        let bytes = b.encode();
+        let bytes = b.encode().unwrap();
         assert!(matches!(
             decode(&bytes[..30]),
             Err(BtfError::Truncated { .. })

@@ -61,8 +61,12 @@ pub(crate) fn build(
             source,
         })?;
     }
+    let bytes = b.encode().map_err(|source| ElfError::Btf {
+        what: "the object".into(),
+        source,
+    })?;
     Ok((
-        b.encode(),
+        bytes,
         MapsLayout {
             slots,
             section_size: offset,
