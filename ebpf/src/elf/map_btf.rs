@@ -1,15 +1,19 @@
 //! The `.BTF` content of an object: map definitions and the program's FUNC.
 //!
 //! A map in `.maps` is a global VAR whose type is an anonymous STRUCT of pointers,
-//! exactly as clang emits for libbpf's `__uint(name, value)` / `__type(name, T)`
-//! macros (`bpftool btf dump file x.o` of a clang object shows the same graph):
+//! the same graph clang emits for libbpf's `__uint(name, value)` / `__type(name, T)`
+//! macros (`ebpf/tests/elf_clang.rs` compares them). Ours, from
+//! `bpftool btf dump file` (clang numbers the same types in another order):
 //!
 //! ```text
-//! [1] PTR -> [3]                  [3] ARRAY of [2] 'int', index [4], nr_elems=1  (type = HASH)
-//! [2] INT 'int'                   [4] INT '__ARRAY_SIZE_TYPE__'
+//! [1] INT 'int' size=4 SIGNED     [2] INT '__ARRAY_SIZE_TYPE__' size=4
+//! [3] ARRAY [1] index [2] nr_elems=1     [4] PTR -> [3]       (type = HASH)
+//! [5] ARRAY ... nr_elems=4               [6] PTR -> [5]       (key_size = 4)
 //! ...
-//! [11] STRUCT (anon) size=32: 'type' [1], 'key_size' [5], 'value_size' [7], 'max_entries' [9]
+//! [11] STRUCT (anon) size=32: 'type' [4], 'key_size' [6], 'value_size' [8], 'max_entries' [10]
 //! [12] VAR 'counters' -> [11], global
+//! [13] FWD 'xdp_md'  [14] PTR -> [13]  [15] FUNC_PROTO int (ctx: [14])  [16] FUNC 'prog'
+//! [17] DATASEC '.maps' size=32: [12] offset 0 size 32
 //! ```
 //!
 //! An integer field is a pointer to an array whose element count *is* the value (the
