@@ -225,7 +225,7 @@ impl Gen<'_> {
     fn write_field(&mut self, base: Reg, off: i16, field: Field, src: Src) {
         let info = field.info();
         let aligned = |o: i16, n: i16| base != R10 || o % n == 0;
-        if info.bit_offset % 8 == 0 && info.width % 8 == 0 {
+        if info.bit_offset.is_multiple_of(8) && info.width.is_multiple_of(8) {
             let len = (info.width / 8) as i16;
             match field.kind() {
                 FieldKind::Mac | FieldKind::Ipv4 | FieldKind::Ipv6 => {

@@ -142,7 +142,7 @@ impl Gen<'_> {
             }
             let (base, off) = field_base(part.field);
             let start = off + (info.bit_offset / 8) as i16;
-            if info.bit_offset % 8 == 0 && info.width % 8 == 0 {
+            if info.bit_offset.is_multiple_of(8) && info.width.is_multiple_of(8) {
                 // Whole bytes: copy as they are, in chunks aligned on the stack.
                 self.copy_bytes(base, start, R10, dst, part.len);
             } else {

@@ -1,0 +1,109 @@
+//! The public map layout: key/value bytes for entries, read back, and the
+//! tuple-space image (masks ordered by priority, elements = mask ‖ masked key).
+
+use offload_core::ir::{KeyMatch, MatchKind};
+use offload_ebpf::layout::{for_module, Hook, TableKind, DEFAULT_MAX_MASKS};
+
+fn example(name: &str) -> offload_core::ir::Module {
+    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join(format!("../examples/{name}.toml"));
+    offload_core::spec::compile(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+#[test]
+fn exact_and_lpm_entries_round_trip() {
+    for name in ["edge-router", "l2-switch", "ddos-filter"] {
+        let m = example(name);
+        let layout = for_module(&m, Hook::Xdp, DEFAULT_MAX_MASKS);
+        for t in &m.tables {
+            let tl = layout.table(t.id);
+            if matches!(tl.kind, TableKind::TupleSpace { .. }) {
+                continue;
+            }
+            let entries: Vec<_> = t
+                .entries
+                .iter()
+                .enumerate()
+                .map(|(i, e)| (e, i as u32))
+                .collect();
+            let image = tl.encode_entries(t, &entries).unwrap();
+            assert_eq!(image.entries.len(), t.entries.len());
+            for ((k, v), (e, slot)) in image.entries.iter().zip(&entries) {
+                assert_eq!(k.len() as u32, tl.entries_key_size());
+                assert_eq!(tl.decode_key(t, k).unwrap(), e.matches, "{name}/{}", t.name);
+                let (call, s, _) = tl.decode_value(&m, v).unwrap();
+                assert_eq!((call, s), (e.action.clone(), *slot));
+            }
+        }
+    }
+}
+
+#[test]
+fn lpm_key_is_prefix_length_then_exact_parts_then_lpm_field() {
+    let m = example("edge-router");
+    let layout = for_module(&m, Hook::Xdp, DEFAULT_MAX_MASKS);
+    let t = m.table_by_name("routes").unwrap();
+    let tl = layout.table(t.id);
+    assert_eq!(tl.kind, TableKind::Lpm);
+    let e = &t.entries[0]; // 192.168.1.0/24
+    let image = tl.encode_entries(t, &[(e, 0)]).unwrap();
+    let (k, _) = &image.entries[0];
+    assert_eq!(k, &[24, 0, 0, 0, 192, 168, 1, 0]);
+    let spec = layout.map(&tl.entries_map).unwrap();
+    assert_eq!((spec.map_type, spec.key_size, spec.map_flags), (11, 8, 1));
+}
+
+#[test]
+fn tuple_space_image_orders_masks_by_priority_and_masks_keys() {
+    let m = example("ddos-filter");
+    let layout = for_module(&m, Hook::Xdp, DEFAULT_MAX_MASKS);
+    let t = m.table_by_name("blocklist").unwrap();
+    let tl = layout.table(t.id);
+    assert!(matches!(tl.kind, TableKind::TupleSpace { .. }));
+    let entries: Vec<_> = t
+        .entries
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (e, i as u32))
+        .collect();
+    let image = tl.encode_entries(t, &entries).unwrap();
+    let n = tl.key.padded as usize;
+    // Masks: used = 1, max priority non-increasing along the array.
+    let prios: Vec<u32> = image
+        .masks
+        .iter()
+        .map(|(_, v)| {
+            assert_eq!(u32::from_ne_bytes(v[0..4].try_into().unwrap()), 1);
+            u32::from_ne_bytes(v[4..8].try_into().unwrap())
+        })
+        .collect();
+    assert!(prios.windows(2).all(|w| w[0] >= w[1]), "{prios:?}");
+    // Each element: mask ‖ (value & mask), and its mask is in the masks array.
+    for (k, v) in &image.entries {
+        let (mask, val) = k.split_at(n);
+        assert!(val.iter().zip(mask).all(|(v, m)| v & !m == 0));
+        assert!(image.masks.iter().any(|(_, mv)| &mv[8..] == mask));
+        let (call, slot, prio) = tl.decode_value(&m, v).unwrap();
+        assert_eq!(t.entries[slot as usize].priority, Some(prio));
+        assert_eq!(t.entries[slot as usize].action, call);
+    }
+    // Decoded keys are ternary (value, mask) per key.
+    let km = tl.decode_key(t, &image.entries[0].0).unwrap();
+    assert!(km.iter().all(|m| matches!(m, KeyMatch::Ternary { .. })));
+    assert!(t.keys.iter().any(|k| k.kind == MatchKind::Range));
+}
+
+#[test]
+fn too_many_masks_is_an_error_naming_the_table() {
+    let m = example("ddos-filter");
+    let layout = for_module(&m, Hook::Xdp, 1);
+    let t = m.table_by_name("blocklist").unwrap();
+    let entries: Vec<_> = t
+        .entries
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (e, i as u32))
+        .collect();
+    let err = layout.table(t.id).encode_entries(t, &entries).unwrap_err();
+    assert!(err.to_string().contains("blocklist"), "{err}");
+}
