@@ -7,3 +7,4 @@ pub mod sys;
 pub mod testenv;
 pub mod vmlab;
 pub mod entries;
+pub mod p4;
