@@ -11,7 +11,8 @@ fn root() -> &'static Path {
 }
 
 fn plan_on(example: &str, host: &str, opts: Options) -> Plan {
-    let src = std::fs::read_to_string(root().join("examples").join(format!("{example}.toml"))).unwrap();
+    let src =
+        std::fs::read_to_string(root().join("examples").join(format!("{example}.toml"))).unwrap();
     let module = offload_core::spec::compile(&src).unwrap_or_else(|d| panic!("{example}: {d:?}"));
     let hwdb = Hwdb::builtin().unwrap();
     let view = FixtureSystem::open(&root().join("tests/fixtures/hosts").join(host)).unwrap();
@@ -30,7 +31,12 @@ fn needs(p: &Plan, dev: &str, t: Target) -> Vec<String> {
         .reasons_for(t)
         .unwrap_or_else(|| panic!("{t} was not rejected on {dev}"))
         .iter()
-        .map(|u| serde_json::to_value(&u.need).unwrap()["need"].as_str().unwrap().to_string())
+        .map(|u| {
+            serde_json::to_value(&u.need).unwrap()["need"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
         .collect()
 }
 
@@ -54,8 +60,17 @@ fn nfp_edge_router_is_refused_offload_for_lpm_and_redirect() {
     let p = auto("edge-router", "nfp-agilio-cx");
     let d = p.device("enp3s0np0").unwrap();
     let off = d.reasons_for(Target::XdpOffload).unwrap();
-    assert_eq!(needs(&p, "enp3s0np0", Target::XdpOffload), ["match_kind", "redirect"]);
-    assert!(off[0].message.contains("uses lpm; the NFP offload profile has no LPM trie"), "{}", off[0]);
+    assert_eq!(
+        needs(&p, "enp3s0np0", Target::XdpOffload),
+        ["match_kind", "redirect"]
+    );
+    assert!(
+        off[0]
+            .message
+            .contains("uses lpm; the NFP offload profile has no LPM trie"),
+        "{}",
+        off[0]
+    );
     assert!(off[0].source.contains("kernel/bpf/offload.c"));
     assert!(off[1].message.contains("no XDP_REDIRECT"), "{}", off[1]);
     // The nfp driver's native XDP has no XDP_REDIRECT either (xdp-features lists
@@ -75,24 +90,61 @@ fn nfp_l2_switch_is_refused_offload_for_redirect_only() {
 
 #[test]
 fn nfp_strict_refuses_the_fallback() {
-    let p = plan_on("edge-router", "nfp-agilio-cx", Options { mode: None, strict: true });
+    let p = plan_on(
+        "edge-router",
+        "nfp-agilio-cx",
+        Options {
+            mode: None,
+            strict: true,
+        },
+    );
     let d = p.device("enp3s0np0").unwrap();
     assert_eq!(d.chosen, None);
-    assert_eq!(d.refusal, Some(Refusal::StrictBestUnmet { best: Target::XdpOffload }));
+    assert_eq!(
+        d.refusal,
+        Some(Refusal::StrictBestUnmet {
+            best: Target::XdpOffload
+        })
+    );
     assert!(!p.is_complete());
-    let p = plan_on("ddos-filter", "nfp-agilio-cx", Options { mode: None, strict: true });
+    let p = plan_on(
+        "ddos-filter",
+        "nfp-agilio-cx",
+        Options {
+            mode: None,
+            strict: true,
+        },
+    );
     assert!(p.is_complete());
 }
 
 #[test]
 fn forced_offload_gets_the_same_reasons_as_an_error() {
-    let opts = Options { mode: Some(Target::XdpOffload), strict: false };
+    let opts = Options {
+        mode: Some(Target::XdpOffload),
+        strict: false,
+    };
     let p = plan_on("edge-router", "nfp-agilio-cx", opts);
     let d = p.device("enp3s0np0").unwrap();
-    assert_eq!(d.refusal, Some(Refusal::ForcedModeUnmet { target: Target::XdpOffload }));
-    assert_eq!(needs(&p, "enp3s0np0", Target::XdpOffload), ["match_kind", "redirect"]);
+    assert_eq!(
+        d.refusal,
+        Some(Refusal::ForcedModeUnmet {
+            target: Target::XdpOffload
+        })
+    );
+    assert_eq!(
+        needs(&p, "enp3s0np0", Target::XdpOffload),
+        ["match_kind", "redirect"]
+    );
     // Forcing tc works and records why the better ones were not taken.
-    let p = plan_on("edge-router", "nfp-agilio-cx", Options { mode: Some(Target::Tc), strict: false });
+    let p = plan_on(
+        "edge-router",
+        "nfp-agilio-cx",
+        Options {
+            mode: Some(Target::Tc),
+            strict: false,
+        },
+    );
     assert_eq!(chosen(&p, "enp3s0np0"), Some(Target::Tc));
     assert_eq!(needs(&p, "enp3s0np1", Target::XdpGeneric), ["not_selected"]);
 }
@@ -105,9 +157,17 @@ fn nics_without_offload_run_every_example_natively() {
             let nic = p
                 .devices
                 .iter()
-                .find(|d| d.description.contains("ConnectX") || d.description.contains("E810") || d.description.contains("virtio"))
+                .find(|d| {
+                    d.description.contains("ConnectX")
+                        || d.description.contains("E810")
+                        || d.description.contains("virtio")
+                })
                 .unwrap_or_else(|| panic!("{host}: no NIC in {p:#?}"));
-            assert_eq!(nic.chosen, Some(Target::XdpNative), "{ex} on {host}: {nic:#?}");
+            assert_eq!(
+                nic.chosen,
+                Some(Target::XdpNative),
+                "{ex} on {host}: {nic:#?}"
+            );
             assert_eq!(needs(&p, &nic.device, Target::XdpOffload), ["unavailable"]);
         }
     }
@@ -119,7 +179,11 @@ fn old_kernel_plans_from_hwdb_facts() {
         let p = auto(ex, "ixgbe-kernel-5.15");
         for dev in ["ens2f0", "veth0"] {
             assert_eq!(chosen(&p, dev), Some(Target::XdpNative), "{ex} on {dev}");
-            let why = &p.device(dev).unwrap().reasons_for(Target::XdpOffload).unwrap()[0];
+            let why = &p
+                .device(dev)
+                .unwrap()
+                .reasons_for(Target::XdpOffload)
+                .unwrap()[0];
             assert!(why.source.starts_with("hwdb "), "{why}");
         }
     }
@@ -136,7 +200,9 @@ fn tofino_switch_takes_every_example_in_tna() {
         // with "unknown" rather than a guess as the reason against native.
         let nic = p.device("enp4s0").unwrap();
         assert_eq!(nic.chosen, Some(Target::XdpGeneric));
-        assert!(nic.reasons_for(Target::XdpNative).unwrap()[0].message.starts_with("unknown whether"));
+        assert!(nic.reasons_for(Target::XdpNative).unwrap()[0]
+            .message
+            .starts_with("unknown whether"));
     }
 }
 
@@ -145,8 +211,18 @@ fn netdevsim_budget_refuses_tables_larger_than_two() {
     let p = auto("ddos-filter", "netdevsim-kernel-6.1");
     let d = p.device("eni1np1").unwrap();
     let off = d.reasons_for(Target::XdpOffload).unwrap();
-    assert!(off.iter().all(|u| matches!(u.need, Need::MapEntries { limit: 2, .. } | Need::TernaryMasks { .. })), "{off:#?}");
-    assert!(off[0].source.contains("drivers/net/netdevsim/bpf.c"), "{}", off[0]);
+    assert!(
+        off.iter().all(|u| matches!(
+            u.need,
+            Need::MapEntries { limit: 2, .. } | Need::TernaryMasks { .. }
+        )),
+        "{off:#?}"
+    );
+    assert!(
+        off[0].source.contains("drivers/net/netdevsim/bpf.c"),
+        "{}",
+        off[0]
+    );
     assert_eq!(d.chosen, Some(Target::XdpNative));
     let p = auto("l2-switch", "netdevsim-kernel-6.1");
     assert!(needs(&p, "eni1np1", Target::XdpOffload).contains(&"redirect".to_string()));
@@ -165,7 +241,9 @@ fn every_example_gets_a_placement_on_every_host() {
             for d in &p.devices {
                 // Every rejection carries at least one reason with a source.
                 for r in &d.rejected {
-                    assert!(!r.reasons.is_empty() && r.reasons.iter().all(|u| !u.source.is_empty()));
+                    assert!(
+                        !r.reasons.is_empty() && r.reasons.iter().all(|u| !u.source.is_empty())
+                    );
                 }
             }
         }

@@ -29,8 +29,14 @@ fn every_recorded_host_probes() {
         }
         let name = e.file_name().to_string_lossy().into_owned();
         let r = probe_fixture(&name);
-        assert!(r.devices.iter().any(|d| d.name == "lo"), "{name}: no loopback");
-        assert!(e.path().join("README.md").is_file(), "{name}: a recorded host says where its facts come from");
+        assert!(
+            r.devices.iter().any(|d| d.name == "lo"),
+            "{name}: no loopback"
+        );
+        assert!(
+            e.path().join("README.md").is_file(),
+            "{name}: a recorded host says where its facts come from"
+        );
         n += 1;
     }
     assert!(n >= 7, "{n} recorded hosts");
@@ -52,7 +58,10 @@ fn nfp_host_offers_hardware_offload_from_xdp_features_and_a_trial_load() {
     assert!(d.xdp.hw_offload.from.starts_with("netlink netdev"));
     assert_eq!(d.xdp.redirect.value, Some(false));
     assert!(d.xdp.trial.as_ref().unwrap().value.loaded);
-    assert_eq!(d.hwdb.as_ref().unwrap().offload_profile.as_deref(), Some("nfp"));
+    assert_eq!(
+        d.hwdb.as_ref().unwrap().offload_profile.as_deref(),
+        Some("nfp")
+    );
     assert!(r.kernel.netdev_family.value);
 }
 
@@ -64,7 +73,11 @@ fn old_kernel_facts_come_from_the_hwdb_and_say_so() {
     let d = r.device("ens2f0").unwrap();
     assert!(d.xdp.features.is_none());
     assert_eq!(d.xdp.native.value, Some(true));
-    assert!(d.xdp.native.from.starts_with("hwdb intel.toml"), "{}", d.xdp.native.from);
+    assert!(
+        d.xdp.native.from.starts_with("hwdb intel.toml"),
+        "{}",
+        d.xdp.native.from
+    );
     assert_eq!(d.xdp.hw_offload.value, Some(false));
     let v = r.device("veth0").unwrap();
     assert_eq!(v.class.value, DeviceClass::Veth);
@@ -172,7 +185,11 @@ fn garbage_in_sysfs_files_is_a_clear_error() {
     assert!(e.contains("ens1f0/ifindex") && e.contains("\"two\""), "{e}");
 
     let s = Scratch::copy_of("ice-e810");
-    std::fs::write(s.path("sys/devices/pci0000:00/0000:17:00.0/vendor"), "intel\n").unwrap();
+    std::fs::write(
+        s.path("sys/devices/pci0000:00/0000:17:00.0/vendor"),
+        "intel\n",
+    )
+    .unwrap();
     let e = err_of(&s);
     assert!(e.contains("vendor") && e.contains("hex"), "{e}");
 }
@@ -182,7 +199,10 @@ fn missing_sysfs_files_are_named() {
     let s = Scratch::copy_of("ice-e810");
     std::fs::remove_file(s.path("sys/class/net/ens1f0/ifindex")).unwrap();
     let e = err_of(&s);
-    assert!(e.contains("ifindex of ens1f0") && e.contains("missing"), "{e}");
+    assert!(
+        e.contains("ifindex of ens1f0") && e.contains("missing"),
+        "{e}"
+    );
 
     let s = Scratch::copy_of("ice-e810");
     std::fs::remove_file(s.path("proc/sys/kernel/osrelease")).unwrap();
@@ -216,6 +236,8 @@ fn a_symlink_leaving_the_recording_is_refused() {
 
 #[test]
 fn a_missing_directory_is_a_clear_error() {
-    let e = try_probe(Path::new("/nonexistent/offload/host")).unwrap_err().to_string();
+    let e = try_probe(Path::new("/nonexistent/offload/host"))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("cannot open the directory"), "{e}");
 }

@@ -38,17 +38,14 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
     let hwdb = Hwdb::builtin()?;
     let report = match &args.record {
         Some(dir) => {
-            let rec = Recorder::new(LiveSystem);
+            let rec = Recorder::new(LiveSystem, dir);
             let report = probe::probe(&rec, &hwdb)?;
             let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-            rec.write(
-                dir,
-                &format!(
-                    "recorded with `offloadctl probe --record` on {} (kernel {})",
-                    host.trim(),
-                    report.kernel.release.value
-                ),
-            )
+            rec.write(&format!(
+                "recorded with `offloadctl probe --record` on {} (kernel {})",
+                host.trim(),
+                report.kernel.release.value
+            ))
             .with_context(|| format!("writing the recording to {}", dir.display()))?;
             eprintln!(
                 "recorded {} into {} (replay: offloadctl probe --system {})",

@@ -71,7 +71,8 @@ pub fn drvinfo(iface: &str) -> Result<Option<DrvInfo>, ProbeError> {
     let r = unsafe { libc::ioctl(sock.as_raw_fd(), SIOCETHTOOL as _, &mut req) };
     if r < 0 {
         let e = io::Error::last_os_error();
-        if e.raw_os_error() == Some(libc::EOPNOTSUPP) {
+        // No ethtool ops, or the device went away since it was listed.
+        if matches!(e.raw_os_error(), Some(libc::EOPNOTSUPP | libc::ENODEV)) {
             return Ok(None);
         }
         return Err(ProbeError::Ethtool {

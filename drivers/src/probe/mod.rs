@@ -133,6 +133,13 @@ pub fn probe(view: &dyn SystemView, hwdb: &Hwdb) -> Result<ProbeReport, ProbeErr
         })?;
     let mut devices = Vec::new();
     for name in names {
+        // A device removed between the listing and now (its /sys/class/net
+        // entry is gone) is skipped; a recorded entry with missing files is not.
+        if view.read_link(&format!("/sys/class/net/{name}"))?.is_none()
+            && view.resolve(&format!("/sys/class/net/{name}"))?.is_none()
+        {
+            continue;
+        }
         devices.push(device::probe_device(
             view,
             hwdb,

@@ -330,54 +330,51 @@ impl SystemView for FixtureSystem {
     }
 }
 
-/// Wraps a view and remembers every path and answer the probe used, so the
-/// same probe can be replayed from a directory ([`Recorder::write`]).
+/// Wraps a view and copies every file the probe reads into a directory the
+/// moment it is read (so the recording is what the probe saw, even while
+/// devices come and go), plus the kernel's answers; [`Recorder::write`]
+/// finishes it so the same probe can be replayed with [`FixtureSystem`].
 pub struct Recorder<V: SystemView> {
     inner: V,
-    paths: std::cell::RefCell<Vec<String>>,
+    out: PathBuf,
+    copied: std::cell::RefCell<std::collections::BTreeSet<String>>,
     listed: std::cell::RefCell<Vec<(String, Vec<String>)>>,
+    error: std::cell::RefCell<Option<ProbeError>>,
     answers: std::cell::RefCell<Answers>,
 }
 
 impl<V: SystemView> Recorder<V> {
-    pub fn new(inner: V) -> Self {
+    /// Records into `out` (created if needed; existing files are overwritten).
+    pub fn new(inner: V, out: &Path) -> Self {
         Recorder {
             inner,
-            paths: Default::default(),
+            out: out.to_path_buf(),
+            copied: Default::default(),
             listed: Default::default(),
+            error: Default::default(),
             answers: Default::default(),
         }
     }
 
     fn note(&self, path: &str) {
-        self.paths.borrow_mut().push(path.to_string());
+        if !self.copied.borrow_mut().insert(path.to_string()) {
+            return;
+        }
+        let r = if path == "/proc/mounts" {
+            copy_mounts(&self.out)
+        } else {
+            copy_path(Path::new(path), &self.out)
+        };
+        if let Err(e) = r {
+            self.error.borrow_mut().get_or_insert(io_err(path, e));
+        }
     }
 
-    /// Writes the recorded files (copied from the live filesystem, symlinks
-    /// kept) and `answers.json` into `out`.
-    pub fn write(&self, out: &Path, source: &str) -> Result<(), ProbeError> {
-        fs::create_dir_all(out).map_err(|e| io_err(&out.display().to_string(), e))?;
-        let mut paths = self.paths.borrow().clone();
-        paths.sort();
-        paths.dedup();
-        for p in &paths {
-            if p == "/proc/mounts" {
-                // Only the mount types the probe looks at: the rest of a mount
-                // table says things about the host nobody asked to share.
-                let text = fs::read_to_string(p).map_err(|e| io_err(p, e))?;
-                let kept: String = text
-                    .lines()
-                    .filter(|l| {
-                        matches!(l.split_whitespace().nth(2), Some("bpf" | "sysfs" | "proc"))
-                    })
-                    .map(|l| format!("{l}\n"))
-                    .collect();
-                let dst = out.join("proc/mounts");
-                fs::create_dir_all(out.join("proc")).map_err(|e| io_err(p, e))?;
-                fs::write(&dst, kept).map_err(|e| io_err(p, e))?;
-                continue;
-            }
-            copy_path(Path::new(p), out).map_err(|e| io_err(p, e))?;
+    /// Finishes the recording: placeholders for listed entries and `answers.json`.
+    pub fn write(&self, source: &str) -> Result<(), ProbeError> {
+        let out = &self.out;
+        if let Some(e) = self.error.borrow_mut().take() {
+            return Err(e);
         }
         // Listed entries nobody read (e.g. /sys/kernel/btf/vmlinux, megabytes)
         // become empty files: their presence is the fact.
@@ -398,6 +395,19 @@ impl<V: SystemView> Recorder<V> {
         let path = out.join(FixtureSystem::ANSWERS);
         fs::write(&path, text + "\n").map_err(|e| io_err(&path.display().to_string(), e))
     }
+}
+
+/// Only the mount types the probe looks at: the rest of a mount table says
+/// things about the host nobody asked to share.
+fn copy_mounts(out: &Path) -> io::Result<()> {
+    let text = fs::read_to_string("/proc/mounts")?;
+    let kept: String = text
+        .lines()
+        .filter(|l| matches!(l.split_whitespace().nth(2), Some("bpf" | "sysfs" | "proc")))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    fs::create_dir_all(out.join("proc"))?;
+    fs::write(out.join("proc/mounts"), kept)
 }
 
 /// Copies `path` from the live filesystem into `out`, recreating every symlink

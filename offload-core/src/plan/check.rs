@@ -136,8 +136,49 @@ pub fn check(req: &Requirements, profile: &Profile) -> Vec<Unmet> {
             }
         }
     }
+    if profile.p4().is_some() {
+        check_table_budgets(req, profile, &mut out);
+    }
     check_masks(req, profile, &mut out);
     out
+}
+
+/// Entry budgets counted per table (P4 targets: one table, one match unit).
+fn check_table_budgets(req: &Requirements, profile: &Profile, out: &mut Vec<Unmet>) {
+    let l = &profile.limits;
+    if let Some(lim) = &l.max_entries_per_map {
+        for t in &req.tables {
+            if u64::from(t.size) > lim.value {
+                out.push(unmet(
+                    Need::MapEntries {
+                        map: format!("table {}", t.name),
+                        entries: t.size.into(),
+                        limit: lim.value,
+                    },
+                    format!(
+                        "table {} needs {} entries; {} allows at most {} per table",
+                        t.name, t.size, profile.title, lim.value
+                    ),
+                    lim.source.clone(),
+                ));
+            }
+        }
+    }
+    if let Some(lim) = &l.max_total_entries {
+        if req.total_table_size > lim.value {
+            out.push(unmet(
+                Need::TotalEntries {
+                    entries: req.total_table_size,
+                    limit: lim.value,
+                },
+                format!(
+                    "the module's tables hold {} entries in total; {} allows {}",
+                    req.total_table_size, profile.title, lim.value
+                ),
+                lim.source.clone(),
+            ));
+        }
+    }
 }
 
 fn max_masks(profile: &Profile) -> Option<u32> {

@@ -193,14 +193,15 @@ pub fn plan_device(req: &Requirements, dev: &DeviceCaps, opts: Options) -> Devic
             Availability::No { reason, source } => vec![unavailable(reason, source)],
             Availability::Yes { .. } => check(req, &o.profile),
         };
+        // --mode and --strict combine: a forced mode below the best target
+        // is refused under --strict too.
         let policy = match opts.mode {
             Some(m) if o.target != m => Some(format!("not the forced mode (--mode {m})")),
-            Some(_) => None,
-            None if opts.strict && Some(o.target) != best => Some(format!(
+            _ if opts.strict && Some(o.target) != best => Some(format!(
                 "below the best target of this device, {} (--strict)",
                 best.map(|b| b.name()).unwrap_or("none")
             )),
-            None => None,
+            _ => None,
         };
         if reasons.is_empty() && policy.is_none() {
             chosen = Some(o);
