@@ -543,7 +543,7 @@ pub(crate) fn meta_fields(ctx: &Ctx) -> Vec<FieldDecl> {
                 ));
                 v.push(fc(b(32), "old32", "an IPv4 address before a rewrite"));
                 v.push(fc(b(128), "old128", "an IPv6 address before a rewrite"));
-                v.push(fc(b(16), "csum", "UDP checksum being updated"));
+                v.push(fc(b(16), "csum", "a checksum being updated"));
             }
         }
         ChecksumStyle::Deparser => {

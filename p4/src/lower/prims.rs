@@ -416,15 +416,22 @@ fn l4_updates(words: &[(Expr, Expr)], l3: Option<&str>) -> Vec<Stmt> {
     let mut out = Vec::new();
     for (o, n) in words {
         let upd = update("hdr.tcp.checksum", o, n);
-        let r = match l3 {
-            Some(l3) => e::cond(
-                e::valid(&format!("hdr.{l3}")),
-                upd,
-                e::path("hdr.tcp.checksum"),
-            ),
-            None => upd,
-        };
-        out.push(Stmt::Assign(e::path("hdr.tcp.checksum"), r));
+        match l3 {
+            // The call stays the whole right-hand side (p4c inlines such calls
+            // without introducing a conditional inside the action).
+            Some(l3) => {
+                out.push(Stmt::Assign(e::path("meta.csum"), upd));
+                out.push(Stmt::Assign(
+                    e::path("hdr.tcp.checksum"),
+                    e::cond(
+                        e::valid(&format!("hdr.{l3}")),
+                        e::path("meta.csum"),
+                        e::path("hdr.tcp.checksum"),
+                    ),
+                ));
+            }
+            None => out.push(Stmt::Assign(e::path("hdr.tcp.checksum"), upd)),
+        }
     }
     out.push(Stmt::Comment(
         "UDP: a zero checksum (none) stays zero; a computed zero is sent as 0xFFFF".into(),

@@ -117,7 +117,7 @@ struct metadata_t {
     bit<16> old16;  // a field's value before a rewrite (checksum update)
     bit<32> old32;  // an IPv4 address before a rewrite
     bit<128> old128;  // an IPv6 address before a rewrite
-    bit<16> csum;  // UDP checksum being updated
+    bit<16> csum;  // a checksum being updated
     port_t arg_route_port;  // argument `port` of `route`
 }
 
