@@ -2,6 +2,7 @@
 //! `run(&Args) -> anyhow::Result<i32>` (the exit code). Shared helpers live here.
 
 pub mod check;
+pub mod compile_p4;
 pub mod lab;
 pub mod lab_vm;
 pub mod hwdb;
