@@ -249,3 +249,47 @@ fn every_example_gets_a_placement_on_every_host() {
         }
     }
 }
+
+#[test]
+fn nfp_without_the_bpf_firmware_is_not_offered_offload() {
+    // A 5.x kernel (no xdp-features, so the hwdb claims hw offload) with the
+    // NFP running its plain NIC firmware: the firmware flavour check refuses.
+    let dir = std::env::temp_dir().join(format!("offload-nfp-nic-fw-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    struct Rm(std::path::PathBuf);
+    impl Drop for Rm {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    let _rm = Rm(dir.clone());
+    let st = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(root().join("tests/fixtures/hosts/nfp-agilio-cx"))
+        .arg(&dir)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let text = std::fs::read_to_string(dir.join("answers.json")).unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v["netdev"] = serde_json::Value::Null;
+    for p in ["enp3s0np0", "enp3s0np1"] {
+        v["ethtool"][p]["fw_version"] = "0.0.3.5 0.25 nic-2.1.16.1 nic".into();
+    }
+    std::fs::write(dir.join("answers.json"), v.to_string()).unwrap();
+    std::fs::write(dir.join("proc/sys/kernel/osrelease"), "5.15.0-91-generic\n").unwrap();
+
+    let src = std::fs::read_to_string(root().join("examples/ddos-filter.toml")).unwrap();
+    let module = offload_core::spec::compile(&src).unwrap();
+    let hwdb = Hwdb::builtin().unwrap();
+    let report = probe::probe(&FixtureSystem::open(&dir).unwrap(), &hwdb).unwrap();
+    let devices = plan_devices(&report, &hwdb, &["enp3s0np0".to_string()]).unwrap();
+    let p = plan::plan(&module.requirements(), &devices, Options::default());
+    let d = p.device("enp3s0np0").unwrap();
+    assert_eq!(d.chosen, Some(Target::XdpNative), "{d:#?}");
+    let why = &d.reasons_for(Target::XdpOffload).unwrap()[0];
+    assert!(
+        why.message.contains("application 'nic'") && why.message.contains("bpf flavour"),
+        "{why}"
+    );
+}

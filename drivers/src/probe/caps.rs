@@ -86,6 +86,23 @@ fn hwdb_entry<'a>(hwdb: &'a Hwdb, dev: &DeviceFacts) -> Option<&'a offload_hwdb:
         })
 }
 
+/// The hwdb names the firmware flavour offload needs (NFP: the BPF
+/// application); the running firmware's application name (last word of
+/// ethtool's firmware version) must be it.
+fn firmware_mismatch(hwdb: &Hwdb, dev: &DeviceFacts) -> Option<String> {
+    let e = hwdb_entry(hwdb, dev)?;
+    let want = e.firmware_flavour.as_ref()?;
+    let fw = dev.firmware.as_ref()?;
+    let app = fw.value.split_whitespace().last().unwrap_or("");
+    if app.contains(want.value.as_str()) {
+        return None;
+    }
+    Some(format!(
+        "{} runs firmware '{}' (application '{app}'), not the {} flavour offload needs ({})",
+        dev.name, fw.value, want.value, want.source
+    ))
+}
+
 /// The targets one network device offers.
 pub fn device_caps(report: &ProbeReport, hwdb: &Hwdb, dev: &DeviceFacts) -> DeviceCaps {
     let kernel = kernel_profile(report);
@@ -104,6 +121,13 @@ pub fn device_caps(report: &ProbeReport, hwdb: &Hwdb, dev: &DeviceFacts) -> Devi
                         dev.name
                     ),
                     x.hw_offload.from.clone(),
+                ),
+            ),
+            Some(p) if firmware_mismatch(hwdb, dev).is_some() => (
+                p,
+                no(
+                    firmware_mismatch(hwdb, dev).unwrap_or_default(),
+                    "ethtool GDRVINFO firmware version vs hwdb firmware_flavour",
                 ),
             ),
             Some(p) => match &x.trial {
