@@ -59,62 +59,7 @@ fn bad(table: &Table, message: String) -> EntryError {
 pub fn entry(module: &Module, text: &EntryText) -> Result<Entry, EntryError> {
     let t = table(module, &text.table)?;
     let ports = ModulePorts(module);
-    let mut matches: Vec<Option<KeyMatch>> = vec![None; t.keys.len()];
-    for (field, lit) in &text.matches {
-        let Some(i) = t.keys.iter().position(|k| k.field.name() == field) else {
-            let keys: Vec<&str> = t.keys.iter().map(|k| k.field.name()).collect();
-            return Err(bad(
-                t,
-                format!(
-                    "{field} is not a key of this table (keys: {})",
-                    keys.join(", ")
-                ),
-            ));
-        };
-        if matches[i].is_some() {
-            return Err(bad(t, format!("{field} is matched twice")));
-        }
-        let key = &t.keys[i];
-        let ty = LitType::of_field(key.field);
-        let m = match lit {
-            Lit::Str(s) => literal::parse_match(s, key.kind, ty, &ports),
-            Lit::Int(n) => literal::match_from_int(*n, key.kind, ty, &ports, n.to_string().len()),
-        }
-        .map_err(|e| {
-            bad(
-                t,
-                format!(
-                    "{field}: {}{}",
-                    e.message,
-                    if e.note.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" ({})", e.note)
-                    }
-                ),
-            )
-        })?;
-        matches[i] = Some(m);
-    }
-    let mut full = Vec::with_capacity(t.keys.len());
-    for (key, m) in t.keys.iter().zip(matches) {
-        let width = key.field.width();
-        full.push(match (m, key.kind) {
-            (Some(m), _) => m,
-            (None, MatchKind::Exact) => {
-                return Err(bad(t, format!("exact key {} needs a value", key.field)));
-            }
-            (None, MatchKind::Lpm) => KeyMatch::Lpm {
-                value: 0,
-                prefix_len: 0,
-            },
-            (None, MatchKind::Ternary) => KeyMatch::Ternary { value: 0, mask: 0 },
-            (None, MatchKind::Range) => KeyMatch::Range {
-                lo: 0,
-                hi: offload_core::ir::mask_of_width(width),
-            },
-        });
-    }
+    let full = matches(module, t, &text.matches)?;
     let Some(action) = module.action_by_name(&text.action) else {
         let allowed: Vec<&str> = t
             .actions
@@ -177,6 +122,73 @@ pub fn entry(module: &Module, text: &EntryText) -> Result<Entry, EntryError> {
     };
     super::validate_shape(module, t, &e)?;
     Ok(e)
+}
+
+/// The full, canonical matches of `given` (field, literal) pairs on `t`:
+/// exact keys must be given, others default to wildcards.
+pub fn matches(
+    module: &Module,
+    t: &Table,
+    given: &[(String, Lit)],
+) -> Result<Vec<KeyMatch>, EntryError> {
+    let ports = ModulePorts(module);
+    let mut matches: Vec<Option<KeyMatch>> = vec![None; t.keys.len()];
+    for (field, lit) in given {
+        let Some(i) = t.keys.iter().position(|k| k.field.name() == field) else {
+            let keys: Vec<&str> = t.keys.iter().map(|k| k.field.name()).collect();
+            return Err(bad(
+                t,
+                format!(
+                    "{field} is not a key of this table (keys: {})",
+                    keys.join(", ")
+                ),
+            ));
+        };
+        if matches[i].is_some() {
+            return Err(bad(t, format!("{field} is matched twice")));
+        }
+        let key = &t.keys[i];
+        let ty = LitType::of_field(key.field);
+        let m = match lit {
+            Lit::Str(s) => literal::parse_match(s, key.kind, ty, &ports),
+            Lit::Int(n) => literal::match_from_int(*n, key.kind, ty, &ports, n.to_string().len()),
+        }
+        .map_err(|e| {
+            bad(
+                t,
+                format!(
+                    "{field}: {}{}",
+                    e.message,
+                    if e.note.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({})", e.note)
+                    }
+                ),
+            )
+        })?;
+        matches[i] = Some(m);
+    }
+    let mut full = Vec::with_capacity(t.keys.len());
+    for (key, m) in t.keys.iter().zip(matches) {
+        let width = key.field.width();
+        full.push(match (m, key.kind) {
+            (Some(m), _) => m,
+            (None, MatchKind::Exact) => {
+                return Err(bad(t, format!("exact key {} needs a value", key.field)));
+            }
+            (None, MatchKind::Lpm) => KeyMatch::Lpm {
+                value: 0,
+                prefix_len: 0,
+            },
+            (None, MatchKind::Ternary) => KeyMatch::Ternary { value: 0, mask: 0 },
+            (None, MatchKind::Range) => KeyMatch::Range {
+                lo: 0,
+                hi: offload_core::ir::mask_of_width(width),
+            },
+        });
+    }
+    Ok(full)
 }
 
 /// Why an entries file does not read.

@@ -22,6 +22,9 @@ pub struct EntryRecord {
     pub args: Vec<String>,
     /// Counter slot.
     pub slot: u32,
+    /// Added at run time (kept across module versions), not from the module file.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub runtime: bool,
 }
 
 fn hex(v: u128) -> String {
@@ -58,6 +61,7 @@ impl EntryRecord {
             action: e.action.action.0,
             args: e.action.args.iter().map(|a| hex(*a)).collect(),
             slot,
+            runtime: false,
         }
     }
 

@@ -266,14 +266,15 @@ pub fn change(
     fds: TableFds<'_>,
     old: &[(Entry, u32)],
     new: &[(Entry, u32)],
+    batch: bool,
 ) -> Result<WriteReport, WriteError> {
     let old_img = image(layout, table, old)?;
     let new_img = image(layout, table, new)?;
-    match apply_diff(sys, layout, fds, &old_img, &new_img) {
+    match apply_diff(sys, layout, fds, &old_img, &new_img, batch) {
         Ok(r) => Ok(r),
         Err(e) => {
             tracing::warn!(table = %table.name, error = %e, "entry change refused by the kernel; restoring the previous entries");
-            let _ = apply_diff(sys, layout, fds, &new_img, &old_img);
+            let _ = apply_diff(sys, layout, fds, &new_img, &old_img, false);
             Err(e)
         }
     }
@@ -285,6 +286,7 @@ fn apply_diff(
     fds: TableFds<'_>,
     old: &TableImage,
     new: &TableImage,
+    batch: bool,
 ) -> Result<WriteReport, WriteError> {
     let before: BTreeMap<&[u8], &[u8]> = old
         .entries
@@ -313,7 +315,7 @@ fn apply_diff(
         &layout.entries_map,
         fds.entries,
         &upserts,
-        upserts.len() > 64,
+        batch && upserts.len() > 1,
     )?;
     if let (Some(m), Some(name)) = (fds.masks, &layout.masks_map) {
         if old.masks != new.masks {

@@ -16,6 +16,8 @@
 //! netns at all); packets are sent and captured with AF_PACKET sockets from
 //! threads that entered the host's namespace ([`netns`], [`packet`]).
 
+pub mod compare;
+pub mod frames;
 pub mod netns;
 pub mod packet;
 
@@ -279,6 +281,14 @@ impl Lab {
         let mac = parse_mac(mac_text.trim()).ok_or_else(|| LabError::NoInterface {
             iface: format!("{netns}/eth0"),
         })?;
+        // Native XDP redirects into a veth are delivered only when the
+        // receiving end runs NAPI, which veth does with GRO on (or an XDP
+        // program of its own): turn GRO on for the host side.
+        let gro_ns = netns.clone();
+        netns::in_netns(&netns, || set_gro("eth0", true))?.map_err(|source| LabError::Netns {
+            netns: gro_ns,
+            source,
+        })?;
         let host = Host {
             name: name.into(),
             netns,
@@ -412,6 +422,42 @@ pub fn cleanup_registered() {
     for o in &all {
         remove(o);
     }
+}
+
+/// Turns GRO on or off with the ethtool ioctl (ETHTOOL_SGRO), in the
+/// current namespace.
+pub fn set_gro(iface: &str, on: bool) -> std::io::Result<()> {
+    const ETHTOOL_SGRO: u32 = 0x2c;
+    const SIOCETHTOOL: libc::c_ulong = 0x8946;
+    #[repr(C)]
+    struct EthtoolValue {
+        cmd: u32,
+        data: u32,
+    }
+    let mut v = EthtoolValue {
+        cmd: ETHTOOL_SGRO,
+        data: u32::from(on),
+    };
+    // SAFETY: ifreq is plain data; zeroed is valid.
+    let mut ifr: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (d, s) in ifr.ifr_name.iter_mut().zip(iface.bytes().take(15)) {
+        *d = s as libc::c_char;
+    }
+    ifr.ifr_ifru.ifru_data = &mut v as *mut EthtoolValue as *mut libc::c_char;
+    // SAFETY: a plain datagram socket for the ioctl; checked.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: ifr points at a valid ifreq whose data points at `v`.
+    let rc = unsafe { libc::ioctl(fd, SIOCETHTOOL as _, &mut ifr) };
+    let err = std::io::Error::last_os_error();
+    // SAFETY: fd is ours.
+    unsafe { libc::close(fd) };
+    if rc < 0 {
+        return Err(err);
+    }
+    Ok(())
 }
 
 /// Whether a namespace of this name exists.

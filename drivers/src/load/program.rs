@@ -165,3 +165,15 @@ pub fn program_error_detail(e: &aya::programs::ProgramError) -> String {
         }
     }
 }
+
+/// An error and its sources, joined with `: `.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(x) = src {
+        s.push_str(": ");
+        s.push_str(&x.to_string());
+        src = x.source();
+    }
+    s
+}

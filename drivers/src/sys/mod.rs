@@ -40,6 +40,7 @@ pub enum Cmd {
     LinkCreate = 28,
     LinkUpdate = 29,
     LinkGetFdById = 30,
+    LinkGetNextId = 31,
     LinkDetach = 34,
 }
 

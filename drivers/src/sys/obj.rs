@@ -275,3 +275,29 @@ pub fn link_detach(sys: &dyn Bpf, link: BorrowedFd<'_>) -> Result<(), SysError> 
         .map(drop)
         .map_err(|e| SysError::new("LINK_DETACH", format!("link fd {}", link.as_raw_fd()), e))
 }
+
+/// Ids of every BPF link (BPF_LINK_GET_NEXT_ID walk).
+pub fn link_ids(sys: &dyn Bpf) -> Result<Vec<u32>, SysError> {
+    let mut ids = Vec::new();
+    let mut id = 0;
+    loop {
+        let mut a = GetById {
+            id,
+            ..Default::default()
+        };
+        match call(sys, Cmd::LinkGetNextId, &mut a) {
+            Ok(_) => {
+                ids.push(a.next_id);
+                id = a.next_id;
+            }
+            Err(nix::errno::Errno::ENOENT) => return Ok(ids),
+            Err(e) => {
+                return Err(SysError::new(
+                    "LINK_GET_NEXT_ID",
+                    format!("after id {id}"),
+                    e,
+                ))
+            }
+        }
+    }
+}

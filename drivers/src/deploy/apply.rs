@@ -1,0 +1,769 @@
+//! `apply`: a module version onto interfaces, all or nothing.
+//!
+//! 1. Check before touching anything: ports bound, interfaces exist, nothing
+//!    foreign attached (unless `replace_foreign`).
+//! 2. Prepare every interface: compile, load (trying the given modes in
+//!    order; a refusal is recorded and the next mode tried), fill ports,
+//!    in_ports and tables, pin program and maps as a new generation.
+//! 3. Commit: where our link exists, switch its program atomically
+//!    (`LINK_UPDATE` with the old program as the expected one); otherwise
+//!    attach a new link and pin it. Any failure rolls the committed interfaces
+//!    back and removes the new generation: the old version keeps running.
+//! 4. Carry counters of entries present in both versions, drop the old
+//!    generation, save the state.
+
+use super::ports::{self, Bound};
+use super::state::{Placement, Roots, State, TableState};
+use super::{layout_for, open_gen_maps, sys_err, table_fds, DeployError};
+use crate::entries::record::EntryRecord;
+use crate::entries::write::{self, WriteReport};
+use crate::load::attach::{self, Attachment};
+use crate::load::program::Loaded;
+use crate::load::{bpffs, observe, offload, program, Mode};
+use crate::sys::{self, Bpf, Kernel};
+use offload_core::ir::{Entry, Module};
+use offload_ebpf::codegen;
+use offload_ebpf::layout::{Hook, ModuleLayout};
+use std::collections::BTreeMap;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone)]
+pub struct ApplyRequest<'a> {
+    pub module: &'a Module,
+    pub source: &'a str,
+    pub source_path: Option<String>,
+    /// Interfaces to run on.
+    pub on: Vec<String>,
+    /// Logical port name → interface.
+    pub ports: BTreeMap<String, String>,
+    /// Modes to try on each interface, most offloaded first.
+    pub modes: Vec<Mode>,
+    /// Take over an interface that runs a program offload did not attach.
+    pub replace_foreign: bool,
+    /// Use batch map updates for bulk fills.
+    pub batch: bool,
+    pub roots: Roots,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PlacementReport {
+    pub iface: String,
+    pub mode: Mode,
+    pub prog_id: u32,
+    pub tag: String,
+    /// The link existed and its program was switched atomically.
+    pub hitless: bool,
+    /// Modes tried first, and the kernel's reason for each.
+    pub tried: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ApplyReport {
+    pub module: String,
+    pub version: u64,
+    pub placements: Vec<PlacementReport>,
+    /// Per table: how its entries were written (first interface).
+    pub writes: BTreeMap<String, WriteReport>,
+    #[serde(with = "duration_us")]
+    pub elapsed: Duration,
+    /// Foreign programs removed because of `replace_foreign`.
+    pub took_over: Vec<String>,
+}
+
+mod duration_us {
+    pub fn serialize<S: serde::Serializer>(
+        d: &std::time::Duration,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(d.as_micros() as u64)
+    }
+}
+
+/// One interface, prepared but not committed.
+struct Prepared {
+    iface: String,
+    ifindex: u32,
+    loaded: Loaded,
+    gen: u64,
+    gen_dir: PathBuf,
+    tried: Vec<(String, String)>,
+    writes: BTreeMap<String, WriteReport>,
+}
+
+/// What a commit did, to undo it.
+enum Committed {
+    /// Link program switched; the old program to switch back to.
+    Updated {
+        link: PathBuf,
+        old_prog: OwnedFd,
+        new_prog: OwnedFd,
+    },
+    /// A new link attached (and pinned here).
+    Attached { link: PathBuf },
+}
+
+/// The entries the new version starts with: its file entries, then runtime
+/// entries of the previous version that are still valid (slots: file entries
+/// 0.., runtime ones after).
+fn desired_entries(
+    module: &Module,
+    old: Option<&State>,
+) -> BTreeMap<String, Vec<(Entry, u32, bool)>> {
+    let mut out = BTreeMap::new();
+    for t in &module.tables {
+        let mut list: Vec<(Entry, u32, bool)> = t
+            .entries
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (e.clone(), i as u32, false))
+            .collect();
+        if let Some(ts) = old.and_then(|s| s.tables.get(&t.name)) {
+            for r in ts.entries.iter().filter(|r| r.runtime) {
+                let Some((e, _)) = r.to_entry() else { continue };
+                let existing: Vec<Entry> = list.iter().map(|(e, _, _)| e.clone()).collect();
+                match crate::entries::validate(module, t, &existing, &e) {
+                    Ok(()) => {
+                        let used: Vec<u32> = list.iter().map(|(_, s, _)| *s).collect();
+                        if let Some(slot) = crate::entries::free_slot(&used, t.size) {
+                            list.push((e, slot, true));
+                        }
+                    }
+                    Err(err) => {
+                        tracing::warn!(table = %t.name, error = %err, "runtime entry dropped: not valid in the new module version")
+                    }
+                }
+            }
+        }
+        out.insert(t.name.clone(), list);
+    }
+    out
+}
+
+/// Which program runs on `iface` in the hook we would use, and whether it is ours.
+fn check_ownership(
+    sys: &dyn Bpf,
+    roots: &Roots,
+    module: &str,
+    iface: &str,
+    modes: &[Mode],
+) -> Result<Option<ForeignProg>, DeployError> {
+    let seen = observe::observe(iface).map_err(|source| DeployError::Observe {
+        iface: iface.into(),
+        source,
+    })?;
+    // Our link on this interface (any module of ours counts as ours only if it is this module).
+    let ours: Option<u32> = attach::pinned_link(sys, &roots.link_pin(module, iface))
+        .ok()
+        .map(|(_, i)| i.prog_id);
+    let wants_xdp = modes.iter().any(|m| m.is_xdp());
+    let wants_tc = modes.contains(&Mode::Tc);
+    for (mode, p) in seen.all() {
+        let relevant = (mode.is_xdp() && wants_xdp) || (mode == Mode::Tc && wants_tc);
+        if relevant && Some(p.id) != ours {
+            return Ok(Some(ForeignProg {
+                mode,
+                id: p.id,
+                name: p.name.clone(),
+            }));
+        }
+    }
+    Ok(None)
+}
+
+struct ForeignProg {
+    mode: Mode,
+    id: u32,
+    name: String,
+}
+
+/// Removes a foreign program (only with `--replace`): a BPF link is detached
+/// through its id; a netlink-attached XDP program is switched off.
+fn take_over(
+    sys: &dyn Bpf,
+    iface: &str,
+    ifindex: u32,
+    f: &ForeignProg,
+) -> Result<String, DeployError> {
+    for id in sys::link_ids(sys).map_err(sys_err("listing BPF links"))? {
+        let Ok(fd) = sys::link_fd_by_id(sys, id) else {
+            continue;
+        };
+        let Ok(info) = sys::link_info(sys, fd.as_fd()) else {
+            continue;
+        };
+        if info.prog_id == f.id && info.ifindex == ifindex {
+            sys::link_detach(sys, fd.as_fd())
+                .map_err(sys_err(format!("detaching foreign link {id} on {iface}")))?;
+            return Ok(format!(
+                "{} program id {} {:?} (link {id}) on {iface}",
+                f.mode, f.id, f.name
+            ));
+        }
+    }
+    if f.mode.is_xdp() {
+        let flag = match f.mode {
+            Mode::Generic => "xdpgeneric",
+            Mode::Offload => "xdpoffload",
+            _ => "xdpdrv",
+        };
+        crate::lab::run(&["ip", "link", "set", "dev", iface, flag, "off"]).map_err(|e| {
+            DeployError::Sys {
+                what: format!("removing foreign XDP program {} from {iface}: {e}", f.id),
+                source: sys::SysError {
+                    call: "netlink",
+                    target: iface.into(),
+                    errno: 0,
+                },
+            }
+        })?;
+        return Ok(format!(
+            "{} program id {} {:?} on {iface}",
+            f.mode, f.id, f.name
+        ));
+    }
+    Err(DeployError::Foreign {
+        iface: iface.into(),
+        what: "a tc",
+        id: f.id,
+        name: format!("{} (a tc filter offload cannot remove; delete it with `tc filter del dev {iface} ingress`)", f.name),
+    })
+}
+
+fn compile(
+    module: &Module,
+    hook: Hook,
+    cache: &mut BTreeMap<u8, codegen::Compiled>,
+) -> Result<codegen::Compiled, DeployError> {
+    let k = hook as u8;
+    if let Some(c) = cache.get(&k) {
+        return Ok(c.clone());
+    }
+    let target = match hook {
+        Hook::Xdp => codegen::Target::xdp(),
+        Hook::Tc => codegen::Target::tc(),
+    };
+    let c = codegen::compile(module, &target).map_err(|e| DeployError::Compile {
+        module: module.name.clone(),
+        hook,
+        detail: crate::load::program::error_chain(&e),
+    })?;
+    cache.insert(k, c.clone());
+    Ok(c)
+}
+
+/// Loads for the first mode the kernel accepts.
+/// A loaded program, its layout, and the modes refused before it.
+type LoadedFirst = (Loaded, ModuleLayout, Vec<(String, String)>);
+
+fn load_first(
+    module: &Module,
+    iface: &str,
+    ifindex: u32,
+    modes: &[Mode],
+    cache: &mut BTreeMap<u8, codegen::Compiled>,
+) -> Result<LoadedFirst, DeployError> {
+    let mut tried = Vec::new();
+    for &mode in modes {
+        let hook = if mode == Mode::Tc {
+            Hook::Tc
+        } else {
+            Hook::Xdp
+        };
+        let c = compile(module, hook, cache)?;
+        let r = match mode {
+            Mode::Offload => {
+                offload::load_offloaded(&Kernel, &c.object, &c.program_name, iface, ifindex)
+                    .map_err(|e| e.to_string())
+            }
+            m => program::load(&c.object, &c.program_name, m).map_err(|e| e.to_string()),
+        };
+        match r {
+            Ok(l) => return Ok((l, c.layout, tried)),
+            Err(reason) => {
+                tracing::info!(iface, mode = %mode, %reason, "target refused; trying the next");
+                tried.push((mode.target_name().to_string(), reason));
+            }
+        }
+    }
+    Err(DeployError::NoTarget {
+        iface: iface.into(),
+        tried,
+    })
+}
+
+/// Writes ports, in_ports and every table of a freshly loaded program.
+fn fill(
+    sys: &dyn Bpf,
+    module: &Module,
+    layout: &ModuleLayout,
+    loaded: &Loaded,
+    bound: &[Bound],
+    entries: &BTreeMap<String, Vec<(Entry, u32, bool)>>,
+    batch: bool,
+) -> Result<BTreeMap<String, WriteReport>, crate::entries::write::WriteError> {
+    use crate::entries::write::WriteError;
+    write_ports(sys, layout, &loaded.maps, bound)?;
+    let mut reps = BTreeMap::new();
+    for tl in &layout.tables {
+        let table = module.table(tl.table);
+        let fds = table_fds(tl, &loaded.maps)?;
+        let list: Vec<(Entry, u32)> = entries
+            .get(&table.name)
+            .map(|v| v.iter().map(|(e, s, _)| (e.clone(), *s)).collect())
+            .unwrap_or_default();
+        let rep = write::fill(sys, tl, table, fds, &list, batch)?;
+        reps.insert(table.name.clone(), rep);
+    }
+    let _ = WriteError::MissingMap { map: String::new() };
+    Ok(reps)
+}
+
+/// The port maps: logical port → ifindex (DEVMAP value: ifindex + program fd 0;
+/// tc ARRAY: ifindex), ifindex → logical port.
+pub(crate) fn write_ports(
+    sys: &dyn Bpf,
+    layout: &ModuleLayout,
+    maps: &BTreeMap<String, crate::load::program::LoadedMap>,
+    bound: &[Bound],
+) -> Result<(), crate::entries::write::WriteError> {
+    use crate::entries::write::WriteError;
+    if let Some(name) = &layout.ports_map {
+        let m = maps
+            .get(name.as_str())
+            .ok_or_else(|| WriteError::MissingMap { map: name.clone() })?;
+        for b in bound {
+            let mut v = b.ifindex.to_ne_bytes().to_vec();
+            v.resize(m.info.value_size as usize, 0);
+            sys::map_update(
+                sys,
+                m.fd.as_fd(),
+                &u32::from(b.id).to_ne_bytes(),
+                &v,
+                sys::BPF_ANY,
+            )
+            .map_err(|source| WriteError::Sys {
+                map: name.clone(),
+                source,
+            })?;
+        }
+    }
+    if let Some(name) = &layout.in_ports_map {
+        let m = maps
+            .get(name.as_str())
+            .ok_or_else(|| WriteError::MissingMap { map: name.clone() })?;
+        for b in bound {
+            sys::map_update(
+                sys,
+                m.fd.as_fd(),
+                &b.ifindex.to_ne_bytes(),
+                &u32::from(b.id).to_ne_bytes(),
+                sys::BPF_ANY,
+            )
+            .map_err(|source| WriteError::Sys {
+                map: name.clone(),
+                source,
+            })?;
+        }
+    }
+    Ok(())
+}
+
+fn pin_generation(
+    sys: &dyn Bpf,
+    loaded: &Loaded,
+    dir: &std::path::Path,
+) -> Result<(), DeployError> {
+    let _ = std::fs::remove_dir_all(dir);
+    bpffs::create_pin_dir(dir)?;
+    sys::obj_pin(sys, loaded.prog.as_fd(), &dir.join("prog"))
+        .map_err(sys_err("pinning the program"))?;
+    for (name, m) in &loaded.maps {
+        sys::obj_pin(sys, m.fd.as_fd(), &dir.join(name))
+            .map_err(sys_err(format!("pinning map {name}")))?;
+    }
+    Ok(())
+}
+
+/// Applies a module version; see the module docs for the steps.
+pub fn apply(req: &ApplyRequest<'_>) -> Result<ApplyReport, DeployError> {
+    let t0 = Instant::now();
+    let sys = &Kernel;
+    let module = req.module;
+    let roots = &req.roots;
+    if roots.bpffs == std::path::Path::new(bpffs::BPFFS_ROOT) {
+        bpffs::ensure_mounted()?;
+    }
+    let state_path = roots.state_file(&module.name);
+    let old = State::load(&state_path)?;
+
+    // 1. Checks before anything loads.
+    let bound = ports::resolve(module, &req.ports)?;
+    let entries = desired_entries(module, old.as_ref());
+    let plain: BTreeMap<String, Vec<Entry>> = entries
+        .iter()
+        .map(|(k, v)| (k.clone(), v.iter().map(|(e, _, _)| e.clone()).collect()))
+        .collect();
+    ports::check_bound(module, &bound, &ports::used_ports(module, &plain))?;
+    let mut ifindexes = Vec::new();
+    for iface in &req.on {
+        let idx = crate::lab::ifindex(iface);
+        if idx == 0 {
+            return Err(DeployError::NoInterface {
+                iface: iface.clone(),
+            });
+        }
+        ifindexes.push(idx);
+    }
+    let mut foreign = Vec::new();
+    for (iface, idx) in req.on.iter().zip(&ifindexes) {
+        if let Some(f) = check_ownership(sys, roots, &module.name, iface, &req.modes)? {
+            if !req.replace_foreign {
+                return Err(DeployError::Foreign {
+                    iface: iface.clone(),
+                    what: if f.mode.is_xdp() { "an XDP" } else { "a tc" },
+                    id: f.id,
+                    name: f.name,
+                });
+            }
+            foreign.push((iface.clone(), *idx, f));
+        }
+    }
+
+    // 2. Prepare.
+    let gen = old.as_ref().map_or(1, |s| s.version + 1);
+    let mut cache = BTreeMap::new();
+    let mut prepared: Vec<Prepared> = Vec::new();
+    let cleanup = |prepared: &[Prepared]| {
+        for p in prepared {
+            let _ = std::fs::remove_dir_all(&p.gen_dir);
+        }
+    };
+    for (iface, &ifindex) in req.on.iter().zip(&ifindexes) {
+        // Keep the mode of a running placement when the caller allows it:
+        // switching modes cannot be hitless.
+        let mut modes = req.modes.clone();
+        if let Some(p) = old.as_ref().and_then(|s| s.placement(iface)) {
+            if let Some(i) = modes.iter().position(|m| *m == p.mode) {
+                let m = modes.remove(i);
+                modes.insert(0, m);
+            }
+        }
+        let r = load_first(module, iface, ifindex, &modes, &mut cache).and_then(
+            |(loaded, layout, tried)| {
+                let writes = fill(sys, module, &layout, &loaded, &bound, &entries, req.batch)
+                    .map_err(|source| DeployError::Fill {
+                        module: module.name.clone(),
+                        iface: iface.clone(),
+                        source,
+                    })?;
+                let gen_dir = roots.gen_dir(&module.name, iface, gen);
+                pin_generation(sys, &loaded, &gen_dir)?;
+                Ok(Prepared {
+                    iface: iface.clone(),
+                    ifindex,
+                    loaded,
+                    gen,
+                    gen_dir,
+                    tried,
+                    writes,
+                })
+            },
+        );
+        match r {
+            Ok(p) => prepared.push(p),
+            Err(e) => {
+                cleanup(&prepared);
+                let _ = std::fs::remove_dir_all(roots.gen_dir(&module.name, iface, gen));
+                return Err(e);
+            }
+        }
+    }
+
+    // Foreign programs go only once everything is ready to take their place.
+    let mut took_over = Vec::new();
+    for (iface, idx, f) in &foreign {
+        match take_over(sys, iface, *idx, f) {
+            Ok(s) => took_over.push(s),
+            Err(e) => {
+                cleanup(&prepared);
+                return Err(e);
+            }
+        }
+    }
+
+    // 3. Commit.
+    let mut committed: Vec<Committed> = Vec::new();
+    let mut reports = Vec::new();
+    for p in prepared.iter_mut() {
+        let link_path = roots.link_pin(&module.name, &p.iface);
+        let old_place = old.as_ref().and_then(|s| s.placement(&p.iface)).cloned();
+        let r = commit_one(sys, roots, &module.name, p, &link_path, old_place.as_ref());
+        match r {
+            Ok((c, hitless)) => {
+                committed.push(c);
+                reports.push(PlacementReport {
+                    iface: p.iface.clone(),
+                    mode: p.loaded.mode,
+                    prog_id: p.loaded.info.id,
+                    tag: p.loaded.info.tag.clone(),
+                    hitless,
+                    tried: p.tried.clone(),
+                });
+            }
+            Err(e) => {
+                rollback(sys, committed);
+                cleanup(&prepared);
+                return Err(e);
+            }
+        }
+    }
+
+    // 4. Counters carried over, old generations dropped, state saved.
+    let mut tables: BTreeMap<String, TableState> = BTreeMap::new();
+    for t in &module.tables {
+        let list = &entries[&t.name];
+        let mut ts = TableState {
+            entries: list
+                .iter()
+                .map(|(e, s, rt)| {
+                    let mut r = EntryRecord::from_entry(e, *s);
+                    r.runtime = *rt;
+                    r
+                })
+                .collect(),
+            base: BTreeMap::new(),
+        };
+        if let Some(old) = &old {
+            carry_counters(sys, roots, old, t, list, &mut ts);
+        }
+        tables.insert(t.name.clone(), ts);
+    }
+    if let Some(old) = &old {
+        for pl in &old.placements {
+            let dir = roots.gen_dir(&old.module, &pl.iface, pl.gen);
+            let _ = std::fs::remove_dir_all(dir);
+            // An interface the new version no longer runs on: detach there.
+            if !req.on.contains(&pl.iface) {
+                let _ = attach::detach_pinned(sys, &roots.link_pin(&old.module, &pl.iface));
+                let _ = std::fs::remove_dir_all(roots.iface_dir(&old.module, &pl.iface));
+            }
+        }
+    }
+    let mut placements = Vec::new();
+    for p in &prepared {
+        let link_id = attach::pinned_link(sys, &roots.link_pin(&module.name, &p.iface))
+            .map(|(_, i)| i.id)
+            .unwrap_or(0);
+        placements.push(Placement {
+            iface: p.iface.clone(),
+            ifindex: p.ifindex,
+            mode: p.loaded.mode,
+            gen: p.gen,
+            prog_id: p.loaded.info.id,
+            prog_tag: p.loaded.info.tag.clone(),
+            link_id,
+            fallbacks: p.tried.clone(),
+        });
+    }
+    let st = State {
+        module: module.name.clone(),
+        source: req.source.to_string(),
+        source_path: req.source_path.clone(),
+        version: gen,
+        ports: req.ports.clone(),
+        placements,
+        tables,
+    };
+    st.save(&state_path)?;
+    Ok(ApplyReport {
+        module: module.name.clone(),
+        version: gen,
+        placements: reports,
+        writes: prepared
+            .first()
+            .map(|p| p.writes.clone())
+            .unwrap_or_default(),
+        elapsed: t0.elapsed(),
+        took_over,
+    })
+}
+
+fn commit_one(
+    sys: &dyn Bpf,
+    roots: &Roots,
+    module: &str,
+    p: &mut Prepared,
+    link_path: &std::path::Path,
+    old_place: Option<&Placement>,
+) -> Result<(Committed, bool), DeployError> {
+    let attach_err = |iface: &str| {
+        let iface = iface.to_string();
+        move |source| DeployError::Attach {
+            iface,
+            source: Box::new(source),
+        }
+    };
+    if let Some(old) = old_place {
+        if let Ok((link_fd, info)) = attach::pinned_link(sys, link_path) {
+            if old.mode == p.loaded.mode {
+                let old_prog = sys::prog_fd_by_id(sys, info.prog_id).map_err(sys_err(format!(
+                    "opening the running program {}",
+                    info.prog_id
+                )))?;
+                attach::replace(
+                    sys,
+                    link_path,
+                    p.loaded.prog.as_fd(),
+                    Some(old_prog.as_fd()),
+                )
+                .map_err(attach_err(&p.iface))?;
+                let new_prog = p.loaded.prog.try_clone().map_err(|e| DeployError::Sys {
+                    what: "duplicating the program fd".into(),
+                    source: sys::SysError {
+                        call: "dup",
+                        target: p.iface.clone(),
+                        errno: e.raw_os_error().unwrap_or(0),
+                    },
+                })?;
+                return Ok((
+                    Committed::Updated {
+                        link: link_path.to_path_buf(),
+                        old_prog,
+                        new_prog,
+                    },
+                    true,
+                ));
+            }
+            // Another mode: the old link must go first (not hitless).
+            sys::link_detach(sys, link_fd.as_fd()).map_err(sys_err(format!(
+                "detaching the previous {} link on {}",
+                old.mode, p.iface
+            )))?;
+            let _ = std::fs::remove_file(link_path);
+        }
+    }
+    let _ = std::fs::remove_file(link_path);
+    bpffs::create_pin_dir(&roots.iface_dir(module, &p.iface))?;
+    match attach::attach(sys, &mut p.loaded, &p.iface, p.ifindex).map_err(attach_err(&p.iface))? {
+        Attachment::Link(fd) => {
+            if let Err(e) = attach::pin(sys, fd.as_fd(), link_path) {
+                let _ = sys::link_detach(sys, fd.as_fd());
+                return Err(attach_err(&p.iface)(e));
+            }
+        }
+        Attachment::Netlink => {}
+    }
+    Ok((
+        Committed::Attached {
+            link: link_path.to_path_buf(),
+        },
+        false,
+    ))
+}
+
+fn rollback(sys: &dyn Bpf, committed: Vec<Committed>) {
+    for c in committed.into_iter().rev() {
+        match c {
+            Committed::Updated {
+                link,
+                old_prog,
+                new_prog,
+            } => {
+                if let Err(e) =
+                    attach::replace(sys, &link, old_prog.as_fd(), Some(new_prog.as_fd()))
+                {
+                    tracing::error!(link = %link.display(), error = %e, "rollback: could not switch back to the previous program");
+                }
+            }
+            Committed::Attached { link } => {
+                let _ = attach::detach_pinned(sys, &link);
+            }
+        }
+    }
+}
+
+/// Totals of the old version's counters (all placements, plus what it had
+/// carried itself) become the base of the same entries in the new version.
+fn carry_counters(
+    sys: &dyn Bpf,
+    roots: &Roots,
+    old: &State,
+    t: &offload_core::ir::Table,
+    list: &[(Entry, u32, bool)],
+    ts: &mut TableState,
+) {
+    let Some(old_ts) = old.tables.get(&t.name) else {
+        return;
+    };
+    let Ok(old_module) = super::module_of(old) else {
+        return;
+    };
+    let Some(old_table) = old_module.table_by_name(&t.name) else {
+        return;
+    };
+    let mut totals: BTreeMap<u32, (u64, u64)> = old_ts.base.clone();
+    for pl in &old.placements {
+        let dir = roots.gen_dir(&old.module, &pl.iface, pl.gen);
+        let Ok(maps) = open_gen_maps(sys, &dir) else {
+            continue;
+        };
+        let layout = layout_for(&old_module, pl.mode);
+        let tl = layout.table(old_table.id);
+        let Ok(fds) = table_fds(tl, &maps) else {
+            continue;
+        };
+        if let Ok(Some(c)) = write::read_counters(sys, tl, fds) {
+            for (slot, (p, b)) in c.into_iter().enumerate() {
+                let e = totals.entry(slot as u32).or_default();
+                e.0 += p;
+                e.1 += b;
+            }
+        }
+    }
+    let old_default_slot = old_table.size;
+    for (e, slot, _) in list {
+        let same = old_ts.entries.iter().find_map(|r| {
+            let (oe, os) = r.to_entry()?;
+            (oe.matches == e.matches && oe.priority == e.priority).then_some(os)
+        });
+        if let Some(os) = same {
+            if let Some(v) = totals.get(&os) {
+                if *v != (0, 0) {
+                    ts.base.insert(*slot, *v);
+                }
+            }
+        }
+    }
+    if let Some(v) = totals.get(&old_default_slot) {
+        if *v != (0, 0) {
+            ts.base.insert(t.size, *v);
+        }
+    }
+}
+
+/// Detaches a deployed module from every interface and removes its pins and
+/// state. Only what offload attached is touched.
+pub fn detach(roots: &Roots, module: Option<&str>) -> Result<State, DeployError> {
+    let st = super::pick_module(roots, module)?;
+    let sys = &Kernel;
+    for pl in &st.placements {
+        let link = roots.link_pin(&st.module, &pl.iface);
+        match attach::detach_pinned(sys, &link) {
+            Ok(()) => {}
+            Err(e) if e.is(nix::errno::Errno::ENOENT) => {
+                tracing::warn!(iface = %pl.iface, "no pinned link: already detached");
+            }
+            Err(e) => {
+                return Err(sys_err(format!(
+                    "detaching {} from {}",
+                    st.module, pl.iface
+                ))(e))
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(roots.module_dir(&st.module));
+    let _ = std::fs::remove_file(roots.state_file(&st.module));
+    Ok(st)
+}

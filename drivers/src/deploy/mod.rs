@@ -1,0 +1,179 @@
+//! Deploying a module on this host's interfaces, and everything after:
+//! [`apply`] (plan → compile → load → fill maps → attach, transactional and
+//! hitless when a version runs already), [`status`] (read back from the
+//! kernel, drift shown), [`runtime`] (entries at run time on every placement),
+//! [`detach`].
+//!
+//! Layout on disk: pins under `/sys/fs/bpf/offload/<module>/<iface>/` (`link`,
+//! and `g<N>/` with the program and maps of generation N), the state in
+//! `/run/offload/<module>.json` ([`state`]).
+
+pub mod apply;
+pub mod ports;
+pub mod runtime;
+pub mod state;
+pub mod status;
+
+pub use apply::{apply, detach, ApplyReport, ApplyRequest};
+pub use state::{Roots, State};
+
+use crate::entries::write::{TableFds, WriteError};
+use crate::load::program::LoadedMap;
+use crate::sys::{self, Bpf, SysError};
+use offload_core::ir::Module;
+use offload_ebpf::layout::{Hook, ModuleLayout};
+use std::collections::BTreeMap;
+use std::os::fd::AsFd;
+use std::path::Path;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeployError {
+    #[error(transparent)]
+    Bpffs(#[from] crate::load::bpffs::BpffsError),
+    #[error(transparent)]
+    State(#[from] state::StateError),
+    #[error(transparent)]
+    Port(#[from] ports::PortError),
+    #[error(transparent)]
+    Entry(#[from] crate::entries::EntryError),
+    #[error("interface {iface} does not exist")]
+    NoInterface { iface: String },
+    #[error("{iface} already runs {what} program id {id} {name:?} that offload did not attach; offload never replaces it silently: pass --replace to take it over")]
+    Foreign {
+        iface: String,
+        what: &'static str,
+        id: u32,
+        name: String,
+    },
+    #[error("compiling {module} for {hook:?}: {detail}")]
+    Compile {
+        module: String,
+        hook: Hook,
+        detail: String,
+    },
+    #[error("no target worked on {iface}:\n{}", tried.iter().map(|(m, r)| format!("  {m}: {r}")).collect::<Vec<_>>().join("\n"))]
+    NoTarget {
+        iface: String,
+        tried: Vec<(String, String)>,
+    },
+    #[error("filling the maps of {module} on {iface}: {source}")]
+    Fill {
+        module: String,
+        iface: String,
+        #[source]
+        source: WriteError,
+    },
+    #[error("attaching on {iface}: {source}; the previous version is left running")]
+    Attach {
+        iface: String,
+        #[source]
+        source: Box<crate::load::attach::AttachError>,
+    },
+    #[error("{what}: {source}")]
+    Sys {
+        what: String,
+        #[source]
+        source: SysError,
+    },
+    #[error("module {module} is not deployed here (no {path}); `offloadctl apply` first")]
+    NotDeployed { module: String, path: String },
+    #[error("no module is deployed here; name one with --module")]
+    NothingDeployed,
+    #[error("several modules are deployed ({names}); pick one with --module")]
+    Ambiguous { names: String },
+    #[error("the stored module source of {module} no longer compiles: {detail}")]
+    Source { module: String, detail: String },
+    #[error("observing {iface}: {source}")]
+    Observe {
+        iface: String,
+        #[source]
+        source: crate::load::observe::ObserveError,
+    },
+}
+
+pub(crate) fn sys_err(what: impl Into<String>) -> impl FnOnce(SysError) -> DeployError {
+    let what = what.into();
+    move |source| DeployError::Sys { what, source }
+}
+
+/// Maps of one generation, reopened from their pins.
+pub(crate) fn open_gen_maps(
+    sys: &dyn Bpf,
+    dir: &Path,
+) -> Result<BTreeMap<String, LoadedMap>, DeployError> {
+    let mut maps = BTreeMap::new();
+    let rd = std::fs::read_dir(dir).map_err(|e| DeployError::Sys {
+        what: format!("listing {}", dir.display()),
+        source: SysError {
+            call: "readdir",
+            target: dir.display().to_string(),
+            errno: e.raw_os_error().unwrap_or(0),
+        },
+    })?;
+    for e in rd.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name == "prog" {
+            continue;
+        }
+        let fd = sys::obj_get(sys, &e.path()).map_err(sys_err(format!(
+            "opening pinned map {}",
+            e.path().display()
+        )))?;
+        let info = sys::map_info(sys, fd.as_fd()).map_err(sys_err("reading map info"))?;
+        maps.insert(name, LoadedMap { fd, info });
+    }
+    Ok(maps)
+}
+
+/// The module compiled from a state's stored source.
+pub(crate) fn module_of(st: &State) -> Result<Module, DeployError> {
+    offload_core::spec::compile(&st.source).map_err(|d| DeployError::Source {
+        module: st.module.clone(),
+        detail: format!(
+            "{} diagnostics, first: {}",
+            d.0.len(),
+            d.0.first().map(|x| x.message.clone()).unwrap_or_default()
+        ),
+    })
+}
+
+/// The layout a placement's program uses.
+pub(crate) fn layout_for(module: &Module, mode: crate::load::Mode) -> ModuleLayout {
+    let hook = if mode == crate::load::Mode::Tc {
+        Hook::Tc
+    } else {
+        Hook::Xdp
+    };
+    offload_ebpf::layout::for_module(module, hook, offload_ebpf::layout::DEFAULT_MAX_MASKS)
+}
+
+pub(crate) fn table_fds<'a>(
+    layout: &offload_ebpf::layout::TableLayout,
+    maps: &'a BTreeMap<String, LoadedMap>,
+) -> Result<TableFds<'a>, WriteError> {
+    TableFds::find(layout, maps)
+}
+
+/// Resolves which deployed module a command is about.
+pub fn pick_module(roots: &Roots, module: Option<&str>) -> Result<State, DeployError> {
+    match module {
+        Some(m) => State::load(&roots.state_file(m))?.ok_or_else(|| DeployError::NotDeployed {
+            module: m.into(),
+            path: roots.state_file(m).display().to_string(),
+        }),
+        None => {
+            let mut all = State::all(roots)?;
+            match all.len() {
+                0 => Err(DeployError::NothingDeployed),
+                1 => Ok(all.remove(0)),
+                _ => Err(DeployError::Ambiguous {
+                    names: all
+                        .iter()
+                        .map(|s| s.module.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                }),
+            }
+        }
+    }
+}
