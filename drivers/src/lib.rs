@@ -8,3 +8,4 @@ pub mod testenv;
 pub mod vmlab;
 pub mod entries;
 pub mod p4;
+pub mod deploy;
