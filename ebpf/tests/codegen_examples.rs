@@ -72,3 +72,67 @@ fn examples_compile_deterministically_and_match_golden_listings() {
         mismatches.join("\n")
     );
 }
+
+#[test]
+fn nfp_profile_refuses_what_it_cannot_run_and_names_it() {
+    use offload_core::plan::Profile;
+    let load = |n: &str| {
+        let src = std::fs::read_to_string(root().join(format!("examples/{n}.toml"))).unwrap();
+        offload_core::spec::compile(&src).unwrap()
+    };
+    let nfp = Target::xdp_offload(Profile::nfp());
+    // edge-router: an LPM table and forward(port) (XDP_REDIRECT).
+    let err = compile(&load("edge-router"), &nfp).unwrap_err().to_string();
+    assert!(err.contains("routes"), "{err}");
+    assert!(err.to_lowercase().contains("lpm"), "{err}");
+    assert!(err.contains("NFP"), "{err}");
+    // ddos-filter: ternary/range (hash + array), tx, counters: fits, with
+    // shared counters (atomic adds) and straight-line mask probes.
+    let c = compile(&load("ddos-filter"), &nfp).expect("ddos-filter fits the NFP profile");
+    assert!(
+        c.layout
+            .maps
+            .iter()
+            .all(|m| m.map_type == 1 || m.map_type == 2),
+        "only HASH and ARRAY maps"
+    );
+    assert!(
+        c.listing.contains("lock *(u64 *)(r0 + 0) += r1"),
+        "atomic counters"
+    );
+    assert!(
+        !c.program.insns.iter().any(|i| i.is_branch() && i.off < 0),
+        "no backward jumps for the offload JIT"
+    );
+    assert!(c.program.insns.len() <= 2800);
+}
+
+#[test]
+fn verifier_logs_are_explained_in_module_terms() {
+    let path = root().join("examples/edge-router.toml");
+    let src = std::fs::read_to_string(&path).unwrap();
+    let module = offload_core::spec::compile(&src).unwrap();
+    let c = compile(&module, &Target::xdp()).unwrap();
+    let route = c
+        .insn_spans
+        .iter()
+        .find(|s| s.action.as_deref() == Some("route"))
+        .expect("a span for action route")
+        .clone();
+    let at = route.start + 1;
+    let log = format!(
+        "func#0 @0\n0: R1=ctx() R10=fp0\n0: (bf) r6 = r1\n{at}: (71) r2 = *(u8 *)(r8 +8)\ninvalid access to packet, off=22 size=1, R8(id=0,off=14,r=14)\nprocessed 120 insns (limit 1000000)\n"
+    );
+    let text = c.explain_verifier_log(&log, Some(("edge-router.toml", &src)));
+    assert!(
+        text.contains(&format!("instruction {at} (table routes, action route)")),
+        "{text}"
+    );
+    let (line, _) = offload_core::diag::line_col(&src, route.span.start);
+    assert!(
+        text.contains(&format!("edge-router.toml:{line}:")),
+        "{text}"
+    );
+    assert!(text.contains("invalid access to packet"), "{text}");
+    assert!(!text.contains("processed 120 insns"), "{text}");
+}

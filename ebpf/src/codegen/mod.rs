@@ -6,47 +6,89 @@
 //! stack frame: [`frame`]. Output is deterministic: same module, same bytes.
 
 mod action;
+mod explain;
 pub mod flavor;
 pub mod frame;
 mod parse;
+pub mod profile;
 mod table;
 
 pub use flavor::{Flavor, Tc, Xdp};
 
 use crate::asm::{self, AsmError, Assembled, Label, Program, Reg::*, Size};
-use crate::layout::{self, Hook, ModuleLayout, DEFAULT_MAX_MASKS};
+use crate::layout::{self, Hook, LayoutOptions, ModuleLayout, DEFAULT_MAX_MASKS};
 use offload_core::ir::{DefaultVerdict, Module, Table};
+use offload_core::plan::{MapType, Profile};
 use offload_core::Span;
 use std::fmt::Write;
 use thiserror::Error;
 
-/// What to compile for.
+/// What to compile for: the hook and the target profile (what the kernel
+/// or the NIC accepts), from which the layout bounds follow.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
     pub hook: Hook,
+    pub profile: Profile,
     /// Masks a tuple-space table can hold.
     pub max_masks: u32,
     /// Instruction budget (the verifier's or the device's).
     pub max_insns: u32,
+    /// Probe tuple-space masks with straight-line code instead of a loop
+    /// (offload JITs predate bounded loops).
+    pub unroll_masks: bool,
+    /// Counters in per-CPU arrays (else a shared array with atomic adds).
+    pub percpu_counters: bool,
 }
 
 impl Target {
+    /// A target for `hook` under `profile`, with the profile's limits.
+    pub fn new(hook: Hook, profile: Profile) -> Target {
+        let max_masks = profile
+            .limits
+            .max_ternary_masks
+            .as_ref()
+            .map(|s| s.value)
+            .unwrap_or(DEFAULT_MAX_MASKS);
+        let max_insns = profile
+            .limits
+            .max_insns
+            .as_ref()
+            .map(|s| s.value)
+            .unwrap_or(1_000_000);
+        let percpu_counters = profile
+            .ebpf()
+            .is_none_or(|e| e.counter_map() == MapType::PercpuArray);
+        let unroll_masks = profile.name != "kernel";
+        Target {
+            hook,
+            profile,
+            max_masks,
+            max_insns,
+            unroll_masks,
+            percpu_counters,
+        }
+    }
     /// The host kernel: XDP (native or generic).
     pub fn xdp() -> Target {
-        Target {
-            hook: Hook::Xdp,
-            max_masks: DEFAULT_MAX_MASKS,
-            max_insns: 1_000_000,
-        }
+        Target::new(Hook::Xdp, Profile::kernel())
     }
     /// The host kernel: tc (cls_bpf, direct action).
     pub fn tc() -> Target {
-        Target {
-            hook: Hook::Tc,
-            max_masks: DEFAULT_MAX_MASKS,
-            max_insns: 1_000_000,
-        }
+        Target::new(Hook::Tc, Profile::kernel())
     }
+    /// XDP hardware offload under a NIC profile (e.g. `Profile::nfp()`).
+    pub fn xdp_offload(profile: Profile) -> Target {
+        Target::new(Hook::Xdp, profile)
+    }
+}
+
+/// Which verdicts the program can return.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Uses {
+    pub drop: bool,
+    pub pass: bool,
+    pub tx: bool,
+    pub redirect: bool,
 }
 
 /// A range of instructions and the module node it was generated from.
@@ -89,6 +131,7 @@ pub struct Compiled {
     pub section: &'static str,
     /// The program's symbol name.
     pub program_name: String,
+    pub uses: Uses,
 }
 
 impl Compiled {
@@ -103,6 +146,11 @@ impl Compiled {
 
 #[derive(Debug, Error)]
 pub enum CompileError {
+    #[error("{profile} cannot run this module:\n  - {}", .reasons.join("\n  - "))]
+    Profile {
+        profile: String,
+        reasons: Vec<String>,
+    },
     #[error(
         "table `{table}`: its keys need {bytes} bytes of stack, the program has {limit} in total"
     )]
@@ -141,6 +189,7 @@ pub(crate) struct Gen<'a> {
     pub exits: Exits,
     pub keys_base: i16,
     pub spans: Vec<InsnSpan>,
+    pub unroll_masks: bool,
 }
 
 impl Gen<'_> {
@@ -182,7 +231,21 @@ pub fn program_name(module: &Module) -> String {
 
 /// Compiles `module` for `target`: program, layout, listing and object.
 pub fn compile(module: &Module, target: &Target) -> Result<Compiled, CompileError> {
-    let layout = layout::for_module(module, target.hook, target.max_masks);
+    let reasons = profile::check_module(module, &target.profile);
+    if !reasons.is_empty() {
+        return Err(CompileError::Profile {
+            profile: target.profile.title.clone(),
+            reasons,
+        });
+    }
+    let layout = layout::for_module_with(
+        module,
+        &LayoutOptions {
+            hook: target.hook,
+            max_masks: target.max_masks,
+            percpu_counters: target.percpu_counters,
+        },
+    );
     let key_bytes = layout
         .tables
         .iter()
@@ -217,6 +280,7 @@ pub fn compile(module: &Module, target: &Target) -> Result<Compiled, CompileErro
         exits,
         keys_base: frame::KEYS_TOP - key_bytes as i16,
         spans: Vec::new(),
+        unroll_masks: target.unroll_masks,
     };
     g.emit_prologue_and_parse();
     g.mark(0, None, None, Span::default());
@@ -232,6 +296,12 @@ pub fn compile(module: &Module, target: &Target) -> Result<Compiled, CompileErro
         DefaultVerdict::Drop => g.exits.drop,
     };
     g.p.ja(end_verdict);
+    let uses = Uses {
+        drop: g.p.is_used(g.exits.drop),
+        pass: g.p.is_used(g.exits.pass),
+        tx: g.p.is_used(g.exits.tx),
+        redirect: target.hook == Hook::Xdp && layout.ports_map.is_some(),
+    };
     g.emit_exits();
     let Gen { p, spans, .. } = g;
     let program = p.finish().map_err(|source| CompileError::Asm { source })?;
@@ -260,7 +330,7 @@ pub fn compile(module: &Module, target: &Target) -> Result<Compiled, CompileErro
     };
     let object = crate::elf::write_object(&spec).map_err(|source| CompileError::Elf { source })?;
     let listing = annotated_listing(&program, &spans);
-    Ok(Compiled {
+    let compiled = Compiled {
         object,
         listing,
         program,
@@ -269,7 +339,16 @@ pub fn compile(module: &Module, target: &Target) -> Result<Compiled, CompileErro
         stack_bytes,
         section: flavor.section().section_name(),
         program_name: name,
-    })
+        uses,
+    };
+    let reasons = profile::check_compiled(module, &compiled, &target.profile);
+    if !reasons.is_empty() {
+        return Err(CompileError::Profile {
+            profile: target.profile.title.clone(),
+            reasons,
+        });
+    }
+    Ok(compiled)
 }
 
 impl Gen<'_> {

@@ -4,7 +4,7 @@
 use super::frame::*;
 use super::parse::bit;
 use super::Gen;
-use crate::asm::{AluOp, Helper, JmpOp, Label, MapRef, Reg, Reg::*, Size};
+use crate::asm::{AluOp, AtomicOp, Helper, Insn, JmpOp, Label, MapRef, Reg, Reg::*, Size};
 use crate::layout::{KeyPart, TableKind, TableLayout, PRIORITY_OFF, SLOT_OFF};
 use offload_core::ir::{Field, Header, Table};
 
@@ -84,14 +84,25 @@ impl Gen<'_> {
             self.p.stx(Size::W, R10, SCRATCH, R1);
             self.lookup(c, SCRATCH);
             self.p.jmp_imm(JmpOp::Eq, R0, 0, skip);
-            self.p
-                .ldx(Size::DW, R1, R0, 0)
-                .alu64_imm(AluOp::Add, R1, 1)
-                .stx(Size::DW, R0, 0, R1);
-            self.p.ldx(Size::DW, R1, R0, 8).ldx(Size::DW, R2, R10, LEN);
-            self.p
-                .alu64_reg(AluOp::Add, R1, R2)
-                .stx(Size::DW, R0, 8, R1);
+            let percpu =
+                self.layout.map(c).map(|m| m.map_type) == Some(crate::elf::map_type::PERCPU_ARRAY);
+            if percpu {
+                // This CPU's slot: plain adds.
+                self.p.ldx(Size::DW, R1, R0, 0).alu64_imm(AluOp::Add, R1, 1);
+                self.p.stx(Size::DW, R0, 0, R1);
+                self.p.ldx(Size::DW, R1, R0, 8).ldx(Size::DW, R2, R10, LEN);
+                self.p
+                    .alu64_reg(AluOp::Add, R1, R2)
+                    .stx(Size::DW, R0, 8, R1);
+            } else {
+                // Shared slot: atomic adds.
+                self.p.mov64_imm(R1, 1);
+                self.p
+                    .emit(Insn::atomic(Size::DW, AtomicOp::Add, R0, 0, R1));
+                self.p.ldx(Size::DW, R1, R10, LEN);
+                self.p
+                    .emit(Insn::atomic(Size::DW, AtomicOp::Add, R0, 8, R1));
+            }
             self.p.bind(skip);
             self.p.ldx(Size::DW, R0, R10, VAL);
         }
@@ -222,7 +233,9 @@ impl Gen<'_> {
     /// Tuple-space search: probe the entries hash once per listed mask, in
     /// the masks array's order, keeping the highest priority; stops at the
     /// end of the list or when the best hit outranks every remaining mask.
-    /// Leaves the best value (or NULL) in R0.
+    /// Leaves the best value (or NULL) in R0. A bounded loop on the kernel;
+    /// straight-line code (one block per mask slot) where loops are not
+    /// accepted.
     fn emit_tuple_space(&mut self, tl: &TableLayout, max_masks: u32) {
         let k = tl.key.padded;
         let raw = self.keys_base;
@@ -233,19 +246,49 @@ impl Gen<'_> {
             .masks_map
             .clone()
             .expect("tuple-space table has a masks map");
-        let p = &mut self.p;
-        p.mov64_imm(R1, 0);
-        p.stx(Size::DW, R10, BEST, R1);
-        p.stx(Size::DW, R10, BEST_PRIO, R1);
-        p.stx(Size::DW, R10, IDX, R1);
-        let top = p.label();
-        let next = p.label();
-        let done = p.label();
-        p.bind(top);
-        p.ldx(Size::DW, R1, R10, IDX);
-        p.jmp_imm(JmpOp::Ge, R1, max_masks as i32, done);
-        p.stx(Size::W, R10, SCRATCH, R1);
-        self.lookup(&masks, SCRATCH);
+        self.p.mov64_imm(R1, 0);
+        self.p.stx(Size::DW, R10, BEST, R1);
+        self.p.stx(Size::DW, R10, BEST_PRIO, R1);
+        let done = self.p.label();
+        if self.unroll_masks {
+            for i in 0..max_masks {
+                let next = self.p.label();
+                self.p.st(Size::W, R10, SCRATCH, i as i32);
+                self.emit_probe(tl, &masks, raw, probe, next, done);
+                self.p.bind(next);
+            }
+        } else {
+            self.p.stx(Size::DW, R10, IDX, R1);
+            let top = self.p.label();
+            let next = self.p.label();
+            self.p.bind(top);
+            self.p.ldx(Size::DW, R1, R10, IDX);
+            self.p.jmp_imm(JmpOp::Ge, R1, max_masks as i32, done);
+            self.p.stx(Size::W, R10, SCRATCH, R1);
+            self.emit_probe(tl, &masks, raw, probe, next, done);
+            self.p.bind(next);
+            self.p.ldx(Size::DW, R1, R10, IDX);
+            self.p.alu64_imm(AluOp::Add, R1, 1);
+            self.p.stx(Size::DW, R10, IDX, R1);
+            self.p.ja(top);
+        }
+        self.p.bind(done);
+        self.p.ldx(Size::DW, R0, R10, BEST);
+    }
+
+    /// One probe, mask number at `SCRATCH`: on to `next`, or to `done` when
+    /// the list ends or cannot beat the best hit.
+    fn emit_probe(
+        &mut self,
+        tl: &TableLayout,
+        masks: &str,
+        raw: i16,
+        probe: i16,
+        next: Label,
+        done: Label,
+    ) {
+        let k = tl.key.padded;
+        self.lookup(masks, SCRATCH);
         let p = &mut self.p;
         p.jmp_imm(JmpOp::Eq, R0, 0, done);
         p.ldx(Size::W, R1, R0, 0);
@@ -280,12 +323,5 @@ impl Gen<'_> {
         p.bind(take);
         p.stx(Size::DW, R10, BEST, R0);
         p.stx(Size::DW, R10, BEST_PRIO, R1);
-        p.bind(next);
-        p.ldx(Size::DW, R1, R10, IDX);
-        p.alu64_imm(AluOp::Add, R1, 1);
-        p.stx(Size::DW, R10, IDX, R1);
-        p.ja(top);
-        p.bind(done);
-        p.ldx(Size::DW, R0, R10, BEST);
     }
 }

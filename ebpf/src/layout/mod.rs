@@ -13,7 +13,7 @@
 //! | `t{N}_e_<table>` ternary/range/mixed | HASH | mask bytes ‖ (key & mask) | value | `size × expansion` |
 //! | `t{N}_m_<table>` (tuple space only) | ARRAY | u32 index | u32 used, u32 max priority, mask bytes | `max_masks` |
 //! | `t{N}_d_<table>` | ARRAY | u32 0 | the default action's value | 1 |
-//! | `t{N}_c_<table>` (counters = true) | PERCPU_ARRAY | u32 slot | u64 packets, u64 bytes | `size + 1` (last = default action) |
+//! | `t{N}_c_<table>` (counters = true) | PERCPU_ARRAY (ARRAY + atomic adds where the target has no per-CPU maps) | u32 slot | u64 packets, u64 bytes | `size + 1` (last = default action) |
 //! | `ports` (module forwards) | DEVMAP (xdp) / ARRAY (tc) | u32 logical port | u32 ifindex (+ u32 program fd 0 for DEVMAP) | max port id + 1 |
 //! | `in_ports` (module reads `meta.in_port`) | HASH | u32 ifindex | u32 logical port | 256 |
 //!
@@ -594,14 +594,46 @@ pub fn module_reads_in_port(module: &Module) -> bool {
         .any(|t| t.keys.iter().any(|k| k.field == Field::MetaInPort))
 }
 
+/// Choices a target makes about the layout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LayoutOptions {
+    pub hook: Hook,
+    /// Masks a tuple-space table can hold (size of its masks array).
+    pub max_masks: u32,
+    /// Counters in PERCPU_ARRAYs; else in ARRAYs updated with atomic adds
+    /// (targets without per-CPU maps, e.g. NIC offload).
+    pub percpu_counters: bool,
+}
+
 /// The layout of every map `module` needs on `hook`, tuple-space tables
-/// bounded to `max_masks` masks each.
+/// bounded to `max_masks` masks each, counters per CPU.
 pub fn for_module(module: &Module, hook: Hook, max_masks: u32) -> ModuleLayout {
+    for_module_with(
+        module,
+        &LayoutOptions {
+            hook,
+            max_masks,
+            percpu_counters: true,
+        },
+    )
+}
+
+/// [`for_module`] with every choice explicit.
+pub fn for_module_with(module: &Module, opts: &LayoutOptions) -> ModuleLayout {
+    let (hook, max_masks) = (opts.hook, opts.max_masks);
     let mut tables = Vec::new();
     let mut maps = Vec::new();
     for t in &module.tables {
         let tl = TableLayout::new(module, t, max_masks);
-        maps.extend(tl.maps(t));
+        let mut ms = tl.maps(t);
+        if !opts.percpu_counters {
+            for m in &mut ms {
+                if m.role == MapRole::Counters(t.id) {
+                    m.map_type = map_type::ARRAY;
+                }
+            }
+        }
+        maps.extend(ms);
         tables.push(tl);
     }
     let ports_map = module_forwards(module).then(|| "ports".to_string());
