@@ -13,6 +13,8 @@ pub const NOT_UTF8: &str = "E0003";
 pub const EMPTY: &str = "E0004";
 /// More diagnostics than are worth showing; the rest were dropped.
 pub const TOO_MANY: &str = "E0005";
+/// More tables, actions, keys, parameters or primitives than the language allows.
+pub const LIMIT: &str = "E0006";
 
 /// A key that the language does not know (top level or inside a section).
 pub const UNKNOWN_KEY: &str = "E0101";

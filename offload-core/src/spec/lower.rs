@@ -23,18 +23,43 @@ pub const DEFAULT_TABLE_SIZE: u32 = 1024;
 pub const MAX_TABLE_SIZE: i64 = 1_000_000;
 /// Longest name (module, port, table, action, parameter).
 pub const MAX_NAME_LEN: usize = 64;
+/// Counts the language allows. Far above what a real module uses (and what
+/// targets can hold), they keep every check linear on hostile input.
+pub const MAX_TABLES: usize = 256;
+pub const MAX_ACTIONS: usize = 1024;
+pub const MAX_KEYS: usize = 16;
+pub const MAX_TABLE_ACTIONS: usize = 256;
+pub const MAX_PARAMS: usize = 32;
+pub const MAX_PRIMITIVES: usize = 256;
+/// Lowering stops early once this many diagnostics are collected: only the
+/// first [`super::MAX_DIAGNOSTICS`] are shown, and it bounds the work
+/// (suggestions cost a scan of the candidates each).
+const STOP_AFTER: usize = 2 * super::MAX_DIAGNOSTICS;
 
-struct DeclaredPorts(Vec<(String, u16)>);
+#[derive(Default)]
+struct DeclaredPorts {
+    list: Vec<(String, u16)>,
+    by_name: HashMap<String, u16>,
+    numbers: std::collections::HashSet<u16>,
+}
+
+impl DeclaredPorts {
+    fn add(&mut self, name: &str, n: u16) {
+        self.list.push((name.to_string(), n));
+        self.by_name.insert(name.to_string(), n);
+        self.numbers.insert(n);
+    }
+}
 
 impl Ports for DeclaredPorts {
     fn by_name(&self, name: &str) -> Option<u16> {
-        self.0.iter().find(|(n, _)| n == name).map(|(_, p)| *p)
+        self.by_name.get(name).copied()
     }
     fn has_number(&self, n: u16) -> bool {
-        self.0.iter().any(|(_, p)| *p == n)
+        self.numbers.contains(&n)
     }
     fn names(&self) -> Vec<String> {
-        self.0.iter().map(|(n, _)| n.clone()).collect()
+        self.list.iter().map(|(n, _)| n.clone()).collect()
     }
 }
 
@@ -65,6 +90,7 @@ pub struct Lowerer<'s> {
     ports: DeclaredPorts,
     port_spans: Vec<Span>,
     actions: Vec<ActionInfo>,
+    action_ids: HashMap<String, ActionId>,
     tables: Vec<TableInfo>,
 }
 
@@ -114,15 +140,35 @@ impl<'s> Lowerer<'s> {
         Lowerer {
             src,
             diags: prior,
-            ports: DeclaredPorts(Vec::new()),
+            ports: DeclaredPorts::default(),
             port_spans: Vec::new(),
             actions: Vec::new(),
+            action_ids: HashMap::new(),
             tables: Vec::new(),
         }
     }
 
     fn push(&mut self, d: Diagnostic) {
         self.diags.push(d);
+    }
+
+    /// Enough mistakes found: stop looking for more (see [`STOP_AFTER`]).
+    fn saturated(&self) -> bool {
+        self.diags.len() >= STOP_AFTER
+    }
+
+    /// Reports a count over its limit at the first item past it.
+    fn limit(&mut self, what: &str, limit: usize, found: usize, at: Span) {
+        self.push(
+            Diagnostic::new(
+                codes::LIMIT,
+                format!("{found} {what}; the limit is {limit}"),
+            )
+            .with_label(at, format!("number {} is one too many", limit + 1))
+            .with_note(format!(
+                "a module may have at most {limit} {what}; split or simplify it"
+            )),
+        );
     }
 
     /// The span of bytes `r` inside the string value written at `span`, when
@@ -223,8 +269,8 @@ impl<'s> Lowerer<'s> {
     }
 
     fn action_id(&mut self, name: &Sp<String>) -> Option<ActionId> {
-        if let Some(i) = self.actions.iter().position(|a| a.name == name.value) {
-            return Some(ActionId(i as u32));
+        if let Some(id) = self.action_ids.get(&name.value) {
+            return Some(*id);
         }
         let mut d = Diagnostic::new(
             codes::UNKNOWN_ACTION,
@@ -311,7 +357,7 @@ impl<'s> Lowerer<'s> {
                 continue;
             }
             by_number.insert(n, p.number.span);
-            self.ports.0.push((p.name.value.clone(), n as u16));
+            self.ports.add(&p.name.value, n as u16);
             self.port_spans.push(p.name.span);
         }
     }
@@ -320,7 +366,18 @@ impl<'s> Lowerer<'s> {
 
     fn actions(&mut self, ast: &ModuleAst) {
         // Register names first so primitives and tables can refer to any action.
-        for a in &ast.actions {
+        if ast.actions.len() > MAX_ACTIONS {
+            self.limit(
+                "actions",
+                MAX_ACTIONS,
+                ast.actions.len(),
+                ast.actions[MAX_ACTIONS].name.span,
+            );
+        }
+        let ast_actions = &ast.actions[..ast.actions.len().min(MAX_ACTIONS)];
+        for a in ast_actions {
+            self.action_ids
+                .insert(a.name.value.clone(), ActionId(self.actions.len() as u32));
             self.actions.push(ActionInfo {
                 name: a.name.value.clone(),
                 params: Vec::new(),
@@ -329,8 +386,30 @@ impl<'s> Lowerer<'s> {
                 span: a.name.span,
             });
         }
-        for (i, a) in ast.actions.iter().enumerate() {
+        for (i, a) in ast_actions.iter().enumerate() {
+            if self.saturated() {
+                break;
+            }
             self.check_name(&a.name, "action", false);
+            if a.params.len() > MAX_PARAMS {
+                self.limit(
+                    "parameters in one action",
+                    MAX_PARAMS,
+                    a.params.len(),
+                    a.params[MAX_PARAMS].0.span,
+                );
+                self.actions[i].params_broken = true;
+                continue;
+            }
+            if a.body.len() > MAX_PRIMITIVES {
+                self.limit(
+                    "primitives in one action",
+                    MAX_PRIMITIVES,
+                    a.body.len(),
+                    a.body[MAX_PRIMITIVES].span,
+                );
+                continue;
+            }
             let mut params = Vec::new();
             let mut broken = a.params_broken;
             for (pname, pty) in &a.params {
@@ -373,6 +452,9 @@ impl<'s> Lowerer<'s> {
         let mut terminator: Option<(Span, String)> = None;
         let mut reported_after = false;
         for text in &a.body {
+            if self.saturated() {
+                break;
+            }
             let span_of =
                 |s: &Self, r: std::ops::Range<usize>| s.sub_span(text.span, &text.value, r);
             let p = match prim::split(&text.value) {
@@ -647,7 +729,18 @@ impl<'s> Lowerer<'s> {
 
     fn tables(&mut self, ast: &ModuleAst) {
         let mut seen: HashMap<String, Span> = HashMap::new();
-        for t in &ast.tables {
+        if ast.tables.len() > MAX_TABLES {
+            self.limit(
+                "tables",
+                MAX_TABLES,
+                ast.tables.len(),
+                ast.tables[MAX_TABLES].span,
+            );
+        }
+        for t in ast.tables.iter().take(MAX_TABLES) {
+            if self.saturated() {
+                break;
+            }
             let Some(name) = &t.name else { continue };
             self.check_name(name, "table", false);
             if let Some(prev) = seen.get(&name.value) {
@@ -672,7 +765,16 @@ impl<'s> Lowerer<'s> {
         let mut keys: Vec<ir::Key> = Vec::new();
         let mut broken = t.keys_broken;
         let mut lpm: Option<Span> = None;
-        for k in &t.keys {
+        if t.keys.len() > MAX_KEYS {
+            broken = true;
+            self.limit(
+                "keys in one table",
+                MAX_KEYS,
+                t.keys.len(),
+                t.keys[MAX_KEYS].span,
+            );
+        }
+        for k in t.keys.iter().take(MAX_KEYS) {
             let field = self.field(&k.field.value, k.field.span);
             let kind = MatchKind::from_name(&k.kind.value);
             if kind.is_none() {
@@ -751,7 +853,14 @@ impl<'s> Lowerer<'s> {
                     .with_note("list the actions its entries and default may run, e.g. `actions = [\"allow\", \"deny\"]`"),
             ),
             Some(list) => {
-                for a in &list.value {
+                if list.value.len() > MAX_TABLE_ACTIONS {
+                    let at = list.value[MAX_TABLE_ACTIONS].span;
+                    self.limit("actions in one table", MAX_TABLE_ACTIONS, list.value.len(), at);
+                }
+                for a in list.value.iter().take(MAX_TABLE_ACTIONS) {
+                    if self.saturated() {
+                        break;
+                    }
                     let Some(id) = self.action_id(a) else { continue };
                     if actions.contains(&id) {
                         self.push(
@@ -838,6 +947,9 @@ impl<'s> Lowerer<'s> {
         let mut values: Vec<Option<u128>> = vec![None; params.len()];
         let mut ok = true;
         for (arg, lit) in &call.args {
+            if self.saturated() {
+                return None;
+            }
             let Some(i) = Self::param_index(&params, &arg.value) else {
                 ok = false;
                 let mut d = Diagnostic::new(
@@ -919,6 +1031,9 @@ impl<'s> Lowerer<'s> {
 
     fn entries(&mut self, ast: &ModuleAst) {
         for group in &ast.entries {
+            if self.saturated() {
+                break;
+            }
             let Some(ti) = self.tables.iter().position(|t| t.name == group.table.value) else {
                 if ast.tables.iter().any(|t| {
                     t.name
@@ -979,6 +1094,9 @@ impl<'s> Lowerer<'s> {
             let mut priorities: HashMap<u32, Span> = HashMap::new();
             let mut seen: HashMap<Vec<KeyMatch>, Span> = HashMap::new();
             for e in &group.entries {
+                if self.saturated() {
+                    break;
+                }
                 if let Some(entry) = self.entry(ti, e, &mut priorities) {
                     if let Some(prev) = seen.get(&entry.matches) {
                         self.push(
@@ -1009,6 +1127,9 @@ impl<'s> Lowerer<'s> {
         let mut ok = true;
         let mut matches: Vec<Option<KeyMatch>> = vec![None; keys.len()];
         for (fname, lit) in &e.matches {
+            if self.saturated() {
+                return None;
+            }
             let Some(ki) = keys.iter().position(|k| k.field.name() == fname.value) else {
                 ok = false;
                 if keys_broken {
@@ -1213,7 +1334,7 @@ impl<'s> Lowerer<'s> {
         }
         let ports = self
             .ports
-            .0
+            .list
             .iter()
             .zip(&self.port_spans)
             .map(|((n, p), s)| ir::Port {

@@ -97,7 +97,7 @@ use crate::ir;
 /// Largest module source accepted (bytes). Large entry sets belong in
 /// runtime entry files, not in the module; this bound keeps `check` fast on
 /// any input.
-pub const MAX_SOURCE_BYTES: usize = 8 * 1024 * 1024;
+pub const MAX_SOURCE_BYTES: usize = 4 * 1024 * 1024;
 /// Diagnostics reported at most; more would bury the first (usually the cause).
 pub const MAX_DIAGNOSTICS: usize = 100;
 

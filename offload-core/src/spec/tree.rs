@@ -56,11 +56,80 @@ impl Kind {
     }
 }
 
+/// Deepest nesting accepted: brackets/braces plus the dots of a dotted key.
+/// toml's own limit (80) would be reached only after using 1–2 MiB of stack
+/// in a debug build (measured), too close to a 2 MiB thread stack; a module
+/// never needs more than 4 levels.
+pub const MAX_NESTING: usize = 16;
+
 /// Parses `source` as TOML. The root is always a table spanning the whole text.
 pub fn parse(source: &str) -> Result<Value, Diagnostic> {
+    check_nesting(source)?;
     let raw: Located = toml::from_str(source).map_err(|e| syntax_error(source, &e))?;
     let root_span = Span::new(0, source.len());
     Ok(resolve(raw, root_span, source.len()))
+}
+
+/// Refuses nesting deeper than [`MAX_NESTING`] before toml recurses into it.
+/// A light scan: skips comments and all four string forms, counts `[`/`{`
+/// depth and dots between separators. It only needs to be exact for valid
+/// TOML; on anything else toml reports the real error.
+fn check_nesting(source: &str) -> Result<(), Diagnostic> {
+    let b = source.as_bytes();
+    let (mut i, mut depth, mut dots) = (0usize, 0usize, 0usize);
+    while i < b.len() {
+        match b[i] {
+            b'#' => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+                continue;
+            }
+            q @ (b'"' | b'\'') => {
+                let triple = b[i..].starts_with(if q == b'"' { b"\"\"\"" } else { b"'''" });
+                i += if triple { 3 } else { 1 };
+                while i < b.len() {
+                    if q == b'"' && b[i] == b'\\' {
+                        i += 2;
+                        continue;
+                    }
+                    if !triple && b[i] == b'\n' {
+                        break;
+                    }
+                    if b[i] == q && (!triple || b[i..].starts_with(&[q, q, q])) {
+                        i += if triple { 3 } else { 1 };
+                        break;
+                    }
+                    i += 1;
+                }
+                continue;
+            }
+            b'[' | b'{' => {
+                depth += 1;
+                dots = 0;
+            }
+            b']' | b'}' => {
+                depth = depth.saturating_sub(1);
+                dots = 0;
+            }
+            b'.' => dots += 1,
+            b'=' | b',' | b'\n' => dots = 0,
+            _ => {}
+        }
+        if depth + dots > MAX_NESTING {
+            let at = Span::new(i, i + 1);
+            return Err(Diagnostic::new(
+                codes::SYNTAX,
+                format!("nesting deeper than {MAX_NESTING} levels"),
+            )
+            .with_label(at, "too deep")
+            .with_note(format!(
+                "arrays, tables and dotted keys may nest at most {MAX_NESTING} levels; a module never needs more than 4"
+            )));
+        }
+        i += 1;
+    }
+    Ok(())
 }
 
 fn syntax_error(source: &str, e: &toml::de::Error) -> Diagnostic {
@@ -344,10 +413,18 @@ mod tests {
     fn deep_nesting_is_refused_not_overflowed() {
         let src = format!("x = {}{}", "[".repeat(100_000), "]".repeat(100_000));
         let d = parse(&src).unwrap_err();
-        assert!(d.message.contains("recursion"), "{}", d.message);
+        assert!(d.message.contains("nesting"), "{}", d.message);
+        assert_eq!(d.primary_span(), Some(Span::new(4 + MAX_NESTING, 5 + MAX_NESTING)));
         let src = format!("x = {}1{}", "{a=".repeat(5000), "}".repeat(5000));
         assert!(parse(&src).is_err());
         let src = format!("[{}]", vec!["a"; 5000].join("."));
         assert!(parse(&src).is_err());
+        // Brackets, braces and dots inside strings and comments do not count.
+        let deep = "[".repeat(100);
+        let src = format!("a = \"{deep}\"\nb = '{deep}'\nc = \"\"\"\n{deep}\n\"\"\"\nd = '''{deep}'''\n# {deep}\ne = \"\\\"{deep}\"\nf = \"{}\"\n", ".".repeat(100));
+        assert!(parse(&src).is_ok(), "{:?}", parse(&src).err());
+        // Exactly at the limit is fine.
+        let src = format!("x = {}{}", "[".repeat(MAX_NESTING), "]".repeat(MAX_NESTING));
+        assert!(parse(&src).is_ok());
     }
 }
