@@ -9,6 +9,9 @@ pub mod ir;
 pub mod plan;
 pub mod semantics;
 pub mod spec;
+/// Random valid modules, entries and frames for differential tests.
+#[doc(hidden)]
+pub mod testgen;
 pub mod wire;
 
 pub use diag::{Diagnostic, Span};

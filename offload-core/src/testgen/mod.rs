@@ -1,0 +1,81 @@
+//! Generators for differential testing: random valid modules, entries and
+//! frames, deterministic from a seed (same seed, same case, everywhere).
+//!
+//! Pure like the rest of the crate. Used by the differential tests that run
+//! compiled programs on the kernel against [`crate::semantics::run`]; kept
+//! here (not in a test) so every backend's tests draw from the same cases.
+//!
+//! A [`Case`] is generated as IR, written out as module source with
+//! [`render`], and compiled back with [`crate::spec::compile`]: the source is
+//! the reproduction file of a failing case, and the front end, not the
+//! generator, has the last word on validity.
+
+pub mod entries;
+pub mod module;
+pub mod packet;
+pub mod render;
+pub mod rng;
+
+pub use entries::EntryConfig;
+pub use module::ModuleConfig;
+pub use packet::{Candidates, Frame};
+pub use render::render;
+pub use rng::Rng;
+
+use crate::ir::Module;
+
+/// One generated module with its entries.
+#[derive(Debug, Clone)]
+pub struct Case {
+    pub seed: u64,
+    /// The module source (entries included), as compiled.
+    pub source: String,
+    pub module: Module,
+}
+
+/// The generator produced something the front end refuses: a generator bug,
+/// reported with the source so it can be reproduced.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("generated module (seed {seed:#x}) does not compile: {message}\n--- module ---\n{text}")]
+pub struct InvalidCase {
+    pub seed: u64,
+    pub message: String,
+    /// The generated module source.
+    pub text: String,
+}
+
+/// The case of `seed` with the default configuration.
+pub fn case(seed: u64) -> Result<Case, InvalidCase> {
+    case_with(seed, &ModuleConfig::default(), &EntryConfig::default())
+}
+
+pub fn case_with(seed: u64, mc: &ModuleConfig, ec: &EntryConfig) -> Result<Case, InvalidCase> {
+    let mut rng = Rng::new(seed);
+    let mut m = module::module(&mut rng.fork(), mc, &format!("gen_{seed:x}"));
+    entries::fill(&mut rng.fork(), &mut m, ec);
+    let source = render(&m);
+    match crate::spec::compile(&source) {
+        Ok(module) => Ok(Case {
+            seed,
+            source,
+            module,
+        }),
+        Err(d) => Err(InvalidCase {
+            seed,
+            message: d.render_plain("generated.toml", &source),
+            text: source,
+        }),
+    }
+}
+
+/// `n` frames for `module`, deterministic from `seed`.
+pub fn frames(seed: u64, module: &Module, n: usize) -> Vec<Frame> {
+    let mut rng = Rng::new(seed);
+    let cands = Candidates::new(module);
+    (0..n)
+        .map(|_| packet::frame(&mut rng, module, &cands))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,277 @@
+//! Random valid modules: ports, 1–4 tables keyed on random catalogue fields
+//! with match kinds each field allows, actions built from every primitive,
+//! default actions with arguments, sizes and counters.
+
+use super::rng::Rng;
+use crate::diag::Span;
+use crate::ir::{
+    Action, ActionCall, ActionId, DefaultVerdict, Field, FieldKind, Header, Key, MatchKind, Module,
+    Operand, Param, ParamType, Port, PortId, Primitive, Table, TableId,
+};
+
+/// Knobs of the module generator.
+#[derive(Debug, Clone)]
+pub struct ModuleConfig {
+    pub max_tables: usize,
+    pub max_keys: usize,
+    pub max_actions_per_table: usize,
+    /// Non-terminating primitives per action, at most.
+    pub max_body: usize,
+    pub max_ports: usize,
+    /// Largest logical port number (keeps the port map small).
+    pub max_port_number: u16,
+}
+
+impl Default for ModuleConfig {
+    fn default() -> Self {
+        ModuleConfig {
+            max_tables: 4,
+            max_keys: 4,
+            max_actions_per_table: 4,
+            max_body: 4,
+            max_ports: 4,
+            max_port_number: 40,
+        }
+    }
+}
+
+/// Fields `set` may write.
+pub fn writable_fields() -> Vec<Field> {
+    Field::ALL
+        .iter()
+        .copied()
+        .filter(|f| f.info().writable)
+        .collect()
+}
+
+fn match_kinds(field: Field) -> Vec<MatchKind> {
+    [
+        MatchKind::Exact,
+        MatchKind::Lpm,
+        MatchKind::Ternary,
+        MatchKind::Range,
+    ]
+    .into_iter()
+    .filter(|k| field.allows(*k))
+    .collect()
+}
+
+/// A module without entries (see [`super::entries`]); spans are empty.
+pub fn module(rng: &mut Rng, cfg: &ModuleConfig, name: &str) -> Module {
+    let ports = gen_ports(rng, cfg);
+    let mut m = Module {
+        name: name.to_string(),
+        default_verdict: if rng.chance(1, 3) {
+            DefaultVerdict::Drop
+        } else {
+            DefaultVerdict::Pass
+        },
+        ports,
+        tables: Vec::new(),
+        actions: Vec::new(),
+    };
+    let ntables = rng.range(1, cfg.max_tables.max(1) as u64) as usize;
+    for t in 0..ntables {
+        let keys = gen_keys(rng, cfg);
+        // Reuse an earlier table's action now and then (shared actions).
+        let nact = rng.range(1, cfg.max_actions_per_table.max(1) as u64) as usize;
+        let mut actions: Vec<ActionId> = Vec::new();
+        for _ in 0..nact {
+            if !m.actions.is_empty() && rng.chance(1, 5) {
+                let a = rng.pick(&m.actions).id;
+                if !actions.contains(&a) {
+                    actions.push(a);
+                }
+                continue;
+            }
+            let id = ActionId(m.actions.len() as u32);
+            let action = gen_action(rng, cfg, &m.ports, id);
+            m.actions.push(action);
+            actions.push(id);
+        }
+        let default = *rng.pick(&actions);
+        let default_action = ActionCall {
+            action: default,
+            args: args_for(rng, &m.actions[default.0 as usize], &m.ports),
+        };
+        let size = *rng.pick(&[1u32, 2, 3, 4, 8, 16, 32, 64, 256, 1024]);
+        m.tables.push(Table {
+            id: TableId(t as u32),
+            name: format!("t{t}"),
+            keys,
+            actions,
+            default_action,
+            size,
+            counters: rng.chance(2, 3),
+            entries: Vec::new(),
+            span: Span::default(),
+        });
+    }
+    m
+}
+
+fn gen_ports(rng: &mut Rng, cfg: &ModuleConfig) -> Vec<Port> {
+    let n = rng.below(cfg.max_ports as u64 + 1) as usize;
+    let mut numbers: Vec<u16> = (1..=cfg.max_port_number.max(1)).collect();
+    rng.shuffle(&mut numbers);
+    numbers.truncate(n);
+    numbers
+        .into_iter()
+        .enumerate()
+        .map(|(i, id)| Port {
+            name: format!("port{i}"),
+            id: PortId(id),
+            span: Span::default(),
+        })
+        .collect()
+}
+
+fn gen_keys(rng: &mut Rng, cfg: &ModuleConfig) -> Vec<Key> {
+    // Mostly 1–3 keys; sometimes none (the table always runs its default).
+    let n = if rng.chance(1, 12) {
+        0
+    } else {
+        rng.range(1, cfg.max_keys.max(1) as u64) as usize
+    };
+    let mut fields: Vec<Field> = Field::ALL.to_vec();
+    rng.shuffle(&mut fields);
+    // Mostly headers one frame can have together (a table keyed on ipv4 and
+    // ipv6 fields never applies: allowed, but rarely worth a table).
+    if rng.chance(9, 10) {
+        let mut chosen: Vec<Header> = Vec::new();
+        fields.retain(|f| {
+            let h = f.header();
+            let ok = chosen.iter().all(|c| compatible(*c, h));
+            if ok {
+                chosen.push(h);
+            }
+            ok
+        });
+    }
+    let mut keys = Vec::new();
+    let mut has_lpm = false;
+    for field in fields.into_iter().take(n) {
+        let mut kinds = match_kinds(field);
+        if has_lpm {
+            kinds.retain(|k| *k != MatchKind::Lpm);
+        }
+        let kind = *rng.pick(&kinds);
+        has_lpm |= kind == MatchKind::Lpm;
+        keys.push(Key {
+            field,
+            kind,
+            span: Span::default(),
+        });
+    }
+    keys
+}
+
+/// Whether one frame can hold both headers.
+fn compatible(a: Header, b: Header) -> bool {
+    use Header::*;
+    let clash = |x: Header, y: Header| (a == x && b == y) || (a == y && b == x);
+    !(clash(Ipv4, Ipv6)
+        || clash(Ipv4, Icmpv6)
+        || clash(Ipv6, Icmp)
+        || clash(Icmp, Icmpv6)
+        || clash(Tcp, Udp)
+        || [L4, Tcp, Udp]
+            .iter()
+            .any(|l| clash(*l, Icmp) || clash(*l, Icmpv6)))
+}
+
+/// A parameter type that fits `field` (for `set`).
+fn param_type_for(rng: &mut Rng, field: Field) -> ParamType {
+    match field.kind() {
+        FieldKind::Mac => ParamType::Mac,
+        FieldKind::Ipv4 => ParamType::Ipv4,
+        FieldKind::Ipv6 => ParamType::Ipv6,
+        FieldKind::Int | FieldKind::Port => {
+            let w = field.width().min(32);
+            // Mostly the full width; sometimes narrower (still fits).
+            ParamType::Uint(if rng.chance(3, 4) {
+                w
+            } else {
+                rng.range(1, w as u64) as u32
+            })
+        }
+    }
+}
+
+fn gen_action(rng: &mut Rng, cfg: &ModuleConfig, ports: &[Port], id: ActionId) -> Action {
+    let mut params: Vec<Param> = Vec::new();
+    let mut body = Vec::new();
+    let new_param = |params: &mut Vec<Param>, ty: ParamType| {
+        let i = params.len();
+        params.push(Param {
+            name: format!("p{i}"),
+            ty,
+        });
+        Operand::Param(i)
+    };
+    let writable = writable_fields();
+    let n = rng.below(cfg.max_body as u64 + 1);
+    for _ in 0..n {
+        let prim = match rng.below(10) {
+            0..=5 => {
+                let field = *rng.pick(&writable);
+                let value = if rng.chance(1, 2) {
+                    let ty = param_type_for(rng, field);
+                    new_param(&mut params, ty)
+                } else {
+                    Operand::Const(rng.bits(field.width()))
+                };
+                Primitive::Set { field, value }
+            }
+            6 | 7 => Primitive::DecTtl,
+            8 => Primitive::PushVlan(if rng.chance(1, 2) {
+                let w = rng.range(1, 12) as u32;
+                new_param(&mut params, ParamType::Uint(w))
+            } else {
+                Operand::Const(rng.bits(12))
+            }),
+            _ => Primitive::PopVlan,
+        };
+        body.push(prim);
+    }
+    // The end: nothing (continue), or one of the terminators.
+    let choices: &[u8] = if ports.is_empty() {
+        &[0, 0, 1, 2, 3]
+    } else {
+        &[0, 0, 1, 2, 3, 4, 4, 4]
+    };
+    match *rng.pick(choices) {
+        1 => body.push(Primitive::Drop),
+        2 => body.push(Primitive::Pass),
+        3 => body.push(Primitive::Tx),
+        4 => {
+            let op = if rng.chance(2, 3) {
+                new_param(&mut params, ParamType::Port)
+            } else {
+                Operand::Const(u128::from(rng.pick(ports).id.0))
+            };
+            body.push(Primitive::Forward(op));
+        }
+        _ => {}
+    }
+    Action {
+        id,
+        name: format!("a{}", id.0),
+        params,
+        body,
+        span: Span::default(),
+    }
+}
+
+/// Random arguments for `action`: ports are declared ones, the rest any
+/// value of the parameter's width.
+pub fn args_for(rng: &mut Rng, action: &Action, ports: &[Port]) -> Vec<u128> {
+    action
+        .params
+        .iter()
+        .map(|p| match p.ty {
+            ParamType::Port => u128::from(rng.pick(ports).id.0),
+            ty => rng.bits(ty.width()),
+        })
+        .collect()
+}
