@@ -192,3 +192,32 @@ fn hwdb_lookup_and_list() {
     assert_eq!(o.status.code(), Some(2));
     assert!(err(&o).contains("not a 16-bit hex number"), "{}", err(&o));
 }
+
+#[test]
+fn netdevsim_takes_a_module_within_its_budget_and_names_the_budget_otherwise() {
+    let nsim = "tests/fixtures/hosts/netdevsim-kernel-6.1";
+    let o = offloadctl(&[
+        "plan",
+        "tests/fixtures/plan/nsim-fit.toml",
+        "--system",
+        nsim,
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    assert!(
+        out(&o).contains("-> xdp-offload (profile netdevsim)"),
+        "{}",
+        out(&o)
+    );
+
+    let src = std::fs::read_to_string("tests/fixtures/plan/nsim-fit.toml").unwrap();
+    let big = src.replace("size = 1\n", "size = 3\n");
+    assert_ne!(src, big);
+    let path = std::env::temp_dir().join(format!("offload-nsim-big-{}.toml", std::process::id()));
+    std::fs::write(&path, big).unwrap();
+    let o = offloadctl(&["plan", path.to_str().unwrap(), "--system", nsim, "--strict"]);
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(o.status.code(), Some(1));
+    let t = out(&o);
+    assert!(t.contains("table drops's entries need 3 entries; the netdevsim offload profile allows at most 2 per map"), "{t}");
+    assert!(t.contains("NSIM_BPF_MAX_KEYS"), "{t}");
+}

@@ -293,3 +293,41 @@ fn nfp_without_the_bpf_firmware_is_not_offered_offload() {
         "{why}"
     );
 }
+
+#[test]
+fn what_passes_planning_compiles() {
+    // The requirement check alone (no compile hook) must already agree with
+    // the eBPF backend on every example and host.
+    use offload_ebpf::codegen;
+    use offload_ebpf::layout::Hook;
+    let hwdb = Hwdb::builtin().unwrap();
+    for host in std::fs::read_dir(root().join("tests/fixtures/hosts")).unwrap() {
+        let host = host.unwrap().path();
+        let report = probe::probe(&FixtureSystem::open(&host).unwrap(), &hwdb).unwrap();
+        let devices = plan_devices(&report, &hwdb, &[]).unwrap();
+        for ex in ["ddos-filter", "edge-router", "l2-switch"] {
+            let src = std::fs::read_to_string(root().join("examples").join(format!("{ex}.toml")))
+                .unwrap();
+            let module = offload_core::spec::compile(&src).unwrap();
+            let p = plan::plan(&module.requirements(), &devices, Options::default());
+            for (d, caps) in p.devices.iter().zip(&devices) {
+                let Some(t) = d.chosen else { continue };
+                let hook = match t {
+                    Target::Tc => Hook::Tc,
+                    Target::P4Tna | Target::P4V1model => continue,
+                    _ => Hook::Xdp,
+                };
+                let offer = caps.offers.iter().find(|o| o.target == t).unwrap();
+                let r =
+                    codegen::compile(&module, &codegen::Target::new(hook, offer.profile.clone()));
+                assert!(
+                    r.is_ok(),
+                    "{ex} on {} {}: planned {t} but: {}",
+                    host.display(),
+                    d.device,
+                    r.err().unwrap()
+                );
+            }
+        }
+    }
+}

@@ -5,7 +5,8 @@
 
 use super::load_module_or_report;
 use super::probe::probe_host;
-use offload_core::plan::{self, DevicePlan, Options, Plan, Refusal, Target};
+use offload_core::ir::Module;
+use offload_core::plan::{self, DevicePlan, Need, Options, Plan, Profile, Refusal, Target, Unmet};
 use offload_drivers::probe::plan_devices;
 use offload_hwdb::Hwdb;
 use serde_json::json;
@@ -68,7 +69,8 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
         mode: args.mode.0,
         strict: args.strict,
     };
-    let p = plan::plan(&req, &devices, opts);
+    let verify = |t: Target, p: &Profile| compile_check(&loaded.module, t, p);
+    let p = plan::plan_with(&req, &devices, opts, &verify);
     if args.json {
         let doc = json!({
             "module": loaded.module.name,
@@ -82,6 +84,35 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
         print!("{}", plan_text(&loaded.module.name, &report.view, &p));
     }
     Ok(if p.is_complete() { 0 } else { 1 })
+}
+
+/// Compiles the module for an eBPF target with the offered profile: the
+/// planner's requirement check models the backend, this asks it. P4 targets
+/// are generated for the switch's own compiler and are not compiled here.
+pub fn compile_check(module: &Module, t: Target, profile: &Profile) -> Vec<Unmet> {
+    use offload_ebpf::codegen;
+    use offload_ebpf::layout::Hook;
+    let hook = match t {
+        Target::Tc => Hook::Tc,
+        Target::XdpOffload | Target::XdpNative | Target::XdpGeneric => Hook::Xdp,
+        Target::P4Tna | Target::P4V1model => return Vec::new(),
+    };
+    match codegen::compile(module, &codegen::Target::new(hook, profile.clone())) {
+        Ok(_) => Vec::new(),
+        Err(codegen::CompileError::Profile { reasons, .. }) => reasons
+            .into_iter()
+            .map(|r| Unmet {
+                need: Need::Compile,
+                message: r,
+                source: format!("offload-ebpf compilation for {}", profile.title),
+            })
+            .collect(),
+        Err(e) => vec![Unmet {
+            need: Need::Compile,
+            message: e.to_string(),
+            source: format!("offload-ebpf compilation for {}", profile.title),
+        }],
+    }
 }
 
 fn refusal_text(d: &DevicePlan, r: &Refusal) -> String {

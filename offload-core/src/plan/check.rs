@@ -82,6 +82,8 @@ pub enum Need {
     Unavailable,
     /// Fits, but the user's options rule it out (`--mode`, `--strict`).
     NotSelected,
+    /// The requirements fit, but the backend's compilation for this target failed.
+    Compile,
 }
 
 /// One unmet requirement: what is missing, said in words, and where the limit comes from.

@@ -14,8 +14,8 @@ pub mod profile;
 pub use check::{advise, check, check_program, Need, ProgramFacts, Unmet};
 pub use layout::{MapRole, MapSpec};
 pub use planner::{
-    plan, plan_device, Availability, DeviceCaps, DevicePlan, Offer, Options, Plan, Refusal,
-    Rejection, Target,
+    plan, plan_device, plan_device_with, plan_with, Availability, DeviceCaps, DevicePlan, Offer,
+    Options, Plan, Refusal, Rejection, Target,
 };
 pub use profile::{
     EbpfProfile, Family, Helper, Limits, MapType, P4Profile, Profile, Sourced, XdpAction,

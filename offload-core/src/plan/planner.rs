@@ -169,13 +169,39 @@ fn unavailable(reason: &str, source: &str) -> Unmet {
 
 /// Places a module on each device.
 pub fn plan(req: &Requirements, devices: &[DeviceCaps], opts: Options) -> Plan {
+    plan_with(req, devices, opts, &|_, _| Vec::new())
+}
+
+/// [`plan`] with an extra test run on every target that passes [`check`]:
+/// the binary passes the backends' real compilation here, so that what is
+/// planned also compiles (the requirement check models the backends; the
+/// compiler knows them).
+pub fn plan_with(
+    req: &Requirements,
+    devices: &[DeviceCaps],
+    opts: Options,
+    verify: &dyn Fn(Target, &Profile) -> Vec<Unmet>,
+) -> Plan {
     Plan {
-        devices: devices.iter().map(|d| plan_device(req, d, opts)).collect(),
+        devices: devices
+            .iter()
+            .map(|d| plan_device_with(req, d, opts, verify))
+            .collect(),
     }
 }
 
 /// Places a module on one device.
 pub fn plan_device(req: &Requirements, dev: &DeviceCaps, opts: Options) -> DevicePlan {
+    plan_device_with(req, dev, opts, &|_, _| Vec::new())
+}
+
+/// [`plan_device`] with an extra test (see [`plan_with`]).
+pub fn plan_device_with(
+    req: &Requirements,
+    dev: &DeviceCaps,
+    opts: Options,
+    verify: &dyn Fn(Target, &Profile) -> Vec<Unmet>,
+) -> DevicePlan {
     let mut offers: Vec<&Offer> = dev.offers.iter().collect();
     offers.sort_by_key(|o| o.target);
     let best = offers
@@ -191,7 +217,14 @@ pub fn plan_device(req: &Requirements, dev: &DeviceCaps, opts: Options) -> Devic
         }
         let mut reasons = match &o.availability {
             Availability::No { reason, source } => vec![unavailable(reason, source)],
-            Availability::Yes { .. } => check(req, &o.profile),
+            Availability::Yes { .. } => {
+                let r = check(req, &o.profile);
+                if r.is_empty() {
+                    verify(o.target, &o.profile)
+                } else {
+                    r
+                }
+            }
         };
         // --mode and --strict combine: a forced mode below the best target
         // is refused under --strict too.
