@@ -331,3 +331,17 @@ fn what_passes_planning_compiles() {
         }
     }
 }
+
+#[test]
+fn bmv2_host_offers_the_v1model_software_switch() {
+    for ex in ["ddos-filter", "edge-router", "l2-switch"] {
+        let p = auto(ex, "bmv2-host");
+        let sw = p.device("bmv2").unwrap();
+        assert_eq!(sw.chosen, Some(Target::P4V1model), "{ex}");
+        assert!(sw
+            .warnings
+            .iter()
+            .any(|w| w.contains("checked by the switch compiler")));
+        assert_eq!(chosen(&p, "veth0"), Some(Target::XdpNative));
+    }
+}
