@@ -57,6 +57,12 @@ pub struct Output {
     pub p4runtime: String,
 }
 
+/// The P4 program as a syntax tree (what [`compile`] prints), with its naming
+/// map: for tools that inspect or interpret the program.
+pub fn program(module: &Module, options: &Options) -> Result<(ast::Program, NamingMap), P4Error> {
+    lower::lower(module, options)
+}
+
 /// Generates the P4 program, naming map and entries for `module`.
 pub fn compile(module: &Module, options: &Options) -> Result<Output, P4Error> {
     let (program, names) = lower::lower(module, options)?;

@@ -1,0 +1,278 @@
+//! The generated v1model programs, interpreted by a model of BMv2
+//! (tests/p4_support/bmv2_model.rs) with the generated simple_switch_CLI
+//! entries, against the reference interpreter: verdict, egress port, output
+//! bytes and counters, for the examples and for generated modules and frames.
+//!
+//! This checks the generator's logic in every test run. It does not replace
+//! running p4c and BMv2 (tests/p4_bmv2.rs does that where they are installed).
+
+#[path = "p4_support/bmv2_model.rs"]
+mod bmv2_model;
+
+use bmv2_model::Model;
+use offload_core::ir::{Module, PortId};
+use offload_core::semantics::{self, CounterSlot, Verdict};
+use offload_core::testgen;
+use offload_p4::{Arch, Options};
+use std::collections::BTreeMap;
+
+#[derive(Default, Debug)]
+struct Tally {
+    frames: usize,
+    skipped: usize,
+    mismatches: Vec<String>,
+}
+
+fn differential(label: &str, module: &Module, frames: &[(PortId, Vec<u8>)], tally: &mut Tally) {
+    let options = Options::new(Arch::V1model);
+    let (program, names) = match offload_p4::program(module, &options) {
+        Ok(p) => p,
+        Err(e) => {
+            // Only refusals with a named reason are acceptable here.
+            assert!(
+                matches!(e, offload_p4::P4Error::PortOutOfRange { .. }),
+                "{label}: {e}"
+            );
+            tally.skipped += frames.len();
+            return;
+        }
+    };
+    let cli = offload_p4::entries::cli_script(module, &names).unwrap();
+    let mut model = Model::new(&program, &cli);
+    // A frame on an interface that is no logical port arrives on a switch
+    // port no logical port maps to; the program then sees a different
+    // meta.in_port than the reference (65535), which only matters to a
+    // module that matches on it.
+    let uses_in_port = module.tables.iter().any(|t| {
+        t.keys
+            .iter()
+            .any(|k| k.field == offload_core::ir::Field::MetaInPort)
+    });
+    let spare = (1..511u32).rev().find(|p| {
+        *p != names.cpu_port
+            && names
+                .ports
+                .iter()
+                .all(|n| n.switch_port != *p && u32::from(n.id) != *p)
+    });
+    let switch_port = |p: PortId| -> Option<u32> {
+        match names.ports.iter().find(|n| n.id == p.0) {
+            Some(n) => Some(n.switch_port),
+            None if u32::from(p.0) < 511 && u32::from(p.0) != names.cpu_port => {
+                Some(u32::from(p.0))
+            }
+            None if !uses_in_port => spare,
+            None => None,
+        }
+    };
+    let mut want_counters: BTreeMap<(usize, CounterSlot), (u64, u64)> = BTreeMap::new();
+    for (i, (in_port, frame)) in frames.iter().enumerate() {
+        // A frame on an interface that is no switch port cannot reach BMv2.
+        let Some(sw_in) = switch_port(*in_port) else {
+            tally.skipped += 1;
+            continue;
+        };
+        let outcome = semantics::run(module, *in_port, frame);
+        for hit in &outcome.counters {
+            let c = want_counters
+                .entry((hit.table.0 as usize, hit.slot))
+                .or_default();
+            c.0 += 1;
+            c.1 += hit.bytes;
+        }
+        let want = match outcome.verdict {
+            Verdict::Drop => None,
+            Verdict::Pass => Some((names.cpu_port, outcome.packet.clone())),
+            Verdict::Forward(p) => switch_port(p).map(|sp| (sp, outcome.packet.clone())),
+            Verdict::Tx => Some((sw_in, outcome.packet.clone())),
+        };
+        let got = model.process(sw_in, frame);
+        tally.frames += 1;
+        if got != want {
+            tally.mismatches.push(format!(
+                "{label} frame {i} (in port {}, {} bytes {:02x?}): reference {:?} → {:?}, model → {:?}\n  steps: {:?}",
+                in_port.0,
+                frame.len(),
+                &frame[..frame.len().min(64)],
+                outcome.verdict,
+                want.as_ref().map(|(p, b)| (p, b.len())),
+                got.as_ref().map(|(p, b)| (p, b.len())),
+                outcome.steps
+            ));
+        }
+    }
+    for (ti, t) in module.tables.iter().enumerate() {
+        if !t.counters {
+            continue;
+        }
+        let tn = &names.table(&t.name).unwrap().p4;
+        let tn = tn.rsplit('.').next().unwrap();
+        for i in 0..t.entries.len() {
+            let got = model
+                .direct
+                .get(&(tn.to_string(), i))
+                .copied()
+                .unwrap_or_default();
+            let want = want_counters
+                .get(&(ti, CounterSlot::Entry(i)))
+                .copied()
+                .unwrap_or_default();
+            if got != want {
+                tally.mismatches.push(format!(
+                    "{label}: table {} entry {i}: model {got:?}, reference {want:?}",
+                    t.name
+                ));
+            }
+        }
+        let got = model
+            .indexed
+            .get(&format!("{tn}_miss_counter"))
+            .copied()
+            .unwrap_or_default();
+        let want = want_counters
+            .get(&(ti, CounterSlot::Default))
+            .copied()
+            .unwrap_or_default();
+        if got != want {
+            tally.mismatches.push(format!(
+                "{label}: table {} misses: model {got:?}, reference {want:?}",
+                t.name
+            ));
+        }
+    }
+}
+
+fn report(tally: &Tally) {
+    eprintln!(
+        "{} frames compared, {} skipped, {} mismatches",
+        tally.frames,
+        tally.skipped,
+        tally.mismatches.len()
+    );
+    if !tally.mismatches.is_empty() {
+        let shown: Vec<&String> = tally.mismatches.iter().take(8).collect();
+        panic!(
+            "{} mismatches, first ones:\n{}",
+            tally.mismatches.len(),
+            shown
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    }
+}
+
+#[test]
+fn examples_behave_like_the_reference() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let mut tally = Tally::default();
+    let mut paths: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    paths.sort();
+    for p in paths
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+    {
+        let m = offload_core::spec::compile(&std::fs::read_to_string(p).unwrap()).unwrap();
+        let mut frames: Vec<(PortId, Vec<u8>)> = offload_drivers::p4::diff::cases_for(&m)
+            .into_iter()
+            .map(|c| (c.in_port, c.frame))
+            .collect();
+        frames.extend(
+            testgen::frames(7, &m, 400)
+                .into_iter()
+                .map(|f| (f.in_port, f.bytes)),
+        );
+        differential(&p.display().to_string(), &m, &frames, &mut tally);
+    }
+    assert!(tally.frames > 1000, "{tally:?}");
+    report(&tally);
+}
+
+#[test]
+fn generated_modules_behave_like_the_reference() {
+    let mut tally = Tally::default();
+    let mut modules = 0;
+    for seed in 0..60u64 {
+        let case = testgen::case(seed).unwrap_or_else(|e| panic!("{e}"));
+        let frames: Vec<(PortId, Vec<u8>)> = testgen::frames(seed ^ 0x5eed, &case.module, 150)
+            .into_iter()
+            .map(|f| (f.in_port, f.bytes))
+            .collect();
+        differential(&format!("seed {seed}"), &case.module, &frames, &mut tally);
+        modules += 1;
+    }
+    eprintln!("{modules} generated modules");
+    assert!(tally.frames > 3000, "{tally:?}");
+    report(&tally);
+}
+
+/// The comparison can fail: programs and entry scripts with a planted bug
+/// are caught on the examples.
+#[test]
+fn the_model_catches_planted_bugs() {
+    let src = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/edge-router.toml"),
+    )
+    .unwrap();
+    let m = offload_core::spec::compile(&src).unwrap();
+    let frames: Vec<(PortId, Vec<u8>)> = offload_drivers::p4::diff::cases_for(&m)
+        .into_iter()
+        .map(|c| (c.in_port, c.frame))
+        .collect();
+    let (program, names) = offload_p4::program(&m, &Options::new(Arch::V1model)).unwrap();
+    let cli = offload_p4::entries::cli_script(&m, &names).unwrap();
+    let run = |program: &offload_p4::ast::Program, cli: &str| {
+        let mut model = Model::new(program, cli);
+        frames
+            .iter()
+            .filter(|(p, f)| {
+                let want = semantics::run(&m, *p, f);
+                let sp = |q: PortId| {
+                    names
+                        .ports
+                        .iter()
+                        .find(|n| n.id == q.0)
+                        .unwrap()
+                        .switch_port
+                };
+                let want = match want.verdict {
+                    Verdict::Drop => None,
+                    Verdict::Pass => Some((names.cpu_port, want.packet)),
+                    Verdict::Forward(q) => Some((sp(q), want.packet)),
+                    Verdict::Tx => Some((sp(*p), want.packet)),
+                };
+                model.process(sp(*p), f) != want
+            })
+            .count()
+    };
+    assert_eq!(run(&program, &cli), 0);
+
+    // simple_switch_CLI priorities not inverted (the module's own numbers).
+    let raw: String = cli
+        .lines()
+        .map(|l| {
+            if l.starts_with("table_add IngressImpl.acl ") {
+                let (head, p) = l.rsplit_once(' ').unwrap();
+                format!("{head} {}\n", i32::MAX as i64 - p.parse::<i64>().unwrap())
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    assert!(run(&program, &raw) > 0, "wrong priorities went unnoticed");
+
+    // `pass` sending to the wrong port.
+    let mut bad = program.clone();
+    for it in &mut bad.items {
+        if let offload_p4::ast::Item::Const { name, value, .. } = it {
+            if name == "CPU_PORT" {
+                *value = offload_p4::ast::e::int(9, 100);
+            }
+        }
+    }
+    assert!(run(&bad, &cli) > 0, "a wrong verdict went unnoticed");
+}
