@@ -32,7 +32,18 @@ fn examples_compile_deterministically_and_match_golden_listings() {
         let module = offload_core::spec::compile(&src)
             .unwrap_or_else(|d| panic!("example {name} does not compile: {d:?}"));
         for (hook, target) in [("xdp", Target::xdp()), ("tc", Target::tc())] {
-            let a = compile(&module, &target).unwrap_or_else(|e| panic!("{name}/{hook}: {e}"));
+            let a = match compile(&module, &target) {
+                Ok(a) => a,
+                // l2-switch tags at ingress and untags toward access ports:
+                // exact on XDP, refused on tc (see tc_vlan_check).
+                Err(e) if name == "l2-switch" && hook == "tc" => {
+                    let msg = e.to_string();
+                    assert!(msg.contains("table `fdb`, action `to_access`"), "{msg}");
+                    assert!(msg.contains("ingress_vlan"), "{msg}");
+                    continue;
+                }
+                Err(e) => panic!("{name}/{hook}: {e}"),
+            };
             let b = compile(&module, &target).unwrap();
             assert_eq!(
                 a.object, b.object,

@@ -146,6 +146,13 @@ impl Compiled {
 
 #[derive(Debug, Error)]
 pub enum CompileError {
+    #[error("table `{table}`, action `{action}`: {reason}")]
+    Unsupported {
+        table: String,
+        action: String,
+        reason: String,
+        span: Span,
+    },
     #[error("{profile} cannot run this module:\n  - {}", .reasons.join("\n  - "))]
     Profile {
         profile: String,
@@ -237,6 +244,9 @@ pub fn compile(module: &Module, target: &Target) -> Result<Compiled, CompileErro
             profile: target.profile.title.clone(),
             reasons,
         });
+    }
+    if target.hook == Hook::Tc {
+        tc_vlan_check(module)?;
     }
     let layout = layout::for_module_with(
         module,
@@ -349,6 +359,52 @@ pub fn compile(module: &Module, target: &Target) -> Result<Compiled, CompileErro
         });
     }
     Ok(compiled)
+}
+
+/// tc can pop a tag only while skb->protocol still names it: the kernel's
+/// `skb_vlan_pop` does nothing otherwise, and after it the next EtherType
+/// becomes the protocol. So on tc a `pop_vlan` must not follow another
+/// `pop_vlan` or a `push_vlan` on any path (XDP has no such limit).
+fn tc_vlan_check(module: &Module) -> Result<(), CompileError> {
+    use offload_core::ir::Primitive;
+    let mut earlier: Option<(String, String)> = None;
+    for t in &module.tables {
+        let mut ids = t.actions.clone();
+        ids.push(t.default_action.action);
+        let mut touched_here = None;
+        for id in ids {
+            let a = module.action(id);
+            let mut before = earlier.clone();
+            for prim in &a.body {
+                match prim {
+                    Primitive::PopVlan => {
+                        if let Some((et, ea)) = &before {
+                            return Err(CompileError::Unsupported {
+                                table: t.name.clone(),
+                                action: a.name.clone(),
+                                reason: format!(
+                                    "pop_vlan after a VLAN change by table `{et}`, action `{ea}` cannot keep the reference's bytes on tc \
+                                     (bpf_skb_vlan_pop only pops while skb->protocol is a VLAN TPID); compile for XDP instead"
+                                ),
+                                span: a.span,
+                            });
+                        }
+                        before = Some((t.name.clone(), a.name.clone()));
+                        touched_here = before.clone();
+                    }
+                    Primitive::PushVlan(_) => {
+                        before = Some((t.name.clone(), a.name.clone()));
+                        touched_here = before.clone();
+                    }
+                    _ => {}
+                }
+            }
+        }
+        if touched_here.is_some() {
+            earlier = touched_here;
+        }
+    }
+    Ok(())
 }
 
 impl Gen<'_> {
