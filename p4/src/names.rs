@@ -130,6 +130,10 @@ pub(crate) struct Namespace {
 }
 
 impl Namespace {
+    pub fn is_taken(&self, p4: &str) -> bool {
+        self.taken.contains_key(p4)
+    }
+
     pub fn claim(&mut self, module_name: &str, p4: String) -> Result<String, P4Error> {
         if let Some(first) = self.taken.get(&p4) {
             if first != module_name {

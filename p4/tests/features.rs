@@ -310,14 +310,40 @@ fn unrepresentable_things_are_refused_with_a_named_reason() {
         );
     }
 
-    // A table and an action with the same name share one P4 namespace on v1model.
-    let src = "[module]\nname = \"c\"\n[[table]]\nname = \"fwd\"\nkeys = [{ field = \"eth.dst\", match = \"exact\" }]\nactions = [\"fwd\"]\ndefault_action = \"fwd\"\n[action.fwd]\ndo = [\"pass\"]\n";
+    // A table and an action with the same name share one P4 namespace on
+    // v1model: the action is renamed, and the naming map says so.
+    let src = "[module]\nname = \"c\"\n[[table]]\nname = \"fwd\"\nkeys = [{ field = \"eth.dst\", match = \"exact\" }]\nactions = [\"fwd\", \"fwd_action\"]\ndefault_action = \"fwd\"\n[action.fwd]\ndo = [\"pass\"]\n[action.fwd_action]\ndo = [\"drop\"]\n";
     let m = offload_core::spec::compile(src).unwrap();
-    let err = compile(&m, &Options::new(Arch::V1model)).unwrap_err();
-    assert!(
-        matches!(err, P4Error::NameCollision { ref p4, .. } if p4 == "fwd"),
-        "{err}"
+    let out = generate(&m, Arch::V1model);
+    let acts: Vec<&str> = out
+        .names
+        .table("fwd")
+        .unwrap()
+        .actions
+        .iter()
+        .map(|a| a.p4.as_str())
+        .collect();
+    assert_eq!(
+        acts,
+        ["IngressImpl.fwd_action", "IngressImpl.fwd_action_action"]
     );
+    let src = src
+        .replace(", \"fwd_action\"]", "]")
+        .replace("[action.fwd_action]\ndo = [\"drop\"]\n", "");
+    let m = offload_core::spec::compile(&src).unwrap();
+    let out = generate(&m, Arch::V1model);
+    assert!(
+        out.source.contains("action fwd_action() {"),
+        "{}",
+        out.source
+    );
+    assert_eq!(
+        out.names.table("fwd").unwrap().actions[0].p4,
+        "IngressImpl.fwd_action"
+    );
+    assert!(out
+        .cli
+        .contains("table_set_default IngressImpl.fwd IngressImpl.fwd_action"));
     // On TNA the action is copied per table (`fwd_fwd`), so there is no clash.
     generate(&m, Arch::Tna);
 

@@ -219,9 +219,14 @@ fn choose_names(module: &Module, arch: Arch) -> Result<Names, P4Error> {
     let mut actions = BTreeMap::new();
     let mut params = BTreeMap::new();
     for a in &module.actions {
-        let base = names::ident(&a.name);
+        let mut base = names::ident(&a.name);
         if !arch.per_table_actions() {
-            ns.claim(&format!("action {}", a.name), base.clone())?;
+            // Tables and actions share the control's namespace: an action
+            // named like a table becomes `<name>_action` (see the naming map).
+            if ns.is_taken(&base) {
+                base.push_str("_action");
+            }
+            base = ns.claim(&format!("action {}", a.name), base)?;
         }
         actions.insert(a.id, base);
         let mut pns = Namespace::default();
