@@ -32,6 +32,8 @@ pub struct ModuleAst {
     pub name: Option<Sp<String>>,
     pub default: Option<Sp<String>>,
     pub ports: Vec<PortAst>,
+    /// A top-level `table` key exists (even if malformed).
+    pub table_key: bool,
     pub tables: Vec<TableAst>,
     pub actions: Vec<ActionAst>,
     pub entries: Vec<EntriesAst>,

@@ -306,8 +306,7 @@ pub fn parse_match(
 ) -> Result<KeyMatch, LitError> {
     let width = ty.width();
     let (s, off) = trim(text);
-    let r = parse_match_trimmed(s, kind, ty, width, ports).map_err(|e| e.shifted(off));
-    r
+    parse_match_trimmed(s, kind, ty, width, ports).map_err(|e| e.shifted(off))
 }
 
 fn parse_match_trimmed(

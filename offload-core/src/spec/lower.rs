@@ -1318,7 +1318,7 @@ impl<'s> Lowerer<'s> {
         self.ports(ast);
         self.actions(ast);
         self.tables(ast);
-        if ast.tables.is_empty() {
+        if ast.tables.is_empty() && !ast.table_key {
             let at = ast.module_span.unwrap_or_default();
             self.push(
                 Diagnostic::new(codes::NO_TABLES, "the module has no tables")

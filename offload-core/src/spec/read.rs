@@ -149,6 +149,7 @@ impl Reader {
             self.ports(v, &mut ast);
         }
         if let Some((_, v)) = top.get("table") {
+            ast.table_key = true;
             let hint = "write each table as a `[[table]]` section (double brackets)";
             if let Some(items) = self.as_array(v, "`table`", hint) {
                 for item in items {
@@ -248,10 +249,8 @@ impl Reader {
             Some((_, n)) => out.name = self.as_str(n, "the table name", "write `name = \"acl\"`"),
             None => self.missing(v.span, "this [[table]]", "name", "add `name = \"...\"`"),
         }
-        if out.name.is_none() {
-            // Without a name nothing can refer to the table; the rest would only add noise.
-            return None;
-        }
+        // Without a name nothing can refer to the table; the rest would only add noise.
+        out.name.as_ref()?;
         if let Some((_, ks)) = t.get("keys") {
             let hint = "write `keys = [{ field = \"ipv4.dst\", match = \"lpm\" }]`";
             match self.as_array(ks, "`keys`", hint) {

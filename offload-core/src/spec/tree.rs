@@ -137,10 +137,20 @@ fn syntax_error(source: &str, e: &toml::de::Error) -> Diagnostic {
         .span()
         .map(|r| clamp(Span::from(r), source.len()))
         .unwrap_or_default();
-    // toml's message is multi-line with its own snippet; keep only the reason.
-    let message = e.message().lines().next().unwrap_or("invalid TOML").trim();
-    let mut d = Diagnostic::new(codes::SYNTAX, format!("invalid TOML: {message}"))
-        .with_label(span, message.to_string());
+    // toml's message is the reason, then what it expected, on separate lines.
+    let lines: Vec<&str> = e
+        .message()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let message = lines.first().copied().unwrap_or("invalid TOML");
+    let label = lines
+        .get(1..)
+        .filter(|r| !r.is_empty())
+        .map_or(message.to_string(), |r| r.join("; "));
+    let mut d =
+        Diagnostic::new(codes::SYNTAX, format!("invalid TOML: {message}")).with_label(span, label);
     d = if message.contains("recursion limit") {
         d.with_note("arrays and tables may nest at most about 80 levels deep; a module never needs more than 4")
     } else {
@@ -414,7 +424,10 @@ mod tests {
         let src = format!("x = {}{}", "[".repeat(100_000), "]".repeat(100_000));
         let d = parse(&src).unwrap_err();
         assert!(d.message.contains("nesting"), "{}", d.message);
-        assert_eq!(d.primary_span(), Some(Span::new(4 + MAX_NESTING, 5 + MAX_NESTING)));
+        assert_eq!(
+            d.primary_span(),
+            Some(Span::new(4 + MAX_NESTING, 5 + MAX_NESTING))
+        );
         let src = format!("x = {}1{}", "{a=".repeat(5000), "}".repeat(5000));
         assert!(parse(&src).is_err());
         let src = format!("[{}]", vec!["a"; 5000].join("."));
