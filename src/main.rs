@@ -20,6 +20,11 @@ fn main() -> ExitCode {
         Command::Probe(args) => cmd::probe::run(args),
         Command::Plan(args) => cmd::plan::run(args),
         Command::Hwdb(args) => cmd::hwdb::run(args),
+        Command::Apply(args) => cmd::apply::run(args),
+        Command::Status(args) => cmd::status::run(args),
+        Command::Entries(args) => cmd::entries::run(args),
+        Command::Detach(args) => cmd::detach::run(args),
+        Command::Demo(args) => cmd::demo::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),

@@ -34,4 +34,14 @@ pub enum Command {
     Plan(crate::cmd::plan::Args),
     /// Look up the hardware database (PCI id or driver), or list it
     Hwdb(crate::cmd::hwdb::Args),
+    /// Deploy a module on interfaces: plan, compile, load, fill tables, attach (hitless when it runs already)
+    Apply(crate::cmd::apply::Args),
+    /// What runs where, read back from the kernel: mode, program id and tag, entries, counters, drift
+    Status(crate::cmd::status::Args),
+    /// Table entries of a deployed module at run time: add, del, list, load
+    Entries(crate::cmd::entries::Args),
+    /// Remove a deployed module from its interfaces (only what offload attached)
+    Detach(crate::cmd::detach::Args),
+    /// Build a veth lab, deploy examples/edge-router.toml, send real traffic, compare with the reference
+    Demo(crate::cmd::demo::Args),
 }

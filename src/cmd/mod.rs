@@ -1,14 +1,21 @@
 //! One module per verb. Each exposes `Args` (clap) and
 //! `run(&Args) -> anyhow::Result<i32>` (the exit code). Shared helpers live here.
 
+pub mod apply;
 pub mod check;
+pub mod demo;
+pub mod deployed;
+pub mod detach;
+pub mod entries;
 pub mod compile_p4;
 pub mod lab;
+pub mod lab_net;
 pub mod lab_vm;
 pub mod hwdb;
 pub mod plan;
 pub mod probe;
 pub mod run;
+pub mod status;
 
 use crate::render;
 use anyhow::Context as _;

@@ -245,3 +245,226 @@ fn judge(
         }
     }
 }
+
+/// Records every frame of real traffic: what each host sends (the exact bytes
+/// the program receives on that port), what each host receives, and what
+/// enters the host stack on each outer interface.
+pub struct Recorder {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<Vec<Captured>>>,
+}
+
+/// One captured frame.
+#[derive(Debug, Clone)]
+pub struct Captured {
+    pub at: std::time::Instant,
+    pub port: PortId,
+    pub kind: CaptureKind,
+    pub bytes: Vec<u8>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CaptureKind {
+    /// Sent by the host behind the port (enters the program).
+    Sent,
+    /// Arrived at the host behind the port.
+    Arrived,
+    /// Seen on the outer interface entering the host stack.
+    Stack,
+}
+
+impl Recorder {
+    pub fn start(wires: &[Wire]) -> Result<Recorder, LabError> {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let mut threads = Vec::new();
+        for w in wires {
+            for outer in [false, true] {
+                let sock = if outer {
+                    PacketSocket::open(&w.host.outer)?
+                } else {
+                    PacketSocket::open_in(&w.host.netns, &w.host.iface)?
+                };
+                let stop = stop.clone();
+                let port = w.port;
+                threads.push(std::thread::spawn(move || {
+                    let mut out = Vec::new();
+                    loop {
+                        match sock.recv_any(Duration::from_millis(20)) {
+                            Ok(Some((outgoing, bytes))) => {
+                                let kind = match (outer, outgoing) {
+                                    (false, true) => CaptureKind::Sent,
+                                    (false, false) => CaptureKind::Arrived,
+                                    (true, false) => CaptureKind::Stack,
+                                    (true, true) => continue,
+                                };
+                                out.push(Captured {
+                                    at: std::time::Instant::now(),
+                                    port,
+                                    kind,
+                                    bytes,
+                                });
+                            }
+                            Ok(None) => {
+                                if stop.load(Ordering::Relaxed) {
+                                    return out;
+                                }
+                            }
+                            Err(_) => return out,
+                        }
+                    }
+                }));
+            }
+        }
+        Ok(Recorder { stop, threads })
+    }
+
+    /// Stops after the traffic has settled; every captured frame in time order.
+    pub fn finish(self) -> Vec<Captured> {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let mut all: Vec<Captured> = self
+            .threads
+            .into_iter()
+            .flat_map(|t| t.join().unwrap_or_default())
+            .collect();
+        all.sort_by_key(|c| c.at);
+        all
+    }
+}
+
+/// The verdict of the reference for one sent frame, and whether the
+/// observed traffic agrees.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PacketCheck {
+    pub from: String,
+    pub len: usize,
+    pub expected: Verdict,
+    pub ok: bool,
+    pub mismatch: Option<String>,
+    /// Short description (`10.0.1.2 → 192.168.1.2 udp 5000`).
+    pub summary: String,
+    /// When it was sent (to group packets by flow).
+    #[serde(skip)]
+    pub at: Option<std::time::Instant>,
+    /// Counters the reference says this packet hits.
+    #[serde(skip)]
+    pub hits: Vec<offload_core::semantics::CounterHit>,
+}
+
+/// Compares every sent frame with the reference: each must have its
+/// expected effect (arrival where forwarded, entry into the stack where
+/// passed under XDP), and every arrival must be explained by a sent frame.
+pub fn reconcile(
+    module: &Module,
+    captured: &[Captured],
+    xdp: bool,
+) -> (Vec<PacketCheck>, Vec<String>) {
+    use std::collections::BTreeMap;
+    let mut arrivals: BTreeMap<PortId, Vec<Vec<u8>>> = BTreeMap::new();
+    let mut stack: BTreeMap<PortId, Vec<Vec<u8>>> = BTreeMap::new();
+    for c in captured {
+        match c.kind {
+            CaptureKind::Arrived => arrivals.entry(c.port).or_default().push(c.bytes.clone()),
+            CaptureKind::Stack => stack.entry(c.port).or_default().push(c.bytes.clone()),
+            CaptureKind::Sent => {}
+        }
+    }
+    let take = |m: &mut BTreeMap<PortId, Vec<Vec<u8>>>, p: PortId, want: &[u8]| -> bool {
+        if let Some(v) = m.get_mut(&p) {
+            if let Some(i) = v.iter().position(|b| b.as_slice() == want) {
+                v.remove(i);
+                return true;
+            }
+        }
+        false
+    };
+    let mut checks = Vec::new();
+    for c in captured.iter().filter(|c| c.kind == CaptureKind::Sent) {
+        let outcome = semantics::run(module, c.port, &c.bytes);
+        let mismatch = match outcome.verdict {
+            Verdict::Forward(q) => (!take(&mut arrivals, q, &outcome.packet))
+                .then(|| format!("expected at {}, not seen there", port_name(module, q))),
+            Verdict::Tx => (!take(&mut arrivals, c.port, &outcome.packet))
+                .then(|| "expected back at the sender, not seen".to_string()),
+            Verdict::Pass if xdp => (!take(&mut stack, c.port, &outcome.packet))
+                .then(|| "expected in the host stack, not seen there".to_string()),
+            Verdict::Pass => {
+                // Under tc the tap runs first: the frame is there whatever the verdict.
+                take(&mut stack, c.port, &c.bytes);
+                None
+            }
+            Verdict::Drop => {
+                if !xdp {
+                    take(&mut stack, c.port, &c.bytes);
+                }
+                None
+            }
+        };
+        checks.push(PacketCheck {
+            from: port_name(module, c.port),
+            len: c.bytes.len(),
+            expected: outcome.verdict,
+            ok: mismatch.is_none(),
+            mismatch,
+            summary: summarize(&c.bytes),
+            at: Some(c.at),
+            hits: outcome.counters.clone(),
+        });
+    }
+    let mut unexplained = Vec::new();
+    for (p, v) in &arrivals {
+        for b in v {
+            unexplained.push(format!(
+                "{} arrived at {} without a sent frame that the reference sends there",
+                summarize(b),
+                port_name(module, *p)
+            ));
+        }
+    }
+    if xdp {
+        for (p, v) in &stack {
+            for b in v {
+                unexplained.push(format!(
+                    "{} entered the host stack on {} although the reference does not pass it",
+                    summarize(b),
+                    port_name(module, *p)
+                ));
+            }
+        }
+    }
+    (checks, unexplained)
+}
+
+/// `10.0.1.2 → 192.168.1.2 udp 40001→5000` for IPv4 frames.
+pub fn summarize(f: &[u8]) -> String {
+    if f.len() < 34 || f[12..14] != [0x08, 0x00] {
+        return format!(
+            "{} byte frame (ethertype {:02x}{:02x})",
+            f.len(),
+            f.get(12).unwrap_or(&0),
+            f.get(13).unwrap_or(&0)
+        );
+    }
+    let ip = &f[14..];
+    let ihl = usize::from(ip[0] & 0xf) * 4;
+    let src = std::net::Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]);
+    let dst = std::net::Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]);
+    let l4 = ip.get(ihl..).unwrap_or(&[]);
+    let ports = |l: &[u8]| {
+        if l.len() >= 4 {
+            format!(
+                "{}→{}",
+                u16::from_be_bytes([l[0], l[1]]),
+                u16::from_be_bytes([l[2], l[3]])
+            )
+        } else {
+            String::new()
+        }
+    };
+    match ip[9] {
+        1 => format!("{src} → {dst} icmp type {}", l4.first().unwrap_or(&0)),
+        6 => format!("{src} → {dst} tcp {}", ports(l4)),
+        17 => format!("{src} → {dst} udp {}", ports(l4)),
+        p => format!("{src} → {dst} proto {p}"),
+    }
+}

@@ -20,6 +20,7 @@ pub mod compare;
 pub mod frames;
 pub mod netns;
 pub mod packet;
+pub mod traffic;
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -285,7 +286,14 @@ impl Lab {
         // receiving end runs NAPI, which veth does with GRO on (or an XDP
         // program of its own): turn GRO on for the host side.
         let gro_ns = netns.clone();
-        netns::in_netns(&netns, || set_gro("eth0", true))?.map_err(|source| LabError::Netns {
+        // Real sockets on a veth leave TCP/UDP checksums to "hardware"
+        // (CHECKSUM_PARTIAL); an XDP redirect drops that note and the far side
+        // would see bad checksums. A NIC receives complete checksums, so the
+        // lab's hosts compute them in software.
+        netns::in_netns(&netns, || {
+            set_gro("eth0", true).and_then(|()| set_tx_csum("eth0", false))
+        })?
+        .map_err(|source| LabError::Netns {
             netns: gro_ns,
             source,
         })?;
@@ -338,6 +346,43 @@ impl Lab {
             dst,
             "via",
             &via_s,
+            "dev",
+            &host.iface,
+        ])?;
+        Ok(())
+    }
+
+    /// Gives a host's interface a fixed MAC address (e.g. the one a module's
+    /// route entries rewrite to), and adds addresses beside its own.
+    pub fn set_host_mac(&mut self, host: &str, mac: [u8; 6]) -> Result<Host, LabError> {
+        let h = self
+            .hosts
+            .iter_mut()
+            .find(|h| h.name == host)
+            .ok_or_else(|| LabError::NoInterface { iface: host.into() })?;
+        run(&[
+            "ip",
+            "-n",
+            &h.netns,
+            "link",
+            "set",
+            &h.iface,
+            "address",
+            &format_mac(&mac),
+        ])?;
+        h.mac = mac;
+        Ok(h.clone())
+    }
+
+    /// Adds a secondary address (`a.b.c.d/len`) on a host.
+    pub fn add_address(&self, host: &Host, cidr: &str) -> Result<(), LabError> {
+        run(&[
+            "ip",
+            "-n",
+            &host.netns,
+            "addr",
+            "add",
+            cidr,
             "dev",
             &host.iface,
         ])?;
@@ -427,7 +472,16 @@ pub fn cleanup_registered() {
 /// Turns GRO on or off with the ethtool ioctl (ETHTOOL_SGRO), in the
 /// current namespace.
 pub fn set_gro(iface: &str, on: bool) -> std::io::Result<()> {
-    const ETHTOOL_SGRO: u32 = 0x2c;
+    ethtool_set(iface, 0x2c, on)
+}
+
+/// Turns transmit checksum offload on or off (ETHTOOL_STXCSUM; TSO/GSO
+/// follow, as they depend on it).
+pub fn set_tx_csum(iface: &str, on: bool) -> std::io::Result<()> {
+    ethtool_set(iface, 0x17, on)
+}
+
+fn ethtool_set(iface: &str, cmd: u32, on: bool) -> std::io::Result<()> {
     const SIOCETHTOOL: libc::c_ulong = 0x8946;
     #[repr(C)]
     struct EthtoolValue {
@@ -435,7 +489,7 @@ pub fn set_gro(iface: &str, on: bool) -> std::io::Result<()> {
         data: u32,
     }
     let mut v = EthtoolValue {
-        cmd: ETHTOOL_SGRO,
+        cmd,
         data: u32::from(on),
     };
     // SAFETY: ifreq is plain data; zeroed is valid.

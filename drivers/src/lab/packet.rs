@@ -110,6 +110,17 @@ impl PacketSocket {
 
     /// Receives one incoming frame, waiting at most `timeout`.
     pub fn recv(&self, timeout: Duration) -> io::Result<Option<Vec<u8>>> {
+        loop {
+            match self.recv_any(timeout)? {
+                Some((true, _)) => continue,
+                Some((false, f)) => return Ok(Some(f)),
+                None => return Ok(None),
+            }
+        }
+    }
+
+    /// Receives one frame either way: `(outgoing, bytes)`.
+    pub fn recv_any(&self, timeout: Duration) -> io::Result<Option<(bool, Vec<u8>)>> {
         let deadline = Instant::now() + timeout;
         let mut buf = vec![0u8; 65536];
         loop {
@@ -153,10 +164,8 @@ impl PacketSocket {
                 }
                 return Err(e);
             }
-            if sll.sll_pkttype == libc::PACKET_OUTGOING {
-                continue;
-            }
-            return Ok(Some(buf[..n as usize].to_vec()));
+            let outgoing = sll.sll_pkttype == libc::PACKET_OUTGOING;
+            return Ok(Some((outgoing, buf[..n as usize].to_vec())));
         }
     }
 

@@ -1,0 +1,234 @@
+//! `offloadctl apply FILE --on IFACE [--port NAME=IFACE]... [--mode …]`:
+//! plan, compile, load, fill the tables and attach — all interfaces or none;
+//! a module already running is replaced without dropping a packet.
+
+use super::deployed::{missing_root, roots};
+use super::load_module_or_report;
+use anyhow::Context as _;
+use offload_core::plan::{self, Options, Target};
+use offload_drivers::deploy::{self, ApplyRequest};
+use offload_drivers::load::Mode;
+use offload_hwdb::Hwdb;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    /// The module file
+    pub file: PathBuf,
+    /// Interface to run on (repeat for several)
+    #[arg(long = "on", value_name = "IFACE", required = true)]
+    pub on: Vec<String>,
+    /// Bind a logical port to an interface: NAME=IFACE (repeatable)
+    #[arg(long = "port", value_name = "NAME=IFACE")]
+    pub ports: Vec<String>,
+    /// A TOML file of port bindings (`uplink = "eth0"`, optionally under `[bind]`)
+    #[arg(long, value_name = "FILE")]
+    pub bind: Option<PathBuf>,
+    /// auto (the planner's choice, falling back on refusal), offload, native, generic or tc
+    #[arg(long, default_value = "auto")]
+    pub mode: String,
+    /// Take over an interface that runs a program offload did not attach
+    #[arg(long)]
+    pub replace: bool,
+    /// Write entries one at a time instead of with batch map operations
+    #[arg(long)]
+    pub no_batch: bool,
+    /// Machine-readable report
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Port bindings from `--bind FILE` then `--port` flags (flags win).
+pub fn bindings(
+    bind: Option<&PathBuf>,
+    flags: &[String],
+) -> anyhow::Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    if let Some(f) = bind {
+        let text =
+            std::fs::read_to_string(f).with_context(|| format!("cannot read {}", f.display()))?;
+        let v: toml::Table = text
+            .parse()
+            .with_context(|| format!("{}: not TOML", f.display()))?;
+        let table = match v.get("bind") {
+            Some(toml::Value::Table(t)) => t.clone(),
+            _ => v,
+        };
+        for (k, val) in table {
+            let iface = val.as_str().with_context(|| {
+                format!(
+                    "{}: binding {k} must be an interface name (a string)",
+                    f.display()
+                )
+            })?;
+            out.insert(k, iface.to_string());
+        }
+    }
+    for p in flags {
+        let (k, v) = p
+            .split_once('=')
+            .filter(|(k, v)| !k.is_empty() && !v.is_empty())
+            .with_context(|| format!("--port {p}: write NAME=IFACE, e.g. --port uplink=eth0"))?;
+        out.insert(k.to_string(), v.to_string());
+    }
+    Ok(out)
+}
+
+/// The modes to try per interface: a forced one, or the planner's choice
+/// followed by the host targets it did not reject (refusals print why).
+fn modes_for(
+    mode: &str,
+    module: &offload_core::ir::Module,
+    on: &[String],
+) -> anyhow::Result<Vec<Mode>> {
+    if mode != "auto" {
+        let m = Mode::from_name(mode)
+            .or_else(|| Mode::from_target_name(mode))
+            .with_context(|| format!("--mode {mode}: use auto, offload, native, generic or tc"))?;
+        return Ok(vec![m]);
+    }
+    let fallback = vec![Mode::Offload, Mode::Native, Mode::Generic, Mode::Tc];
+    let hwdb = Hwdb::builtin()?;
+    let report = match super::probe::probe_host(None, &hwdb) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!("probe failed ({e:#}); trying every host target in order");
+            return Ok(fallback);
+        }
+    };
+    let devices =
+        offload_drivers::probe::plan_devices(&report, &hwdb, on).map_err(|e| anyhow::anyhow!(e))?;
+    let req = module.requirements();
+    let verify = |t: Target, p: &plan::Profile| super::plan::compile_check(module, t, p);
+    let p = plan::plan_with(&req, &devices, Options::default(), &verify);
+    let order = [
+        Target::XdpOffload,
+        Target::XdpNative,
+        Target::XdpGeneric,
+        Target::Tc,
+    ];
+    let mut modes: Vec<Mode> = Vec::new();
+    for d in &p.devices {
+        if let Some(chosen) = d.chosen {
+            if let Some(m) = Mode::from_target_name(chosen.name()) {
+                if !modes.contains(&m) {
+                    modes.push(m);
+                }
+            }
+        }
+        for r in &d.rejected {
+            if order.contains(&r.target) {
+                eprintln!(
+                    "plan: {} not used on {}: {}",
+                    r.target,
+                    d.device,
+                    r.reasons
+                        .iter()
+                        .map(|u| u.message.clone())
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                );
+            }
+        }
+    }
+    // After the choice, the less offloaded host targets the planner did not reject.
+    for t in order {
+        let rejected = p
+            .devices
+            .iter()
+            .any(|d| d.rejected.iter().any(|r| r.target == t));
+        if let Some(m) = Mode::from_target_name(t.name()) {
+            if !rejected && !modes.contains(&m) && (modes.is_empty() || m > modes[0]) {
+                modes.push(m);
+            }
+        }
+    }
+    if modes.is_empty() {
+        anyhow::bail!(
+            "the planner found no host target for {} on {}",
+            module.name,
+            on.join(", ")
+        );
+    }
+    Ok(modes)
+}
+
+pub fn run(args: &Args) -> anyhow::Result<i32> {
+    let loaded = match load_module_or_report(&args.file)? {
+        Ok(l) => l,
+        Err(code) => return Ok(code),
+    };
+    if let Some(line) = missing_root("apply") {
+        eprintln!("{line}");
+        return Ok(2);
+    }
+    let ports = bindings(args.bind.as_ref(), &args.ports)?;
+    let modes = modes_for(&args.mode, &loaded.module, &args.on)?;
+    let req = ApplyRequest {
+        module: &loaded.module,
+        source: &loaded.source,
+        source_path: Some(args.file.display().to_string()),
+        on: args.on.clone(),
+        ports,
+        modes,
+        replace_foreign: args.replace,
+        batch: !args.no_batch,
+        roots: roots(),
+    };
+    let rep = match deploy::apply(&req) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!(
+                "error: {}: {}",
+                args.file.display(),
+                offload_drivers::load::program::error_chain(&e)
+            );
+            return Ok(match e {
+                deploy::DeployError::Port(_)
+                | deploy::DeployError::Entry(_)
+                | deploy::DeployError::Foreign { .. } => 1,
+                _ => 2,
+            });
+        }
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&rep)?);
+        return Ok(0);
+    }
+    for p in &rep.placements {
+        for (t, why) in &p.tried {
+            println!("{}: {t} refused: {why}", p.iface);
+        }
+        println!(
+            "{}: {} v{} running in {} mode, prog {} tag {}{}",
+            p.iface,
+            rep.module,
+            rep.version,
+            p.mode,
+            p.prog_id,
+            p.tag,
+            if p.hitless {
+                " (replaced the previous version atomically)"
+            } else {
+                ""
+            }
+        );
+    }
+    for s in &rep.took_over {
+        println!("took over (--replace): {s}");
+    }
+    for (t, w) in &rep.writes {
+        let fb = w
+            .fallback
+            .as_deref()
+            .map(|f| format!(" (batch refused: {f})"))
+            .unwrap_or_default();
+        println!(
+            "table {t}: {} written in batches, {} one by one{fb}",
+            w.batched, w.one_by_one
+        );
+    }
+    println!("applied in {:.1} ms", rep.elapsed.as_secs_f64() * 1e3);
+    Ok(0)
+}

@@ -1,0 +1,184 @@
+//! `offloadctl entries add|del|list|load`: table entries of a deployed module
+//! at run time, on every interface it runs on. Every entry is validated
+//! against the module first; a refused entry changes nothing.
+
+use super::deployed::{missing_root, roots, status_text};
+use anyhow::Context as _;
+use offload_drivers::deploy::{self, runtime, status};
+use offload_drivers::entries::parse::{self, flag_pair, EntryText, Lit};
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    /// The deployed module (needed when several are deployed)
+    #[arg(long, global = true)]
+    pub module: Option<String>,
+    #[command(subcommand)]
+    pub command: EntriesCommand,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct EntryFlags {
+    /// The table
+    #[arg(long)]
+    pub table: String,
+    /// FIELD=VALUE, in the module language's syntax (`ipv4.dst=10.0.0.0/8`, `l4.dst_port=22..22`)
+    #[arg(long = "match", value_name = "FIELD=VALUE")]
+    pub matches: Vec<String>,
+    /// Priority (tables with ternary or range keys)
+    #[arg(long)]
+    pub priority: Option<i64>,
+}
+
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum EntriesCommand {
+    /// Add one entry
+    Add {
+        #[command(flatten)]
+        entry: EntryFlags,
+        /// The action
+        #[arg(long)]
+        action: String,
+        /// PARAM=VALUE for the action's parameters
+        #[arg(long = "arg", value_name = "PARAM=VALUE")]
+        args: Vec<String>,
+    },
+    /// Delete the entry with exactly these matches
+    Del {
+        #[command(flatten)]
+        entry: EntryFlags,
+    },
+    /// List entries with their counters (read from the kernel)
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add every `[[entry.TABLE]]` of a file (all or none), with batch map updates
+    Load {
+        file: PathBuf,
+        /// One element at a time instead of batch updates
+        #[arg(long)]
+        no_batch: bool,
+    },
+}
+
+fn pairs(flags: &[String], what: &str) -> anyhow::Result<Vec<(String, Lit)>> {
+    flags
+        .iter()
+        .map(|f| flag_pair(f).with_context(|| format!("--{what} {f}: write NAME=VALUE")))
+        .collect()
+}
+
+pub fn run(args: &Args) -> anyhow::Result<i32> {
+    if let Some(line) = missing_root("entries") {
+        eprintln!("{line}");
+        return Ok(2);
+    }
+    let roots = roots();
+    let st = deploy::pick_module(&roots, args.module.as_deref())?;
+    let module = offload_core::spec::compile(&st.source)
+        .map_err(|_| anyhow::anyhow!("the stored source of {} no longer compiles", st.module))?;
+    let refused = |e: deploy::DeployError| -> anyhow::Result<i32> {
+        eprintln!("error: {}", offload_drivers::load::program::error_chain(&e));
+        Ok(match e {
+            deploy::DeployError::Entry(_) | deploy::DeployError::Port(_) => 1,
+            _ => 2,
+        })
+    };
+    match &args.command {
+        EntriesCommand::Add {
+            entry,
+            action,
+            args: a,
+        } => {
+            let text = EntryText {
+                table: entry.table.clone(),
+                matches: pairs(&entry.matches, "match")?,
+                priority: entry.priority,
+                action: action.clone(),
+                args: pairs(a, "arg")?,
+            };
+            let e = match parse::entry(&module, &text) {
+                Ok(e) => e,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return Ok(1);
+                }
+            };
+            match runtime::add(&roots, Some(&st.module), &[(entry.table.clone(), e)], true) {
+                Ok(r) => println!(
+                    "added 1 entry to {} on {} interface(s)",
+                    entry.table, r.placements
+                ),
+                Err(e) => return refused(e),
+            }
+        }
+        EntriesCommand::Del { entry } => {
+            let t = match offload_drivers::entries::table(&module, &entry.table) {
+                Ok(t) => t,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return Ok(1);
+                }
+            };
+            let m = match parse::matches(&module, t, &pairs(&entry.matches, "match")?) {
+                Ok(m) => m,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return Ok(1);
+                }
+            };
+            let prio = entry.priority.map(|p| u32::try_from(p).unwrap_or(u32::MAX));
+            match runtime::delete(&roots, Some(&st.module), &entry.table, &m, prio) {
+                Ok(r) => println!(
+                    "deleted 1 entry from {} on {} interface(s)",
+                    entry.table, r.placements
+                ),
+                Err(e) => return refused(e),
+            }
+        }
+        EntriesCommand::List { json } => {
+            let all = status::status(&roots, Some(&st.module))?;
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&all[0].tables)?);
+            } else {
+                print!("{}", status_text(&all[0]));
+            }
+        }
+        EntriesCommand::Load { file, no_batch } => {
+            let text = std::fs::read_to_string(file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            let es = match parse::file(&module, &file.display().to_string(), &text) {
+                Ok(es) => es,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return Ok(1);
+                }
+            };
+            let t0 = std::time::Instant::now();
+            match runtime::add(&roots, Some(&st.module), &es, !no_batch) {
+                Ok(r) => {
+                    println!(
+                        "loaded {} entries on {} interface(s) in {:.1} ms",
+                        r.added,
+                        r.placements,
+                        t0.elapsed().as_secs_f64() * 1e3
+                    );
+                    for (t, w) in &r.writes {
+                        let fb = w
+                            .fallback
+                            .as_deref()
+                            .map(|f| format!(" (batch refused: {f})"))
+                            .unwrap_or_default();
+                        println!(
+                            "  {t}: {} in batches, {} one by one{fb}",
+                            w.batched, w.one_by_one
+                        );
+                    }
+                }
+                Err(e) => return refused(e),
+            }
+        }
+    }
+    Ok(0)
+}
