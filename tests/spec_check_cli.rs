@@ -33,10 +33,16 @@ fn examples_pass_check() {
     }
     let out = offloadctl(&["check", "examples/edge-router.toml"]);
     let stdout = text(&out.stdout);
-    assert!(stdout.contains("1. acl  size 1024, 4 entries, counters on"), "{stdout}");
+    assert!(
+        stdout.contains("1. acl  size 1024, 4 entries, counters on"),
+        "{stdout}"
+    );
     assert!(stdout.contains("keys: ipv4.src ternary (32 bits), ipv4.protocol exact (8 bits), l4.dst_port range (16 bits)"), "{stdout}");
     assert!(stdout.contains("route(port: port, dmac: mac, smac: mac): set(eth.dst, dmac); set(eth.src, smac); dec_ttl; forward(port)"), "{stdout}");
-    assert!(stdout.contains("match kinds: exact, lpm, ternary, range"), "{stdout}");
+    assert!(
+        stdout.contains("match kinds: exact, lpm, ternary, range"),
+        "{stdout}"
+    );
     let out = offloadctl(&["check", "--entries", "examples/edge-router.toml"]);
     assert!(text(&out.stdout).contains("- ipv4.dst=192.168.1.0/24 -> route { port = servers, dmac = 02:00:00:00:00:02, smac = 02:00:00:00:00:01 }"));
 }
@@ -77,20 +83,35 @@ fn hostile_files_get_clear_errors_fast() {
     f.set_len(50 * 1024 * 1024).unwrap();
     let t = Instant::now();
     let out = offloadctl(&["check", big.to_str().unwrap()]);
-    assert!(t.elapsed() < Duration::from_secs(5), "took {:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        t.elapsed()
+    );
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("E0002"), "{}", text(&out.stderr));
     // Binary garbage.
     let bin = dir.join("garbage.toml");
-    std::fs::write(&bin, [0x7fu8, b'E', b'L', b'F', 2, 1, 1, 0, 0xff, 0xfe, 0x00, 0x80]).unwrap();
+    std::fs::write(
+        &bin,
+        [0x7fu8, b'E', b'L', b'F', 2, 1, 1, 0, 0xff, 0xfe, 0x00, 0x80],
+    )
+    .unwrap();
     let out = offloadctl(&["check", bin.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
-    assert!(err.contains("E0003") && err.contains("garbage.toml:1:"), "{err}");
+    assert!(
+        err.contains("E0003") && err.contains("garbage.toml:1:"),
+        "{err}"
+    );
     // Missing file and a directory: operational errors, exit 2.
     let out = offloadctl(&["check", dir.join("nope.toml").to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("cannot open module file"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("cannot open module file"),
+        "{}",
+        text(&out.stderr)
+    );
     let out = offloadctl(&["check", dir.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     std::fs::remove_dir_all(&dir).ok();
@@ -100,6 +121,10 @@ fn hostile_files_get_clear_errors_fast() {
 fn verbose_logs_go_to_stderr() {
     let out = offloadctl(&["-v", "check", "examples/ddos-filter.toml"]);
     assert_eq!(out.status.code(), Some(0));
-    assert!(text(&out.stderr).contains("compiling module"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("compiling module"),
+        "{}",
+        text(&out.stderr)
+    );
     assert!(!text(&out.stdout).contains("compiling module"));
 }

@@ -52,11 +52,22 @@ fn bad_modules_match_golden_diagnostics() {
         let rel = format!("tests/fixtures/bad/{name}.toml");
         let (code, stdout, stderr) = check(&rel);
         assert_eq!(code, 1, "{rel}: exit code {code}\n{stderr}");
-        assert!(stdout.is_empty(), "{rel}: diagnostics go to stderr, stdout had:\n{stdout}");
-        assert!(has_location(&stderr, &rel), "{rel}: no file:line:col in\n{stderr}");
-        assert!(!stderr.contains('\u{1b}'), "{rel}: colour codes in piped output");
+        assert!(
+            stdout.is_empty(),
+            "{rel}: diagnostics go to stderr, stdout had:\n{stdout}"
+        );
+        assert!(
+            has_location(&stderr, &rel),
+            "{rel}: no file:line:col in\n{stderr}"
+        );
+        assert!(
+            !stderr.contains('\u{1b}'),
+            "{rel}: colour codes in piped output"
+        );
         assert!(stderr.contains("help:"), "{rel}: no hint in\n{stderr}");
-        let golden = root().join("tests/golden/diagnostics").join(format!("{name}.txt"));
+        let golden = root()
+            .join("tests/golden/diagnostics")
+            .join(format!("{name}.txt"));
         if bless {
             std::fs::write(&golden, &stderr).expect("write golden");
             continue;

@@ -78,9 +78,20 @@
 //!   having more entries than `size`.
 //!
 //! ## Limits
-//! Sources over [`MAX_SOURCE_BYTES`] are refused before parsing; nesting is
-//! bounded by toml's recursion limit (about 80 levels); at most
-//! [`MAX_DIAGNOSTICS`] diagnostics are reported.
+//! - Sources over [`MAX_SOURCE_BYTES`] (4 MiB) are refused before parsing;
+//!   non-UTF-8 input is refused at its first bad byte ([`compile_bytes`]).
+//! - Arrays, tables and dotted keys nest at most [`tree::MAX_NESTING`] (16)
+//!   levels, checked before toml recurses (toml's own limit of 80 levels
+//!   needs 1–2 MiB of stack in a debug build).
+//! - At most 256 tables, 1024 actions, 16 keys and 256 actions per table,
+//!   32 parameters and 256 primitives per action (see [`lower`]); names are at
+//!   most 64 characters.
+//! - At most [`MAX_DIAGNOSTICS`] diagnostics are reported, in source order;
+//!   checking stops early once twice as many were found.
+//!
+//! ## Diagnostics
+//! Codes are listed in [`crate::diag::codes`]: E00xx file, E01xx structure
+//! and names, E02xx ports, E03xx tables and keys, E04xx actions, E05xx entries.
 
 pub mod ast;
 pub mod literal;
