@@ -9,6 +9,9 @@
 //! `NAME[I]=  BmCounterValue(packets=P, bytes=B)`; failures print lines with
 //! `Error` or `Invalid ...`. A direct counter is read at the entry's handle.
 
+use offload_core::ir::{Module, TableId};
+use offload_core::semantics::CounterSlot;
+use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -329,6 +332,86 @@ impl Switch {
 impl Drop for Switch {
     fn drop(&mut self) {
         let _ = self.kill();
+    }
+}
+
+/// (packets, bytes) per table entry and per table default, as the reference counts them.
+pub type CounterValues = BTreeMap<(TableId, CounterSlot), (u64, u64)>;
+
+/// A module deployed on a running BMv2: program compiled, switch started on
+/// its interfaces, default actions and entries loaded.
+#[derive(Debug)]
+pub struct Deployment {
+    pub switch: Switch,
+    pub names: offload_p4::NamingMap,
+    /// Handle of each module entry, per table (in entry order).
+    pub handles: BTreeMap<TableId, Vec<u64>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeployError {
+    #[error(transparent)]
+    Bmv2(#[from] Bmv2Error),
+    #[error(transparent)]
+    P4(#[from] offload_p4::P4Error),
+}
+
+impl Deployment {
+    /// Generates the v1model program for `module`, compiles it in `dir`,
+    /// starts simple_switch with `ports` (switch port, interface) and loads
+    /// the module's entries.
+    pub fn start(
+        tools: &Tools,
+        module: &Module,
+        options: &offload_p4::Options,
+        ports: &[(u32, String)],
+        dir: &Path,
+    ) -> Result<Deployment, DeployError> {
+        let out = offload_p4::compile(module, options)?;
+        let json = compile(tools, &out.source, dir)?;
+        let switch = Switch::start(tools, &json, ports, dir)?;
+        let flat = switch.load_entries(&out.cli)?;
+        let mut it = flat.into_iter();
+        let handles = module
+            .tables
+            .iter()
+            .map(|t| (t.id, it.by_ref().take(t.entries.len()).collect()))
+            .collect();
+        Ok(Deployment {
+            switch,
+            names: out.names,
+            handles,
+        })
+    }
+
+    /// Packets and bytes per table entry and per table default (miss), for
+    /// tables with counters, in the reference interpreter's terms.
+    pub fn counters(
+        &self,
+        module: &Module,
+    ) -> Result<CounterValues, Bmv2Error> {
+        let mut out = BTreeMap::new();
+        for t in module.tables.iter().filter(|t| t.counters) {
+            let Some(tn) = self.names.table(&t.name) else {
+                continue;
+            };
+            if let Some(direct) = &tn.direct_counter {
+                for (i, h) in self.handles.get(&t.id).into_iter().flatten().enumerate() {
+                    out.insert(
+                        (t.id, CounterSlot::Entry(i)),
+                        self.switch.counter(direct, *h)?,
+                    );
+                }
+            }
+            if let Some(miss) = &tn.miss_counter {
+                out.insert((t.id, CounterSlot::Default), self.switch.counter(miss, 0)?);
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn stop(self) -> Result<(), Bmv2Error> {
+        self.switch.stop()
     }
 }
 

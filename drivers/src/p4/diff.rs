@@ -8,7 +8,7 @@
 //! IPv4 options, are IPv6 or have a TTL of 1), so every stage is exercised.
 //! [`run`] needs root and the BMv2 tools; [`expect`] is the pure half.
 
-use super::bmv2::{self, Bmv2Error, Switch, Tools};
+use super::bmv2::{Bmv2Error, DeployError, Deployment, Tools};
 use crate::lab::{packet::PacketSocket, Lab, LabError};
 use offload_core::ir::{Field, KeyMatch, Module, PortId};
 use offload_core::semantics::{self, CounterSlot, Verdict};
@@ -25,6 +25,8 @@ pub enum DiffError {
     Bmv2(#[from] Bmv2Error),
     #[error(transparent)]
     P4(#[from] offload_p4::P4Error),
+    #[error(transparent)]
+    Deploy(#[from] DeployError),
     #[error("lab: {0}")]
     Lab(#[from] LabError),
     #[error("{what}: {source}")]
@@ -373,21 +375,20 @@ pub struct Report {
 /// netns and the BMv2 tools.
 pub fn run(module: &Module, cases: &[Case], work: &Path) -> Result<Report, DiffError> {
     let tools = Tools::find()?;
-    let out = offload_p4::compile(module, &Options::new(Arch::V1model))?;
-    let json = bmv2::compile(&tools, &out.source, work)?;
+    let names = offload_p4::compile(module, &Options::new(Arch::V1model))?.names;
 
     // One lab host per logical port, and one behind the CPU port.
     let mut lab = Lab::new("p4diff");
     let mut hosts: BTreeMap<u32, crate::lab::Host> = BTreeMap::new();
-    for (i, p) in out.names.ports.iter().enumerate() {
+    for (i, p) in names.ports.iter().enumerate() {
         let h = lab.add_host(&format!("p{}", p.id), Ipv4Addr::new(10, 99, i as u8, 2), 24)?;
         hosts.insert(p.switch_port, h);
     }
     let cpu = lab.add_host("cpu", Ipv4Addr::new(10, 98, 0, 2), 24)?;
-    hosts.insert(out.names.cpu_port, cpu);
+    hosts.insert(names.cpu_port, cpu);
     let ports: Vec<(u32, String)> = hosts.iter().map(|(p, h)| (*p, h.outer.clone())).collect();
-    let switch = Switch::start(&tools, &json, &ports, work)?;
-    let handles = switch.load_entries(&out.cli)?;
+    let deployment = Deployment::start(&tools, module, &Options::new(Arch::V1model), &ports, work)?;
+    let out_names = &deployment.names;
 
     let mut socks = BTreeMap::new();
     for (p, h) in &hosts {
@@ -405,7 +406,7 @@ pub fn run(module: &Module, cases: &[Case], work: &Path) -> Result<Report, DiffE
         let _ = p.drain(Duration::from_millis(50));
     }
     for (ci, case) in cases.iter().enumerate() {
-        let (want, outcome) = expect(module, &out.names, case);
+        let (want, outcome) = expect(module, out_names, case);
         for hit in &outcome.counters {
             let c = want_counters
                 .entry((hit.table.0 as usize, hit.slot))
@@ -413,8 +414,7 @@ pub fn run(module: &Module, cases: &[Case], work: &Path) -> Result<Report, DiffE
             c.0 += 1;
             c.1 += hit.bytes;
         }
-        let in_sw = out
-            .names
+        let in_sw = out_names
             .ports
             .iter()
             .find(|p| p.id == case.in_port.0)
@@ -464,49 +464,21 @@ pub fn run(module: &Module, cases: &[Case], work: &Path) -> Result<Report, DiffE
     }
 
     // Counters: entries by handle, misses in the one-slot miss counter.
-    let mut next = handles.into_iter();
-    for (ti, t) in module.tables.iter().enumerate() {
-        let tn = out.names.table(&t.name).expect("every table is named");
-        let entry_handles: Vec<u64> = next.by_ref().take(t.entries.len()).collect();
-        if !t.counters {
-            continue;
-        }
-        let direct = tn
-            .direct_counter
-            .as_deref()
-            .expect("counted table has a counter");
-        for (i, h) in entry_handles.iter().enumerate() {
-            let got = switch.counter(direct, *h)?;
-            let want = want_counters
-                .get(&(ti, CounterSlot::Entry(i)))
-                .copied()
-                .unwrap_or_default();
-            report.counters_checked += 1;
-            if got != want {
-                report.mismatches.push(format!(
-                    "table {} entry {i}: counters {got:?}, reference {want:?}",
-                    t.name
-                ));
-            }
-        }
-        let miss = tn
-            .miss_counter
-            .as_deref()
-            .expect("counted table has a miss counter");
-        let got = switch.counter(miss, 0)?;
+    let got_counters = deployment.counters(module)?;
+    for ((table, slot), got) in &got_counters {
         let want = want_counters
-            .get(&(ti, CounterSlot::Default))
+            .get(&(table.0 as usize, *slot))
             .copied()
             .unwrap_or_default();
         report.counters_checked += 1;
-        if got != want {
+        if *got != want {
+            let name = &module.table(*table).name;
             report.mismatches.push(format!(
-                "table {} misses: counters {got:?}, reference {want:?}",
-                t.name
+                "table {name} {slot:?}: counters {got:?}, reference {want:?}"
             ));
         }
     }
-    switch.stop()?;
+    deployment.stop()?;
     lab.teardown();
     Ok(report)
 }
