@@ -763,7 +763,12 @@ pub fn detach(roots: &Roots, module: Option<&str>) -> Result<State, DeployError>
             }
         }
     }
-    let _ = std::fs::remove_dir_all(roots.module_dir(&st.module));
+    // Only our interfaces' folders; the module folder goes when empty (other
+    // deployments of the same module name may live beside them).
+    for pl in &st.placements {
+        let _ = std::fs::remove_dir_all(roots.iface_dir(&st.module, &pl.iface));
+    }
+    let _ = std::fs::remove_dir(roots.module_dir(&st.module));
     let _ = std::fs::remove_file(roots.state_file(&st.module));
     Ok(st)
 }
