@@ -121,7 +121,11 @@ fn demo_interrupted_still_tears_down() {
         std::thread::sleep(Duration::from_millis(50));
     }
     // Ctrl-C, as a terminal sends it.
-    assert!(Command::new("kill").args(["-INT", &pid.to_string()]).status().unwrap().success());
+    assert!(Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .unwrap()
+        .success());
     let status = child.wait().unwrap();
     let _ = reader.join();
     assert_eq!(status.code(), Some(130));
