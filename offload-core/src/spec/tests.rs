@@ -841,9 +841,33 @@ fn many_mistakes_are_all_reported_in_source_order() {
 
 #[test]
 fn diagnostics_are_capped() {
-    let body: String = (0..300).map(|i| format!("\"bad{i}\", ")).collect();
+    let body: String = (0..250).map(|i| format!("\"bad{i}\", ")).collect();
     let src = action_src("", &body);
     let ds = compile(&src).unwrap_err();
     assert_eq!(ds.len(), MAX_DIAGNOSTICS + 1);
     assert_eq!(ds.0.last().unwrap().code, codes::TOO_MANY);
+}
+
+#[test]
+fn counts_over_their_limits_are_refused() {
+    let body: String = (0..300).map(|_| "\"pop_vlan\", ").collect();
+    let (d, text) = one(&action_src("", &body), codes::LIMIT);
+    assert!(d.message.contains("300 primitives"), "{}", d.message);
+    assert_eq!(text, "\"pop_vlan\"");
+    let params: String = (0..40).map(|i| format!("p{i} = \"u8\", ")).collect();
+    let (d, _) = one(&action_src(params.trim_end_matches(", "), ""), codes::LIMIT);
+    assert!(d.message.contains("40 parameters"), "{}", d.message);
+    let keys: String = (0..17)
+        .map(|i| {
+            format!(
+                "{{ field = \"{}\", match = \"ternary\" }}, ",
+                ir::Field::ALL[i].name()
+            )
+        })
+        .collect();
+    let src = with(&format!(
+        "[[table]]\nname = \"t\"\nkeys = [{keys}]\nactions = [\"nop\"]\ndefault_action = \"nop\"\n"
+    ));
+    let (d, _) = one(&src, codes::LIMIT);
+    assert!(d.message.contains("17 keys"), "{}", d.message);
 }
