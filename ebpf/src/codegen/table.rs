@@ -8,11 +8,14 @@ use crate::asm::{AluOp, AtomicOp, Helper, Insn, JmpOp, Label, MapRef, Reg, Reg::
 use crate::layout::{KeyPart, TableKind, TableLayout, PRIORITY_OFF, SLOT_OFF};
 use offload_core::ir::{Field, Header, Table};
 
-/// Where a field's bytes start: base register and offset from it.
+/// Where a field's header starts: base register and offset from it (callers
+/// add the field's byte offset within its header).
 pub fn field_base(field: Field) -> (Reg, i16) {
     let info = field.info();
     match info.header {
-        Header::Eth if field == Field::EthType => (R8, -2),
+        // `eth.type` is the two bytes before L3 (after any tags): a virtual
+        // 14-byte header ending at R8, so that its bit offset (96) lands there.
+        Header::Eth if field == Field::EthType => (R8, -14),
         Header::Eth => (R7, 0),
         // The outer tag: TPID at 12, TCI at 14.
         Header::Vlan => (R7, 12),
