@@ -18,6 +18,7 @@ fn main() -> ExitCode {
         Command::Run(args) => cmd::run::run(args),
         Command::Lab(args) => cmd::lab::run(args),
         Command::Probe(args) => cmd::probe::run(args),
+        Command::Compile(args) => cmd::compile::run(args),
         Command::Plan(args) => cmd::plan::run(args),
         Command::Hwdb(args) => cmd::hwdb::run(args),
         Command::Apply(args) => cmd::apply::run(args),

@@ -30,6 +30,8 @@ pub enum Command {
     Lab(crate::cmd::lab::Args),
     /// Probe the devices, kernel and switches of this host (or a recorded one)
     Probe(crate::cmd::probe::Args),
+    /// Compile a module for one target: a BPF object (xdp, tc, xdp-offload) or P4 files (p4-v1model, p4-tna)
+    Compile(crate::cmd::compile::Args),
     /// Place a module on the devices of a host: chosen target per device, and why not the others
     Plan(crate::cmd::plan::Args),
     /// Look up the hardware database (PCI id or driver), or list it

@@ -7,6 +7,7 @@ pub mod demo;
 pub mod deployed;
 pub mod detach;
 pub mod entries;
+pub mod compile;
 pub mod compile_p4;
 pub mod lab;
 pub mod lab_net;
