@@ -18,6 +18,14 @@
 //!   lpm tables the longest prefix; direct counters count the entry hit;
 //!   counters count the packet's ingress length.
 //!
+//! For TNA programs it models the same pipeline with `drop_ctl`/
+//! `ucast_egress_port`, the IPv4 options header stack, and the `Checksum`
+//! extern as this generator uses it: the parser's `subtract` accumulates the
+//! ones' complement of the words and `subtract_all_and_deposit` stores the
+//! folded sum (the residual); the deparser's `update` is the complemented
+//! ones' complement sum of its list (0 sent as 0xFFFF when asked). That is
+//! our reading of tofino1_base.p4, not Tofino.
+//!
 //! Only the constructs the generator emits are supported; anything else panics.
 
 use offload_p4::ast::*;
@@ -124,6 +132,10 @@ pub struct Model {
 }
 
 struct Run {
+    /// Deparsed bytes.
+    out: Vec<u8>,
+    /// TNA parser Checksum accumulator (ones' complement, unfolded).
+    csum_acc: u64,
     hdr: BTreeMap<String, Header>,
     meta: BTreeMap<String, (u128, u32)>,
     std: BTreeMap<String, (u128, u32)>,
@@ -135,9 +147,22 @@ type Env = BTreeMap<String, V>;
 fn type_width(ty: &Type) -> u32 {
     match ty {
         Type::Bit(w) => *w,
-        Type::Named(n) if n == "port_t" => 9,
+        Type::Named(n) if n == "port_t" || n == "PortId_t" => 9,
         other => panic!("no width for {other:?}"),
     }
+}
+
+/// 16-bit big-endian words (an odd last byte padded with zero).
+fn words(b: &[u8]) -> impl Iterator<Item = u16> + '_ {
+    b.chunks(2)
+        .map(|c| u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]))
+}
+
+fn fold(mut acc: u64) -> u16 {
+    while acc > 0xffff {
+        acc = (acc & 0xffff) + (acc >> 16);
+    }
+    acc as u16
 }
 
 fn parse_num(s: &str, width: u32) -> u128 {
@@ -203,10 +228,14 @@ impl Model {
                 }
                 Item::Struct(s) if s.name == "headers_t" => {
                     for f in &s.fields {
-                        if let Type::Named(t) = &f.ty {
-                            m.instances.push((f.name.clone(), t.clone()));
-                        } else {
-                            panic!("header stacks are not modelled");
+                        match &f.ty {
+                            Type::Named(t) => m.instances.push((f.name.clone(), t.clone())),
+                            Type::Stack(t, n) => {
+                                for i in 0..*n {
+                                    m.instances.push((format!("{}[{i}]", f.name), t.clone()));
+                                }
+                            }
+                            other => panic!("header field type {other:?}"),
                         }
                     }
                 }
@@ -296,6 +325,22 @@ impl Model {
         m
     }
 
+    /// The bytes of a checksum field list (fields of invalid headers as they are).
+    fn list_bytes(&self, run: &Run, items: &[Expr]) -> Vec<u8> {
+        let mut bits: Vec<bool> = Vec::new();
+        for it in items {
+            let v = self.eval(run, &Env::new(), it);
+            let w = v.w().expect("sized field");
+            for i in (0..w).rev() {
+                bits.push((v.n() >> i) & 1 == 1);
+            }
+        }
+        assert_eq!(bits.len() % 8, 0, "checksum data must be byte aligned");
+        bits.chunks(8)
+            .map(|c| c.iter().fold(0u8, |a, b| (a << 1) | *b as u8))
+            .collect()
+    }
+
     fn ingress(&self) -> &Control {
         self.items
             .iter()
@@ -328,7 +373,10 @@ impl Model {
     /// Runs one frame arriving on switch port `port`: `None` = dropped,
     /// else (egress port, bytes).
     pub fn process(&mut self, port: u32, frame: &[u8]) -> Option<(u32, Vec<u8>)> {
+        let tna = self.control("IngressDeparserImpl").is_some();
         let mut run = Run {
+            out: Vec::new(),
+            csum_acc: 0,
             hdr: self
                 .instances
                 .iter()
@@ -352,47 +400,62 @@ impl Model {
                 .map(|(n, w)| (n.clone(), (0, *w)))
                 .collect(),
             std: [
-                ("ingress_port", 9),
-                ("egress_spec", 9),
-                ("packet_length", 32),
+                ("standard_metadata.ingress_port", 9),
+                ("standard_metadata.egress_spec", 9),
+                ("standard_metadata.packet_length", 32),
+                ("ig_intr_md.ingress_port", 9),
+                ("ig_tm_md.ucast_egress_port", 9),
+                ("ig_dprsr_md.drop_ctl", 3),
             ]
             .iter()
             .map(|(n, w)| (n.to_string(), (0, *w)))
             .collect(),
             length: frame.len() as u64,
         };
-        run.std.insert("ingress_port".into(), (u128::from(port), 9));
+        run.std.insert(
+            "standard_metadata.ingress_port".into(),
+            (u128::from(port), 9),
+        );
         run.std
-            .insert("packet_length".into(), (frame.len() as u128, 32));
+            .insert("ig_intr_md.ingress_port".into(), (u128::from(port), 9));
+        run.std.insert(
+            "standard_metadata.packet_length".into(),
+            (frame.len() as u128, 32),
+        );
         let cursor = self.parse(&mut run, frame);
         let control = self.ingress().clone();
         self.stmts(&mut run, &control, &mut Env::new(), &control.apply);
-        let spec = run.std["egress_spec"].0 as u32;
-        if spec == 511 {
-            return None;
-        }
-        let deparser = self
-            .items
-            .iter()
-            .find_map(|i| match i {
-                Item::Control(c) if c.name == "DeparserImpl" => Some(c.clone()),
-                _ => None,
-            })
-            .expect("DeparserImpl");
-        let mut out = Vec::new();
-        for s in &deparser.apply {
-            let Stmt::Call(Expr::Call(f, args)) = s else {
-                panic!("deparser {s:?}")
-            };
-            assert_eq!(f, "pkt.emit");
-            let Expr::Path(p) = &args[0] else { panic!() };
-            let h = &run.hdr[p.strip_prefix("hdr.").unwrap()];
-            if h.valid {
-                out.extend(h.bytes());
+        let port = if tna {
+            if run.std["ig_dprsr_md.drop_ctl"].0 & 1 == 1 {
+                return None;
             }
-        }
+            run.std["ig_tm_md.ucast_egress_port"].0 as u32
+        } else {
+            let spec = run.std["standard_metadata.egress_spec"].0 as u32;
+            if spec == 511 {
+                return None;
+            }
+            spec
+        };
+        let deparser = self
+            .control(if tna {
+                "IngressDeparserImpl"
+            } else {
+                "DeparserImpl"
+            })
+            .expect("a deparser")
+            .clone();
+        self.stmts(&mut run, &deparser, &mut Env::new(), &deparser.apply);
+        let mut out = std::mem::take(&mut run.out);
         out.extend_from_slice(&frame[cursor..]);
-        Some((spec, out))
+        Some((port, out))
+    }
+
+    fn control(&self, name: &str) -> Option<&Control> {
+        self.items.iter().find_map(|i| match i {
+            Item::Control(c) if c.name == name => Some(c),
+            _ => None,
+        })
     }
 
     /// Runs the parser; returns the payload offset.
@@ -428,6 +491,24 @@ impl Model {
                 .unwrap_or_else(|| panic!("state {state}"));
             for s in &st.body {
                 match s {
+                    Stmt::Call(Expr::Call(f, _)) if f == "pkt.advance" => {}
+                    Stmt::Call(Expr::Call(f, args)) if f == "l4_checksum.subtract" => {
+                        let Expr::List(items) = &args[0] else {
+                            panic!()
+                        };
+                        for w in words(&self.list_bytes(run, items)) {
+                            run.csum_acc += u64::from(!w);
+                        }
+                    }
+                    Stmt::Call(Expr::Call(f, args))
+                        if f == "l4_checksum.subtract_all_and_deposit" =>
+                    {
+                        let v = fold(run.csum_acc);
+                        self.assign(run, &mut Env::new(), &args[0], V::Bits(u128::from(v), 16));
+                    }
+                    Stmt::Call(Expr::Call(f, args))
+                        if f == "pkt.extract"
+                            && matches!(&args[0], Expr::Path(p) if !p.starts_with("hdr.")) => {}
                     Stmt::Call(Expr::Call(f, args)) if f == "pkt.extract" => {
                         let Expr::Path(p) = &args[0] else { panic!() };
                         let name = p.strip_prefix("hdr.").unwrap();
@@ -467,6 +548,10 @@ impl Model {
                 Transition::Select { keys, cases } => {
                     let mut vals = Vec::new();
                     for k in keys {
+                        let (k, slice) = match k {
+                            Expr::Slice(inner, hi, lo) => (&**inner, Some((*hi, *lo))),
+                            other => (other, None),
+                        };
                         match k {
                             Expr::Call(f, _) if f.starts_with("pkt.lookahead<bit<") => {
                                 let n: usize = f["pkt.lookahead<bit<".len()..]
@@ -474,7 +559,10 @@ impl Model {
                                     .parse()
                                     .unwrap();
                                 match read(cursor, n) {
-                                    Some(v) => vals.push(v),
+                                    Some(v) => vals.push(match slice {
+                                        Some((hi, lo)) => (v >> lo) & mask(hi - lo + 1),
+                                        None => v,
+                                    }),
                                     None => return cursor / 8,
                                 }
                             }
@@ -552,9 +640,9 @@ impl Model {
                 let w = run.meta[*f].1;
                 run.meta.insert(f.to_string(), (v.n() & mask(w), w));
             }
-            ["standard_metadata", f] => {
-                let w = run.std[*f].1;
-                run.std.insert(f.to_string(), (v.n() & mask(w), w));
+            ["standard_metadata" | "ig_intr_md" | "ig_tm_md" | "ig_dprsr_md", _] => {
+                let w = run.std[p.as_str()].1;
+                run.std.insert(p.clone(), (v.n() & mask(w), w));
             }
             ["hdr", h, f] => {
                 let hd = run.hdr.get_mut(*h).unwrap();
@@ -581,7 +669,9 @@ impl Model {
                 let parts: Vec<&str> = p.split('.').collect();
                 match parts.as_slice() {
                     ["meta", f] => V::Bits(run.meta[*f].0, run.meta[*f].1),
-                    ["standard_metadata", f] => V::Bits(run.std[*f].0, run.std[*f].1),
+                    ["standard_metadata" | "ig_intr_md" | "ig_tm_md" | "ig_dprsr_md", _] => {
+                        V::Bits(run.std[p.as_str()].0, run.std[p.as_str()].1)
+                    }
                     ["hdr", h, f] => {
                         let hd = &run.hdr[*h];
                         let w = hd.layout.iter().find(|(n, _)| n == f).unwrap().1;
@@ -642,6 +732,17 @@ impl Model {
                     self.eval(run, env, b)
                 }
             }
+            Expr::Call(f, args) if f.ends_with("_checksum.update") => {
+                let Expr::List(items) = &args[0] else {
+                    panic!()
+                };
+                let sum = fold(words(&self.list_bytes(run, items)).map(u64::from).sum());
+                let mut c = !sum;
+                if args.get(1) == Some(&Expr::Bool(true)) && c == 0 {
+                    c = 0xffff;
+                }
+                V::Bits(u128::from(c), 16)
+            }
             Expr::Call(f, args) if f.ends_with(".isValid") => {
                 let h = f
                     .strip_prefix("hdr.")
@@ -670,6 +771,8 @@ impl Model {
                     );
                 }
                 let mut scratch = Run {
+                    out: Vec::new(),
+                    csum_acc: 0,
                     hdr: BTreeMap::new(),
                     meta: BTreeMap::new(),
                     std: BTreeMap::new(),
@@ -725,9 +828,33 @@ impl Model {
                 V::Bool(true)
             }
             Expr::Call(f, _) if f == "mark_to_drop" => {
-                run.std.insert("egress_spec".into(), (511, 9));
+                run.std
+                    .insert("standard_metadata.egress_spec".into(), (511, 9));
                 V::Bool(true)
             }
+            Expr::Call(f, args) if f == "pkt.emit" => {
+                let Expr::Path(p) = &args[0] else { panic!() };
+                let name = p.strip_prefix("hdr.").unwrap();
+                // A header, or every element of a stack.
+                let elems: Vec<String> = if run.hdr.contains_key(name) {
+                    vec![name.to_string()]
+                } else {
+                    (0..)
+                        .map(|i| format!("{name}[{i}]"))
+                        .take_while(|n| run.hdr.contains_key(n))
+                        .collect()
+                };
+                for n in elems {
+                    if run.hdr[&n].valid {
+                        let b = run.hdr[&n].bytes();
+                        run.out.extend(b);
+                    }
+                }
+                V::Bool(true)
+            }
+            // A TNA direct counter counts in the action; the table property
+            // already counted the entry.
+            Expr::Call(f, args) if f.ends_with(".count") && args.is_empty() => V::Bool(true),
             Expr::Call(f, _) if f.ends_with(".count") => {
                 let name = f.trim_end_matches(".count").to_string();
                 let e = self.indexed.entry(name).or_default();
