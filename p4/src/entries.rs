@@ -102,21 +102,13 @@ fn args(
             .ok_or_else(|| P4Error::BrokenModule {
                 what: format!("{what} calls action #{}", call.action.0),
             })?;
-    let max_port = (1u128 << naming.arch.port_width()) - 1;
     let mut out = Vec::new();
     for (p, v) in action.params.iter().zip(&call.args) {
         let v = if p.ty == ParamType::Port {
             let sp = switch_port(naming, *v);
-            if sp > max_port {
-                return Err(P4Error::PortOutOfRange {
-                    what: format!("{what}: argument `{}`", p.name),
-                    port: sp.min(u128::from(u32::MAX)) as u32,
-                    arch: naming.arch,
-                    width: naming.arch.port_width(),
-                    max: max_port as u32,
-                });
-            }
-            sp
+            u128::from(naming.arch.check_port(naming.cpu_port, sp, || {
+                format!("{what}: argument `{}`", p.name)
+            })?)
         } else {
             *v
         };

@@ -23,6 +23,15 @@ pub enum P4Error {
         max: u32,
     },
 
+    /// A switch port the target reserves, or the CPU port used as a forwarding port.
+    #[error("{what} maps to switch port {port}, which {arch} reserves: {reason}")]
+    ReservedPort {
+        what: String,
+        port: u32,
+        arch: Arch,
+        reason: &'static str,
+    },
+
     /// The CPU port collides with the drop port or does not fit.
     #[error("CPU port {port} cannot be used on {arch}: {reason}")]
     BadCpuPort {

@@ -288,6 +288,36 @@ fn unrepresentable_things_are_refused_with_a_named_reason() {
         );
     }
 
+    // simple_switch's drop port, and the CPU port, cannot be forwarding ports.
+    let src = "[module]\nname = \"p\"\n[ports]\nedge = 511\n[[table]]\nname = \"t\"\nactions = [\"a\"]\ndefault_action = \"a\"\n[action.a]\ndo = [\"forward(edge)\"]\n";
+    let m = offload_core::spec::compile(src).unwrap();
+    let err = compile(&m, &Options::new(Arch::V1model)).unwrap_err();
+    assert!(
+        matches!(err, P4Error::ReservedPort { port: 511, .. }),
+        "{err}"
+    );
+    let m = offload_core::spec::compile(&src.replace("511", "64")).unwrap();
+    let err = compile(&m, &Options::new(Arch::Tna)).unwrap_err();
+    assert!(
+        matches!(err, P4Error::ReservedPort { port: 64, .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("CPU port"), "{err}");
+    generate(&m, Arch::V1model);
+    // (a runtime entry: the module file only allows declared ports)
+    let mut m = module(
+        MAC_KEY,
+        r#"p = "port""#,
+        r#"["forward(p)"]"#,
+        &mac_entry(r#"{ act = { p = "servers" } }"#),
+    );
+    m.tables[0].entries[0].action.args[0] = 510;
+    let err = compile(&m, &Options::new(Arch::V1model)).unwrap_err();
+    assert!(
+        matches!(err, P4Error::ReservedPort { port: 510, .. }),
+        "{err}"
+    );
+
     // A priority simple_switch_CLI cannot carry.
     let entry = "[[entry.t]]\nmatch = { \"ipv4.ttl\" = \"0..1\" }\npriority = 3000000000\naction = \"act\"\n";
     let m = module(

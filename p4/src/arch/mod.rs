@@ -92,6 +92,43 @@ impl Arch {
         }
     }
 
+    /// Checks that a port a packet may be forwarded to (`what` names it for
+    /// the error) fits, is not reserved, and is not the CPU port.
+    pub fn check_port(
+        self,
+        cpu_port: u32,
+        port: u128,
+        what: impl FnOnce() -> String,
+    ) -> Result<u32, crate::P4Error> {
+        let max = (1u32 << self.port_width()) - 1;
+        let Some(p) = u32::try_from(port).ok().filter(|p| *p <= max) else {
+            return Err(crate::P4Error::PortOutOfRange {
+                what: what(),
+                port: u32::try_from(port).unwrap_or(u32::MAX),
+                arch: self,
+                width: self.port_width(),
+                max,
+            });
+        };
+        if Some(p) == self.reserved_port() {
+            return Err(crate::P4Error::ReservedPort {
+                what: what(),
+                port: p,
+                arch: self,
+                reason: "simple_switch drops packets sent to port 511",
+            });
+        }
+        if p == cpu_port {
+            return Err(crate::P4Error::ReservedPort {
+                what: what(),
+                port: p,
+                arch: self,
+                reason: "it is the CPU port, where `pass` sends packets (choose another CPU port or port map)",
+            });
+        }
+        Ok(p)
+    }
+
     pub fn checksum_style(self) -> ChecksumStyle {
         match self {
             Arch::V1model => ChecksumStyle::Incremental,

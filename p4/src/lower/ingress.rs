@@ -114,19 +114,10 @@ fn default_args(ctx: &Ctx, call: &ActionCall) -> Result<Vec<Expr>, P4Error> {
         let w = param_width(ctx, p.ty);
         let v = if p.ty == ParamType::Port {
             let sp = u16::try_from(*v)
-                .map(|l| ctx.switch_port(l))
-                .unwrap_or(u32::MAX);
-            let max = (1u32 << w) - 1;
-            if sp > max {
-                return Err(P4Error::PortOutOfRange {
-                    what: format!("default action argument `{}` of `{}`", p.name, action.name),
-                    port: sp,
-                    arch: ctx.arch,
-                    width: w,
-                    max,
-                });
-            }
-            u128::from(sp)
+                .map(|l| u128::from(ctx.switch_port(l)))
+                .unwrap_or(*v);
+            let what = || format!("default action argument `{}` of `{}`", p.name, action.name);
+            u128::from(ctx.arch.check_port(ctx.cpu_port, sp, what)?)
         } else {
             *v
         };
@@ -162,10 +153,7 @@ pub(super) fn ingress(ctx: &Ctx) -> Result<Item, P4Error> {
             }
             actions.push(p4_action(ctx, t, module.action(a), &name)?);
         }
-        let (dname, _) = (
-            ctx.names.table_actions[&(t.id, t.default_action.action)].clone(),
-            (),
-        );
+        let dname = ctx.names.table_actions[&(t.id, t.default_action.action)].clone();
         let keys_doc: Vec<String> = t
             .keys
             .iter()

@@ -129,15 +129,9 @@ pub(crate) fn lower(module: &Module, options: &Options) -> Result<(Program, Nami
             .get(&port.id.0)
             .copied()
             .unwrap_or(u32::from(port.id.0));
-        if sp > max_port {
-            return Err(P4Error::PortOutOfRange {
-                what: format!("logical port `{}` ({})", port.name, port.id.0),
-                port: sp,
-                arch,
-                width: arch.port_width(),
-                max: max_port,
-            });
-        }
+        arch.check_port(cpu_port, u128::from(sp), || {
+            format!("logical port `{}` ({})", port.name, port.id.0)
+        })?;
     }
     for t in &module.tables {
         if t.keys.is_empty() && !t.entries.is_empty() {

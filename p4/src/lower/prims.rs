@@ -153,17 +153,11 @@ impl Lowerer<'_, '_> {
                 if let Some(name) = self.ctx.names.ports.get(&id) {
                     return Ok(e::path(name.clone()));
                 }
-                let sp = self.ctx.switch_port(id);
-                let max = (1u32 << width) - 1;
-                if sp > max {
-                    return Err(P4Error::PortOutOfRange {
-                        what: format!("forward({c}) in action `{}`", self.action.name),
-                        port: sp,
-                        arch: self.ctx.arch,
-                        width,
-                        max,
-                    });
-                }
+                let sp = self.ctx.arch.check_port(
+                    self.ctx.cpu_port,
+                    u128::from(self.ctx.switch_port(id)),
+                    || format!("forward({c}) in action `{}`", self.action.name),
+                )?;
                 Ok(e::int(width, u128::from(sp)))
             }
             Operand::Param(_) => self.value(op, width),
