@@ -293,8 +293,17 @@ pub fn report_text(r: &ProbeReport) -> String {
     for sw in &r.switches {
         let _ = writeln!(
             s,
-            "{}: {}  [{}]; arch {}  [{}]",
-            sw.name, sw.family.value, sw.family.from, sw.arch.value, sw.arch.from
+            "{}: {}  [{}]; arch {}  [{}]; SDE tools on PATH: {}",
+            sw.name,
+            sw.family.value,
+            sw.family.from,
+            sw.arch.value,
+            sw.arch.from,
+            if sw.tools.value.is_empty() {
+                "none".to_string()
+            } else {
+                sw.tools.value.keys().cloned().collect::<Vec<_>>().join(" ")
+            }
         );
     }
     s

@@ -279,8 +279,15 @@ pub fn plan_devices(
                 target: Target::P4Tna,
                 profile,
                 availability: yes(format!(
-                    "{}; arch {} ({})",
-                    s.family.from, s.arch.value, s.arch.from
+                    "{}; arch {} ({}); {}",
+                    s.family.from,
+                    s.arch.value,
+                    s.arch.from,
+                    if s.tools.value.contains_key("bf-p4c") {
+                        "bf-p4c on PATH".to_string()
+                    } else {
+                        "bf-p4c not on PATH here: the generated P4 is compiled with the SDE elsewhere".to_string()
+                    }
                 )),
             }],
         });

@@ -483,6 +483,7 @@ pub(super) fn probe_switches(
                 format!("hwdb {}: {}", e.file, arch.source),
             ),
             profile: e.offload_profile.as_ref().map(|p| p.value.clone()),
+            tools: Fact::new(Default::default(), "not looked up yet"),
         });
     }
     Ok(out)

@@ -88,6 +88,8 @@ pub struct SwitchFacts {
     /// `tna` / `t2na`, from the hwdb.
     pub arch: Fact<String>,
     pub profile: Option<String>,
+    /// Intel P4 Studio tools found on PATH (bf-p4c compiles, bf_switchd runs).
+    pub tools: Fact<BTreeMap<String, String>>,
 }
 
 /// A software P4 target (BMv2) and the tools found for it.
@@ -115,6 +117,9 @@ impl ProbeReport {
         self.devices.iter().find(|d| d.name == name)
     }
 }
+
+/// Intel P4 Studio (SDE) binaries looked for on PATH when a Tofino is present.
+pub const TOFINO_BINARIES: [&str; 2] = ["bf-p4c", "bf_switchd"];
 
 /// BMv2 binaries looked for on PATH.
 pub const BMV2_BINARIES: [&str; 3] = ["simple_switch", "simple_switch_CLI", "p4c"];
@@ -149,7 +154,18 @@ pub fn probe(view: &dyn SystemView, hwdb: &Hwdb) -> Result<ProbeReport, ProbeErr
             &name,
         )?);
     }
-    let switches = device::probe_switches(view, hwdb)?;
+    let mut switches = device::probe_switches(view, hwdb)?;
+    if !switches.is_empty() {
+        let mut tools = BTreeMap::new();
+        for b in TOFINO_BINARIES {
+            if let Some(p) = view.find_binary(b)? {
+                tools.insert(b.to_string(), p);
+            }
+        }
+        for s in &mut switches {
+            s.tools = Fact::new(tools.clone(), "PATH lookup");
+        }
+    }
     let mut found = BTreeMap::new();
     for b in BMV2_BINARIES {
         if let Some(p) = view.find_binary(b)? {

@@ -202,6 +202,12 @@ impl FixtureSystem {
             dir: dir.display().to_string(),
             detail: format!("cannot open the directory: {source}"),
         })?;
+        if !dir.is_dir() {
+            return Err(ProbeError::Fixture {
+                dir: dir.display().to_string(),
+                detail: "not a directory (give the directory written by `offloadctl probe --record DIR`)".into(),
+            });
+        }
         let path = dir.join(Self::ANSWERS);
         let text = fs::read_to_string(&path).map_err(|e| ProbeError::Fixture {
             dir: dir.display().to_string(),
