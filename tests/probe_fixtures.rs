@@ -241,3 +241,45 @@ fn a_missing_directory_is_a_clear_error() {
         .to_string();
     assert!(e.contains("cannot open the directory"), "{e}");
 }
+
+#[test]
+fn no_garbage_in_any_recorded_file_makes_the_probe_panic() {
+    // Every regular file of a recording, replaced in turn by each of a few
+    // kinds of garbage: the probe answers or errs, it never panics.
+    let s = Scratch::copy_of("nfp-agilio-cx");
+    let mut files = Vec::new();
+    let mut stack = vec![s.0.clone()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let e = e.unwrap();
+            let ft = e.file_type().unwrap();
+            if ft.is_dir() {
+                stack.push(e.path());
+            } else if ft.is_file() {
+                files.push(e.path());
+            }
+        }
+    }
+    assert!(files.len() > 20);
+    let garbage: [&[u8]; 6] = [
+        b"",
+        b"\xff\xfe\x00",
+        b"0x",
+        b"-1\n",
+        b"99999999999999999999\n",
+        b"{\"source\": []}",
+    ];
+    let mut errors = 0;
+    for f in &files {
+        let orig = std::fs::read(f).unwrap();
+        for g in garbage {
+            std::fs::write(f, g).unwrap();
+            if try_probe(&s.0).is_err() {
+                errors += 1;
+            }
+        }
+        std::fs::write(f, orig).unwrap();
+    }
+    assert!(errors > 0, "garbage was never noticed");
+    assert!(try_probe(&s.0).is_ok(), "restored recording probes again");
+}
