@@ -57,14 +57,6 @@ pub enum P4Error {
     #[error("table `{table}` has no keys but has entries; a keyless P4 table can only run its default action (make the entry the default_action)")]
     KeylessTableWithEntries { table: String },
 
-    /// Something the architecture cannot express.
-    #[error("{arch}: {feature} is not supported: {reason}")]
-    Unsupported {
-        arch: Arch,
-        feature: String,
-        reason: &'static str,
-    },
-
     /// An entry or call refers to something the module does not have (a broken IR).
     #[error("broken module: {what}")]
     BrokenModule { what: String },

@@ -8,6 +8,39 @@
 //! runtime commands, [`names`] the naming map, [`sanity`] a syntax check that
 //! needs no compiler.
 
+//!
+//! ```
+//! let module = offload_core::spec::compile(
+//!     r#"
+//! [module]
+//! name = "tiny"
+//! [ports]
+//! out = 2
+//! [[table]]
+//! name = "fwd"
+//! keys = [{ field = "eth.dst", match = "exact" }]
+//! actions = ["send", "to_host"]
+//! default_action = "to_host"
+//! [action.send]
+//! do = ["forward(out)"]
+//! [action.to_host]
+//! do = ["pass"]
+//! [[entry.fwd]]
+//! match = { "eth.dst" = "02:00:00:00:00:02" }
+//! action = "send"
+//! "#,
+//! )
+//! .unwrap();
+//! let out = offload_p4::compile(&module, &offload_p4::Options::new(offload_p4::Arch::V1model)).unwrap();
+//! assert!(out.source.contains("table fwd {"));
+//! assert_eq!(
+//!     out.cli,
+//!     "table_set_default IngressImpl.fwd IngressImpl.to_host\n\
+//!      table_add IngressImpl.fwd IngressImpl.send 02:00:00:00:00:02 =>\n"
+//! );
+//! offload_p4::sanity::check(&out.source, offload_p4::Arch::V1model).unwrap();
+//! ```
+
 pub mod arch;
 pub mod ast;
 pub mod entries;
