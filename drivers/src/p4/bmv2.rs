@@ -386,10 +386,7 @@ impl Deployment {
 
     /// Packets and bytes per table entry and per table default (miss), for
     /// tables with counters, in the reference interpreter's terms.
-    pub fn counters(
-        &self,
-        module: &Module,
-    ) -> Result<CounterValues, Bmv2Error> {
+    pub fn counters(&self, module: &Module) -> Result<CounterValues, Bmv2Error> {
         let mut out = BTreeMap::new();
         for t in module.tables.iter().filter(|t| t.counters) {
             let Some(tn) = self.names.table(&t.name) else {
