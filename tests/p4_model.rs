@@ -19,6 +19,10 @@ use std::collections::BTreeMap;
 #[derive(Default, Debug)]
 struct Tally {
     frames: usize,
+    /// Frames that hit at least one entry, by verdict kind, and rewritten ones.
+    hits: usize,
+    verdicts: BTreeMap<&'static str, usize>,
+    rewritten: usize,
     skipped: usize,
     mismatches: Vec<String>,
 }
@@ -117,6 +121,23 @@ fn differential(
         };
         let got = model.process(sw_in, frame);
         tally.frames += 1;
+        if outcome
+            .steps
+            .iter()
+            .any(|s| matches!(s, semantics::Step::Hit { .. }))
+        {
+            tally.hits += 1;
+        }
+        let kind = match outcome.verdict {
+            Verdict::Drop => "drop",
+            Verdict::Pass => "pass",
+            Verdict::Forward(_) => "forward",
+            Verdict::Tx => "tx",
+        };
+        *tally.verdicts.entry(kind).or_default() += 1;
+        if outcome.verdict != Verdict::Drop && outcome.packet != *frame {
+            tally.rewritten += 1;
+        }
         if got != want {
             tally.mismatches.push(format!(
                 "{label} on {arch} frame {i} (in port {}, {} bytes {:02x?}): reference {:?} → {:?}, model → {:?}\n  steps: {:?}",
@@ -172,6 +193,24 @@ fn differential(
 }
 
 fn report(tally: &Tally) {
+    eprintln!(
+        "{} frames hit an entry, {} were rewritten, verdicts {:?}",
+        tally.hits, tally.rewritten, tally.verdicts
+    );
+    // The comparison means something only if the frames exercise the modules.
+    assert!(
+        tally.hits * 4 >= tally.frames,
+        "too few frames hit an entry: {tally:?}"
+    );
+    assert!(
+        tally.rewritten * 20 >= tally.frames,
+        "too few frames were rewritten: {tally:?}"
+    );
+    assert_eq!(
+        tally.verdicts.len(),
+        4,
+        "every verdict should occur: {tally:?}"
+    );
     eprintln!(
         "{} frames compared, {} skipped, {} mismatches",
         tally.frames,
