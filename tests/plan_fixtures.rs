@@ -350,3 +350,25 @@ fn bmv2_host_offers_the_v1model_software_switch() {
         assert_eq!(chosen(&p, "veth0"), Some(Target::XdpNative));
     }
 }
+
+#[test]
+fn forwarding_over_a_veth_without_ndo_xmit_is_warned_about() {
+    let p = auto("l2-switch", "bmv2-host");
+    let d = p.device("veth0").unwrap();
+    assert_eq!(d.chosen, Some(Target::XdpNative));
+    assert!(
+        d.warnings
+            .iter()
+            .any(|w| w.contains("no ndo-xmit") && w.contains("peer runs an XDP program")),
+        "{:?}",
+        d.warnings
+    );
+    // A module that does not forward gets no such warning.
+    let p = auto("ddos-filter", "bmv2-host");
+    assert!(p
+        .device("veth0")
+        .unwrap()
+        .warnings
+        .iter()
+        .all(|w| !w.contains("ndo-xmit")));
+}

@@ -196,6 +196,7 @@ fn device() -> impl Strategy<Value = DeviceCaps> {
                             source: "test".into(),
                         }
                     },
+                    redirect_notes: Vec::new(),
                 })
                 .collect(),
         }

@@ -103,6 +103,23 @@ fn firmware_mismatch(hwdb: &Hwdb, dev: &DeviceFacts) -> Option<String> {
     ))
 }
 
+/// A device that is not a redirect target right now (no ndo-xmit) drops the
+/// frames other devices' native XDP programs redirect to it.
+fn native_redirect_notes(dev: &DeviceFacts) -> Vec<String> {
+    if dev.xdp.ndo_xmit.value != Some(false) {
+        return Vec::new();
+    }
+    let hint = if dev.class.value == DeviceClass::Veth {
+        " (a veth takes redirected frames only while its peer runs an XDP program)"
+    } else {
+        ""
+    };
+    vec![format!(
+        "{} cannot receive frames redirected by native XDP right now: no ndo-xmit in its xdp-features{hint}",
+        dev.name
+    )]
+}
+
 /// The targets one network device offers.
 pub fn device_caps(report: &ProbeReport, hwdb: &Hwdb, dev: &DeviceFacts) -> DeviceCaps {
     let kernel = kernel_profile(report);
@@ -164,6 +181,7 @@ pub fn device_caps(report: &ProbeReport, hwdb: &Hwdb, dev: &DeviceFacts) -> Devi
         target: Target::XdpOffload,
         profile: offload.0,
         availability: offload.1,
+        redirect_notes: Vec::new(),
     });
 
     let native_profile = if x.redirect.value == Some(true) {
@@ -188,6 +206,7 @@ pub fn device_caps(report: &ProbeReport, hwdb: &Hwdb, dev: &DeviceFacts) -> Devi
         target: Target::XdpNative,
         profile: native_profile,
         availability: native,
+        redirect_notes: native_redirect_notes(dev),
     });
 
     let k = &report.kernel;
@@ -220,6 +239,7 @@ pub fn device_caps(report: &ProbeReport, hwdb: &Hwdb, dev: &DeviceFacts) -> Devi
         target: Target::XdpGeneric,
         profile: generic,
         availability: prog("xdp", "4.12"),
+        redirect_notes: Vec::new(),
     });
     let mut tc = kernel;
     tc.title = "tc (cls_bpf)".into();
@@ -227,6 +247,7 @@ pub fn device_caps(report: &ProbeReport, hwdb: &Hwdb, dev: &DeviceFacts) -> Devi
         target: Target::Tc,
         profile: tc,
         availability: prog("sched_cls", "4.1"),
+        redirect_notes: Vec::new(),
     });
 
     let description = [
@@ -289,6 +310,7 @@ pub fn plan_devices(
                         "bf-p4c not on PATH here: the generated P4 is compiled with the SDE elsewhere".to_string()
                     }
                 )),
+                redirect_notes: Vec::new(),
             }],
         });
     }
@@ -306,6 +328,7 @@ pub fn plan_devices(
                 target: Target::P4V1model,
                 profile: Profile::v1model(),
                 availability: yes(format!("simple_switch at {sw}")),
+                redirect_notes: Vec::new(),
             }],
         });
     }

@@ -79,6 +79,10 @@ pub struct Offer {
     pub target: Target,
     pub profile: Profile,
     pub availability: Availability,
+    /// Said when this target is chosen for a module that forwards to another
+    /// port (e.g. "veth peers need XDP attached to receive redirected frames").
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub redirect_notes: Vec<String>,
 }
 
 /// What the planner knows about one device.
@@ -276,7 +280,12 @@ pub fn plan_device_with(
     } else {
         Some(Refusal::NothingFits)
     };
-    let warnings = chosen.map(|o| advise(req, &o.profile)).unwrap_or_default();
+    let mut warnings = chosen.map(|o| advise(req, &o.profile)).unwrap_or_default();
+    if req.redirect {
+        if let Some(o) = chosen {
+            warnings.extend(o.redirect_notes.iter().cloned());
+        }
+    }
     DevicePlan {
         device: dev.device.clone(),
         description: dev.description.clone(),

@@ -43,21 +43,25 @@ fn ebpf_offers(offload: Profile) -> Vec<Offer> {
             target: Target::Tc,
             profile: Profile::kernel(),
             availability: yes(),
+            redirect_notes: Vec::new(),
         },
         Offer {
             target: Target::XdpOffload,
             profile: offload,
             availability: yes(),
+            redirect_notes: Vec::new(),
         },
         Offer {
             target: Target::XdpNative,
             profile: Profile::kernel(),
             availability: yes(),
+            redirect_notes: Vec::new(),
         },
         Offer {
             target: Target::XdpGeneric,
             profile: Profile::kernel(),
             availability: yes(),
+            redirect_notes: Vec::new(),
         },
     ]
 }
