@@ -433,8 +433,8 @@ fn gen_table(i: usize) -> impl Strategy<Value = GenTable> {
                 .into_iter()
                 // Mostly distinct fields and at most one lpm; duplicates stay sometimes.
                 .filter(|(f, k, _, _)| {
-                    let fresh = seen.insert(*f) || *f as usize % 7 == 0;
-                    let lpm_ok = *k != MatchKind::Lpm || !lpm || *f as usize % 5 == 0;
+                    let fresh = seen.insert(*f) || (*f as usize).is_multiple_of(7);
+                    let lpm_ok = *k != MatchKind::Lpm || !lpm || (*f as usize).is_multiple_of(5);
                     lpm |= *k == MatchKind::Lpm;
                     fresh && lpm_ok
                 })
