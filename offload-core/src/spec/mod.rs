@@ -65,6 +65,9 @@
 //!   type (ports by name or number); lpm = `addr/len` or a bare address;
 //!   ternary = `value &&& mask`, `value/len`, a bare value or `"*"`; range =
 //!   `lo..hi` (inclusive), a single value or `"*"`. `"*"` also works for lpm.
+//!   A TOML integer is an exact value, a full-mask ternary value or a
+//!   one-value range; lpm keys (addresses) take strings. Port fields
+//!   (`meta.in_port`) take port names or declared numbers in every form.
 //!   An omitted ternary/lpm/range key is a wildcard; an omitted exact key is an
 //!   error. Host bits after an lpm prefix, ternary value bits outside the mask,
 //!   and `lo > hi` are errors (nothing is silently masked).

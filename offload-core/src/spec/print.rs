@@ -78,6 +78,13 @@ pub fn key_match(field: Field, m: &KeyMatch) -> String {
         KeyMatch::Lpm { prefix_len: 0, .. } | KeyMatch::Ternary { mask: 0, .. } => "*".into(),
         KeyMatch::Lpm { value, prefix_len } => format!("{}/{prefix_len}", format_value(value, ty)),
         KeyMatch::Ternary { value, mask } if mask == field.max_value() => format_value(value, ty),
+        // Address masks that are prefixes read better as CIDR.
+        KeyMatch::Ternary { value, mask }
+            if matches!(ty, LitType::Ipv4 | LitType::Ipv6)
+                && mask == crate::ir::prefix_mask(width, mask.count_ones()) =>
+        {
+            format!("{}/{}", format_value(value, ty), mask.count_ones())
+        }
         KeyMatch::Ternary { value, mask } => {
             format!("{} &&& {}", format_value(value, ty), format_value(mask, ty))
         }
