@@ -372,3 +372,32 @@ fn forwarding_over_a_veth_without_ndo_xmit_is_warned_about() {
         .iter()
         .all(|w| !w.contains("ndo-xmit")));
 }
+
+#[test]
+fn the_instruction_estimate_stays_above_the_compiled_program() {
+    // The planner budgets instructions before compiling (NFP: ~2,800); its
+    // estimate must not undercount what offload-ebpf emits.
+    use offload_core::plan::{layout, Profile};
+    use offload_ebpf::codegen;
+    use offload_ebpf::layout::Hook;
+    for ex in ["ddos-filter", "edge-router", "l2-switch"] {
+        let src =
+            std::fs::read_to_string(root().join("examples").join(format!("{ex}.toml"))).unwrap();
+        let m = offload_core::spec::compile(&src).unwrap();
+        for p in [Profile::kernel(), Profile::nfp()] {
+            let Ok(c) = codegen::compile(&m, &codegen::Target::new(Hook::Xdp, p.clone())) else {
+                continue;
+            };
+            let est = layout::estimate_insns(
+                &m.requirements(),
+                p.limits.max_ternary_masks.as_ref().map(|s| s.value),
+            );
+            let real = c.program.insns.len() as u32;
+            assert!(
+                est >= real,
+                "{ex} on {}: estimate {est} < compiled {real}",
+                p.name
+            );
+        }
+    }
+}

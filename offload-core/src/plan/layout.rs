@@ -217,5 +217,8 @@ pub fn estimate_insns(req: &Requirements, max_masks: Option<u32>) -> u32 {
     if req.redirect {
         n += 10;
     }
-    n
+    // The sum above counts the work; offload-ebpf's output for the example
+    // modules is 1.7–2.7 times that (bounds checks, spills, verdict blocks),
+    // so scale to stay above it. `tests/plan_fixtures.rs` keeps this honest.
+    n * 3
 }
