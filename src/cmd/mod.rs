@@ -3,16 +3,16 @@
 
 pub mod apply;
 pub mod check;
+pub mod compile;
+pub mod compile_p4;
 pub mod demo;
 pub mod deployed;
 pub mod detach;
 pub mod entries;
-pub mod compile;
-pub mod compile_p4;
+pub mod hwdb;
 pub mod lab;
 pub mod lab_net;
 pub mod lab_vm;
-pub mod hwdb;
 pub mod plan;
 pub mod probe;
 pub mod run;
