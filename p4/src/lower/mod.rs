@@ -51,6 +51,8 @@ pub(crate) struct Names {
     pub params: BTreeMap<ActionId, Vec<String>>,
     /// `PORT_<NAME>` per logical port id.
     pub ports: BTreeMap<u16, String>,
+    /// `RUN_<ACTION>` per action.
+    pub runs: BTreeMap<ActionId, String>,
 }
 
 pub(crate) struct Ctx<'m> {
@@ -94,7 +96,7 @@ impl Ctx<'_> {
     }
 
     pub fn run_const(&self, action: ActionId) -> String {
-        format!("RUN_{}", self.names.actions[&action].to_uppercase())
+        self.names.runs[&action].clone()
     }
 }
 
@@ -261,12 +263,20 @@ fn choose_names(module: &Module, arch: Arch) -> Result<Names, P4Error> {
         );
         ports.insert(p.id.0, pns.claim(&p.name, n)?);
     }
+    // Constants are upper case, so `a` and `A` would clash: refused, named.
+    let mut runs = BTreeMap::new();
+    let mut rns = Namespace::default();
+    for a in &module.actions {
+        let n = format!("RUN_{}", actions[&a.id].to_uppercase());
+        runs.insert(a.id, rns.claim(&format!("action {}", a.name), n)?);
+    }
     Ok(Names {
         tables,
         table_actions,
         actions,
         params,
         ports,
+        runs,
     })
 }
 
