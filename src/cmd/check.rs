@@ -26,9 +26,10 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
     match load_module(&args.file)? {
         Ok(loaded) => {
             if args.json {
-                println!("{}", serde_json::to_string_pretty(&summary_json(&loaded))?);
+                let doc = serde_json::to_string_pretty(&summary_json(&loaded))?;
+                write_stdout(&format!("{doc}\n"))?;
             } else {
-                print!("{}", summary_text(&loaded.module, args.entries));
+                write_stdout(&summary_text(&loaded.module, args.entries))?;
             }
             Ok(0)
         }
@@ -39,7 +40,7 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
                     "file": rejected.file,
                     "diagnostics": rejected.to_json(),
                 });
-                println!("{}", serde_json::to_string_pretty(&doc)?);
+                write_stdout(&format!("{}\n", serde_json::to_string_pretty(&doc)?))?;
             } else {
                 eprint!("{}", rejected.render(render::stderr_wants_color()));
                 eprintln!(
@@ -50,6 +51,16 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
             }
             Ok(1)
         }
+    }
+}
+
+/// Writes to stdout; a closed pipe (`| head`) is not an error.
+fn write_stdout(text: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
     }
 }
 
