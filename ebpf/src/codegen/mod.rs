@@ -254,6 +254,7 @@ pub fn compile(module: &Module, target: &Target) -> Result<Compiled, CompileErro
             hook: target.hook,
             max_masks: target.max_masks,
             percpu_counters: target.percpu_counters,
+            mask_loop: !target.unroll_masks,
         },
     );
     let key_bytes = layout

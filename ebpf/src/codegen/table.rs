@@ -261,6 +261,8 @@ impl Gen<'_> {
                 self.p.bind(next);
             }
         } else {
+            self.emit_park();
+            self.p.mov64_imm(R1, 0);
             self.p.stx(Size::DW, R10, IDX, R1);
             let top = self.p.label();
             let next = self.p.label();
@@ -276,7 +278,104 @@ impl Gen<'_> {
             self.p.ja(top);
         }
         self.p.bind(done);
+        if !self.unroll_masks {
+            self.emit_unpark();
+        }
         self.p.ldx(Size::DW, R0, R10, BEST);
+    }
+
+    /// Before a mask loop: moves the parse state (validity bits, tag count,
+    /// L4 offset) into the per-CPU scratch map, so that during the loop no
+    /// live register or stack slot differs between parse paths. The kernel
+    /// verifier then checks the loop once, not once per parse path (which
+    /// multiplies with every earlier table's outcomes and can exceed its
+    /// one-million-instruction budget).
+    fn emit_park(&mut self) {
+        let scratch = self
+            .layout
+            .scratch_map
+            .clone()
+            .expect("mask loop has a scratch map");
+        self.p.st(Size::W, R10, SCRATCH, 0);
+        self.lookup(&scratch, SCRATCH);
+        self.p.jmp_imm(JmpOp::Eq, R0, 0, self.exits.drop);
+        for (slot, off) in [(FLAGS, 0), (TAGS, 8), (L4OFF, 16)] {
+            self.p.ldx(Size::DW, R1, R10, slot);
+            self.p.stx(Size::DW, R0, off, R1);
+        }
+    }
+
+    /// After a mask loop: reads the parse state back and splits once more
+    /// into one path per possible (validity bits, tag count), each storing
+    /// constants again, then re-derives the header registers with their
+    /// bounds checks — exactly the state the parser left.
+    fn emit_unpark(&mut self) {
+        let scratch = self
+            .layout
+            .scratch_map
+            .clone()
+            .expect("mask loop has a scratch map");
+        let drop = self.exits.drop;
+        self.p.st(Size::W, R10, SCRATCH, 0);
+        self.lookup(&scratch, SCRATCH);
+        self.p.jmp_imm(JmpOp::Eq, R0, 0, drop);
+        self.p.ldx(Size::DW, R3, R0, 16);
+        self.p.ldx(Size::DW, R1, R0, 0);
+        self.p.ldx(Size::DW, R2, R0, 8);
+        let anchored = self.p.label();
+        let eth = bit(Header::Eth);
+        let l3s = [0, bit(Header::Ipv4), bit(Header::Ipv6)];
+        let mut combos = vec![(0, 0)];
+        for tags in 0..=2 {
+            for (i, l3) in l3s.iter().enumerate() {
+                let l4s: &[i32] = match i {
+                    0 => &[0],
+                    1 => &[
+                        0,
+                        bit(Header::Tcp) | bit(Header::L4),
+                        bit(Header::Udp) | bit(Header::L4),
+                        bit(Header::Icmp),
+                    ],
+                    _ => &[
+                        0,
+                        bit(Header::Tcp) | bit(Header::L4),
+                        bit(Header::Udp) | bit(Header::L4),
+                        bit(Header::Icmpv6),
+                    ],
+                };
+                for l4 in l4s {
+                    combos.push((eth | l3 | l4, tags));
+                }
+            }
+        }
+        for (flags, tags) in combos {
+            let next = self.p.label();
+            let l3off = 14 + 4 * tags;
+            self.p.jmp_imm(JmpOp::Ne, R1, flags, next);
+            self.p.jmp_imm(JmpOp::Ne, R2, tags, next);
+            self.p.mov64_imm(R4, flags).stx(Size::DW, R10, FLAGS, R4);
+            self.p.mov64_imm(R4, tags).stx(Size::DW, R10, TAGS, R4);
+            self.p.mov64_imm(R4, l3off).stx(Size::DW, R10, L3OFF, R4);
+            // The L4 offset as the parser bounds it: IPv4 20..=60 bytes
+            // after L3 (IHL), IPv6 40, none: L3 itself.
+            if flags & bit(Header::Ipv4) != 0 {
+                self.p.jmp_imm(JmpOp::Lt, R3, l3off + 20, drop);
+                self.p.jmp_imm(JmpOp::Gt, R3, l3off + 60, drop);
+                self.p.stx(Size::DW, R10, L4OFF, R3);
+            } else {
+                let l4off = if flags & bit(Header::Ipv6) != 0 {
+                    l3off + 40
+                } else {
+                    l3off
+                };
+                self.p.mov64_imm(R4, l4off).stx(Size::DW, R10, L4OFF, R4);
+            }
+            self.p.ja(anchored);
+            self.p.bind(next);
+        }
+        self.p.ja(drop);
+        self.p.bind(anchored);
+        self.emit_reanchor();
     }
 
     /// One probe, mask number at `SCRATCH`: on to `next`, or to `done` when

@@ -16,6 +16,7 @@
 //! | `t{N}_c_<table>` (counters = true) | PERCPU_ARRAY (ARRAY + atomic adds where the target has no per-CPU maps) | u32 slot | u64 packets, u64 bytes | `size + 1` (last = default action) |
 //! | `ports` (module forwards) | DEVMAP (xdp) / ARRAY (tc) | u32 logical port | u32 ifindex (+ u32 program fd 0 for DEVMAP) | max port id + 1 |
 //! | `in_ports` (module reads `meta.in_port`) | HASH | u32 ifindex | u32 logical port | 256 |
+//! | `scratch` (kernel, tuple-space tables) | PERCPU_ARRAY | u32 0 | program-private | 1 |
 //!
 //! **Key bytes**: each key field in network byte order, right-aligned in
 //! `ceil(width/8)` bytes (a VLAN id 0x123 is `01 23`), fields concatenated in
@@ -56,6 +57,8 @@ pub const DEFAULT_MAX_MASKS: u32 = 64;
 pub const IN_PORTS_ENTRIES: u32 = 256;
 /// `meta.in_port` of a packet from an interface not in `in_ports`.
 pub const UNKNOWN_IN_PORT: u32 = 0xffff;
+/// Bytes of the scratch map's value: u64 validity bits, tag count, L4 offset.
+pub const SCRATCH_BYTES: u32 = 24;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Hook {
@@ -85,6 +88,9 @@ pub enum MapRole {
     Ports,
     /// ifindex → logical port, for `meta.in_port`.
     InPorts,
+    /// Per-CPU scratch the program parks its parse state in around a
+    /// tuple-space search loop (see `codegen::table`); never written by drivers.
+    Scratch,
 }
 
 /// One map to create.
@@ -140,6 +146,8 @@ pub struct ModuleLayout {
     pub ports_map: Option<String>,
     /// Name of the ifindex → port map, if the module reads `meta.in_port`.
     pub in_ports_map: Option<String>,
+    /// Name of the per-CPU scratch map, if the program uses one.
+    pub scratch_map: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -603,6 +611,9 @@ pub struct LayoutOptions {
     /// Counters in PERCPU_ARRAYs; else in ARRAYs updated with atomic adds
     /// (targets without per-CPU maps, e.g. NIC offload).
     pub percpu_counters: bool,
+    /// Tuple-space probes run as a loop (kernel), which parks the parse
+    /// state in a per-CPU scratch map; else straight-line code.
+    pub mask_loop: bool,
 }
 
 /// The layout of every map `module` needs on `hook`, tuple-space tables
@@ -614,6 +625,7 @@ pub fn for_module(module: &Module, hook: Hook, max_masks: u32) -> ModuleLayout {
             hook,
             max_masks,
             percpu_counters: true,
+            mask_loop: true,
         },
     )
 }
@@ -668,11 +680,27 @@ pub fn for_module_with(module: &Module, opts: &LayoutOptions) -> ModuleLayout {
             map_flags: 0,
         });
     }
+    let tuple_space = tables
+        .iter()
+        .any(|t| matches!(t.kind, TableKind::TupleSpace { .. }));
+    let scratch_map = (opts.mask_loop && tuple_space).then(|| "scratch".to_string());
+    if let Some(name) = &scratch_map {
+        maps.push(MapSpec {
+            name: name.clone(),
+            role: MapRole::Scratch,
+            map_type: map_type::PERCPU_ARRAY,
+            key_size: 4,
+            value_size: SCRATCH_BYTES,
+            max_entries: 1,
+            map_flags: 0,
+        });
+    }
     ModuleLayout {
         hook,
         tables,
         maps,
         ports_map,
         in_ports_map,
+        scratch_map,
     }
 }
