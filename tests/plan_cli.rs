@@ -183,7 +183,7 @@ fn hwdb_lookup_and_list() {
     let t = out(&o);
     assert!(
         t.contains("Netronome NFP-4000 (Agilio CX)")
-            && t.contains("xdp_hw_offload: true (since 4.9)"),
+            && t.contains("xdp_hw_offload: true (since 4.10)"),
         "{t}"
     );
     assert!(t.contains("source: drivers/net/ethernet/netronome/nfp"));
