@@ -59,7 +59,12 @@ fn differential(
         Err(e) => {
             // Only refusals with a named reason are acceptable here.
             assert!(
-                matches!(e, offload_p4::P4Error::PortOutOfRange { .. }),
+                matches!(
+                    e,
+                    offload_p4::P4Error::PortOutOfRange { .. }
+                        | offload_p4::P4Error::ReservedPort { .. }
+                        | offload_p4::P4Error::NameCollision { .. }
+                ),
                 "{label}: {e}"
             );
             tally.skipped += frames.len();
