@@ -323,31 +323,30 @@ impl Gen<'_> {
         self.p.ldx(Size::DW, R1, R0, 0);
         self.p.ldx(Size::DW, R2, R0, 8);
         let anchored = self.p.label();
+        // Every (validity bits, tag count) the parser can produce, the
+        // common ones first (this is a chain of compares at run time).
         let eth = bit(Header::Eth);
-        let l3s = [0, bit(Header::Ipv4), bit(Header::Ipv6)];
-        let mut combos = vec![(0, 0)];
+        let (v4, v6) = (bit(Header::Ipv4), bit(Header::Ipv6));
+        let (tcp, udp) = (
+            bit(Header::Tcp) | bit(Header::L4),
+            bit(Header::Udp) | bit(Header::L4),
+        );
+        let shapes = [
+            eth | v4 | tcp,
+            eth | v4 | udp,
+            eth | v6 | tcp,
+            eth | v6 | udp,
+            eth | v4 | bit(Header::Icmp),
+            eth | v6 | bit(Header::Icmpv6),
+            eth | v4,
+            eth | v6,
+            eth,
+        ];
+        let mut combos: Vec<(i32, i32)> = Vec::new();
         for tags in 0..=2 {
-            for (i, l3) in l3s.iter().enumerate() {
-                let l4s: &[i32] = match i {
-                    0 => &[0],
-                    1 => &[
-                        0,
-                        bit(Header::Tcp) | bit(Header::L4),
-                        bit(Header::Udp) | bit(Header::L4),
-                        bit(Header::Icmp),
-                    ],
-                    _ => &[
-                        0,
-                        bit(Header::Tcp) | bit(Header::L4),
-                        bit(Header::Udp) | bit(Header::L4),
-                        bit(Header::Icmpv6),
-                    ],
-                };
-                for l4 in l4s {
-                    combos.push((eth | l3 | l4, tags));
-                }
-            }
+            combos.extend(shapes.iter().map(|f| (*f, tags)));
         }
+        combos.push((0, 0));
         for (flags, tags) in combos {
             let next = self.p.label();
             let l3off = 14 + 4 * tags;
