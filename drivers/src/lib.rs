@@ -9,3 +9,4 @@ pub mod vmlab;
 pub mod entries;
 pub mod p4;
 pub mod deploy;
+pub mod testrun;

@@ -1,0 +1,857 @@
+//! Differential proof of the eBPF backend on the running kernel: random
+//! valid modules (offload_core::testgen) compiled for XDP and tc, loaded
+//! through the production path (aya loader, entries written through the
+//! layout by drivers::entries), run under BPF_PROG_TEST_RUN on generated
+//! frames and compared with the reference interpreter on verdict, output
+//! bytes and counters. The egress port of forwards (and tx, pass) is
+//! observed on veths: XDP live-frames test runs into a DEVMAP of veths, and
+//! the tc program attached to a veth with frames sent through it.
+//!
+//! Every generated module must compile and pass the verifier. The normal
+//! run is a fixed-seed slice; `OFFLOAD_DIFF_PACKETS=N` asks for about N test
+//! runs (`OFFLOAD_DIFF_SEED` moves the seeds). A mismatch writes the module
+//! source and the frames to `$CARGO_TARGET_TMPDIR/diff-failures/`.
+//!
+//! Needs root; skips with a reason otherwise (a failure with
+//! OFFLOAD_REQUIRE_KERNEL_TESTS=1).
+
+use offload_core::ir::{Module, PortId};
+use offload_core::semantics::{self, CounterSlot, Outcome, Verdict};
+use offload_core::testgen::{self, Case, Frame};
+use offload_drivers::entries::write::{self, TableFds};
+use offload_drivers::load::program::{load, Loaded};
+use offload_drivers::load::Mode;
+use offload_drivers::sys::{self, Kernel};
+use offload_drivers::testenv::require_root;
+use offload_drivers::testrun::{self, Capture};
+use offload_ebpf::codegen::{compile, CompileError, Compiled, Target};
+use offload_ebpf::layout::Hook;
+use std::collections::BTreeMap;
+use std::os::fd::AsFd;
+use std::time::{Duration, Instant};
+
+const LO: u32 = 1;
+const PROFILE_REFUSAL: &str = "refused by the target profile: ";
+
+fn env_usize(name: &str) -> Option<usize> {
+    std::env::var(name).ok().and_then(|s| s.parse().ok())
+}
+
+fn base_seed() -> u64 {
+    std::env::var("OFFLOAD_DIFF_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x5eed_0000)
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn target(hook: Hook) -> Target {
+    match hook {
+        Hook::Xdp => Target::xdp(),
+        Hook::Tc => Target::tc(),
+    }
+}
+
+fn mode(hook: Hook) -> Mode {
+    match hook {
+        Hook::Xdp => Mode::Generic,
+        Hook::Tc => Mode::Tc,
+    }
+}
+
+/// Keeps a failing case for a person: module source + frames.
+fn save_failure(case: &Case, hook: Hook, what: &str) -> String {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("diff-failures");
+    let _ = std::fs::create_dir_all(&dir);
+    let base = dir.join(format!("{:x}-{hook:?}", case.seed));
+    let _ = std::fs::write(base.with_extension("toml"), &case.source);
+    let _ = std::fs::write(base.with_extension("txt"), what);
+    base.display().to_string()
+}
+
+/// Compiles and loads `case` for `hook`; fills tables and defaults through
+/// the layout; ports map to `port_ifindex(port)`.
+fn load_case(
+    case: &Case,
+    hook: Hook,
+    port_ifindex: &dyn Fn(PortId) -> u32,
+) -> Result<(Compiled, Loaded), String> {
+    let m = &case.module;
+    let c = compile(m, &target(hook)).map_err(|e| match e {
+        // A documented refusal naming what the target cannot do: allowed
+        // (never a silently different program), counted apart.
+        CompileError::Unsupported { .. } | CompileError::Profile { .. } => {
+            format!("{PROFILE_REFUSAL}{e}")
+        }
+        e => format!("compile: {e}"),
+    })?;
+    let loaded = load(&c.object, &c.program_name, mode(hook)).map_err(|e| {
+        let s = e.to_string();
+        // Name the module node behind the last instruction the log mentions.
+        let node = s
+            .lines()
+            .rev()
+            .find_map(|l| l.split_once(':')?.0.trim().parse::<usize>().ok())
+            .and_then(|i| c.node_at(i))
+            .map(|n| n.describe())
+            .unwrap_or_default();
+        let tail: Vec<&str> = s.lines().rev().take(30).collect();
+        format!(
+            "load ({node}): {}",
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+        )
+    })?;
+    for t in &m.tables {
+        let tl = c.layout.table(t.id);
+        let fds = TableFds::find(tl, &loaded.maps).map_err(|e| e.to_string())?;
+        let entries: Vec<_> = t
+            .entries
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (e.clone(), i as u32))
+            .collect();
+        write::fill(&Kernel, tl, t, fds, &entries, true)
+            .map_err(|e| format!("table {}: {e}", t.name))?;
+    }
+    if let Some(name) = &c.layout.ports_map {
+        let map = loaded.map(name).ok_or("no ports map")?;
+        for p in &m.ports {
+            let mut v = port_ifindex(p.id).to_ne_bytes().to_vec();
+            v.resize(map.info.value_size as usize, 0);
+            sys::map_update(
+                &Kernel,
+                map.fd.as_fd(),
+                &u32::from(p.id.0).to_ne_bytes(),
+                &v,
+                sys::BPF_ANY,
+            )
+            .map_err(|e| format!("ports: {e}"))?;
+        }
+    }
+    Ok((c, loaded))
+}
+
+/// Tells the program which logical port `ifindex` is (or none).
+fn set_in_port(c: &Compiled, loaded: &Loaded, ifindex: u32, port: PortId) {
+    let Some(name) = &c.layout.in_ports_map else {
+        return;
+    };
+    let fd = loaded.map(name).expect("in_ports map").fd.as_fd();
+    if port.0 == 0xffff {
+        let _ = sys::map_delete(&Kernel, fd, &ifindex.to_ne_bytes());
+    } else {
+        sys::map_update(
+            &Kernel,
+            fd,
+            &ifindex.to_ne_bytes(),
+            &u32::from(port.0).to_ne_bytes(),
+            sys::BPF_ANY,
+        )
+        .expect("in_ports update");
+    }
+}
+
+fn code(hook: Hook, v: &Verdict) -> u32 {
+    match (hook, v) {
+        (Hook::Xdp, Verdict::Drop) => 1,
+        (Hook::Xdp, Verdict::Pass) => 2,
+        (Hook::Xdp, Verdict::Tx) => 3,
+        (Hook::Xdp, Verdict::Forward(_)) => 4,
+        (Hook::Tc, Verdict::Drop) => 2,
+        (Hook::Tc, Verdict::Pass) => 0,
+        (Hook::Tc, Verdict::Tx | Verdict::Forward(_)) => 7,
+    }
+}
+
+/// Counter totals the reference expects, per (map, slot).
+fn add_counters(c: &Compiled, want: &Outcome, into: &mut BTreeMap<(String, u32), (u64, u64)>) {
+    for hit in &want.counters {
+        let tl = c.layout.table(hit.table);
+        let slot = match hit.slot {
+            CounterSlot::Entry(e) => e as u32,
+            CounterSlot::Default => tl.default_slot,
+        };
+        let e = into
+            .entry((tl.counters_map.clone().expect("counters map"), slot))
+            .or_default();
+        e.0 += 1;
+        e.1 += hit.bytes;
+    }
+}
+
+fn read_counters(m: &Module, c: &Compiled, loaded: &Loaded) -> BTreeMap<(String, u32), (u64, u64)> {
+    let mut out = BTreeMap::new();
+    for t in &m.tables {
+        let tl = c.layout.table(t.id);
+        let fds = TableFds::find(tl, &loaded.maps).expect("maps");
+        if let Some(v) = write::read_counters(&Kernel, tl, fds).expect("counters") {
+            for (slot, pb) in v.into_iter().enumerate() {
+                if pb != (0, 0) {
+                    out.insert((tl.counters_map.clone().unwrap(), slot as u32), pb);
+                }
+            }
+        }
+    }
+    out
+}
+
+#[derive(Default, Debug)]
+struct Totals {
+    modules: usize,
+    runs: usize,
+    /// Frames under 14 bytes: the kernel's test run refuses them.
+    too_short: usize,
+    /// Frames the skb test run refuses before the program runs.
+    refused: usize,
+    /// Modules the target's profile refuses with a named reason.
+    profile_refusals: usize,
+    mismatches: Vec<String>,
+    /// Seconds spent compiling, verifying and filling maps.
+    load_secs: f64,
+    verdicts: BTreeMap<&'static str, usize>,
+}
+
+impl Totals {
+    fn add(&mut self, o: Totals) {
+        self.modules += o.modules;
+        self.runs += o.runs;
+        self.too_short += o.too_short;
+        self.refused += o.refused;
+        self.profile_refusals += o.profile_refusals;
+        self.load_secs += o.load_secs;
+        self.mismatches.extend(o.mismatches);
+        for (k, v) in o.verdicts {
+            *self.verdicts.entry(k).or_default() += v;
+        }
+    }
+}
+
+/// The kernel's skb test run refuses a frame whose EtherType promises an IP
+/// header that is not there; nothing runs, so there is nothing to compare.
+fn skb_run_may_refuse(frame: &[u8]) -> bool {
+    let et = u16::from_be_bytes([frame[12], frame[13]]);
+    match et {
+        0x0800 => frame.len() < 14 + 20,
+        0x86dd => frame.len() < 14 + 40,
+        _ => false,
+    }
+}
+
+/// One case on one hook: every frame through BPF_PROG_TEST_RUN, then the
+/// counters.
+fn differential(case: &Case, hook: Hook, frames: &[Frame]) -> Totals {
+    let mut t = Totals {
+        modules: 1,
+        ..Totals::default()
+    };
+    let m = &case.module;
+    let t_load = Instant::now();
+    let loaded_case = load_case(case, hook, &|_| LO);
+    t.load_secs = t_load.elapsed().as_secs_f64();
+    let (c, loaded) = match loaded_case {
+        Ok(x) => x,
+        Err(e) if e.starts_with(PROFILE_REFUSAL) => {
+            t.modules = 0;
+            t.profile_refusals = 1;
+            return t;
+        }
+        Err(e) => {
+            let at = save_failure(case, hook, &e);
+            t.mismatches.push(format!(
+                "seed {:#x} {hook:?}: {e}\n  (case in {at}.toml)",
+                case.seed
+            ));
+            return t;
+        }
+    };
+    let mut expected = BTreeMap::new();
+    let mut log = String::new();
+    for (i, f) in frames.iter().enumerate() {
+        if f.bytes.len() < 14 {
+            t.too_short += 1;
+            continue;
+        }
+        set_in_port(&c, &loaded, LO, f.in_port);
+        let want = semantics::run(m, f.in_port, &f.bytes);
+        let got = match testrun::run(&loaded, &f.bytes, LO) {
+            Ok(r) => r,
+            Err(e) if hook == Hook::Tc && skb_run_may_refuse(&f.bytes) => {
+                let _ = e;
+                t.refused += 1;
+                continue;
+            }
+            Err(e) => {
+                t.mismatches.push(format!(
+                    "seed {:#x} {hook:?} frame {i}: test run failed: {e}\n  in {}",
+                    case.seed,
+                    hex(&f.bytes)
+                ));
+                continue;
+            }
+        };
+        t.runs += 1;
+        *t.verdicts
+            .entry(match want.verdict {
+                Verdict::Drop => "drop",
+                Verdict::Pass => "pass",
+                Verdict::Tx => "tx",
+                Verdict::Forward(_) => "forward",
+            })
+            .or_default() += 1;
+        add_counters(&c, &want, &mut expected);
+        if got.retval != code(hook, &want.verdict) || got.data != want.packet {
+            let msg = format!(
+                "seed {:#x} {hook:?} frame {i} (in_port {}): want {:?} (code {}), got code {}\n  in   {}\n  want {}\n  got  {}",
+                case.seed,
+                f.in_port.0,
+                want.verdict,
+                code(hook, &want.verdict),
+                got.retval,
+                hex(&f.bytes),
+                hex(&want.packet),
+                hex(&got.data)
+            );
+            log.push_str(&msg);
+            log.push('\n');
+            t.mismatches.push(msg);
+        }
+    }
+    let got = read_counters(m, &c, &loaded);
+    if got != expected {
+        let msg = format!(
+            "seed {:#x} {hook:?}: counters differ\n  want {expected:?}\n  got  {got:?}",
+            case.seed
+        );
+        log.push_str(&msg);
+        t.mismatches.push(msg);
+    }
+    if !log.is_empty() {
+        let at = save_failure(case, hook, &log);
+        if let Some(first) = t.mismatches.first_mut() {
+            first.push_str(&format!("\n  (case in {at}.toml)"));
+        }
+    }
+    t
+}
+
+fn report(name: &str, t: &Totals, secs: f64) {
+    eprintln!(
+        "{name}: {} module loads ({} refused by a target profile), {} test runs, {} mismatches in {secs:.1}s ({:.1}s loading) (not run: {} frames < 14 bytes, {} refused by the skb test run); verdicts {:?}",
+        t.modules,
+        t.profile_refusals,
+        t.runs,
+        t.mismatches.len(),
+        t.load_secs,
+        t.too_short,
+        t.refused,
+        t.verdicts
+    );
+}
+
+fn assert_clean(t: &Totals) {
+    assert!(
+        t.mismatches.is_empty(),
+        "{} mismatches over {} runs; first ones:\n{}",
+        t.mismatches.len(),
+        t.runs,
+        t.mismatches
+            .iter()
+            .take(6)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
+
+#[test]
+fn random_modules_agree_with_the_reference_on_xdp_and_tc() {
+    if !require_root("random_modules_agree_with_the_reference_on_xdp_and_tc") {
+        return;
+    }
+    let t0 = Instant::now();
+    // Default: a fixed slice of 32 modules × 2 hooks × 200 frames; a long
+    // run uses more frames per module (loading dominates otherwise).
+    let long = env_usize("OFFLOAD_DIFF_PACKETS");
+    let per_module = env_usize("OFFLOAD_DIFF_FRAMES_PER_MODULE").unwrap_or(if long.is_some() {
+        5000
+    } else {
+        200
+    });
+    let modules = long.map(|n| n.div_ceil(2 * per_module)).unwrap_or(32);
+    let seed0 = base_seed();
+    let mut total = Totals::default();
+    // A long run goes on until it has that many test runs (refused frames
+    // and profile refusals do not count).
+    for k in 0.. {
+        if k >= modules as u64 && long.is_none_or(|n| total.runs >= n) {
+            break;
+        }
+        let seed = seed0 + k;
+        let case = testgen::case(seed).unwrap_or_else(|e| panic!("{e}"));
+        let frames = testgen::frames(seed ^ 0xf4a3e5, &case.module, per_module);
+        for hook in [Hook::Xdp, Hook::Tc] {
+            total.add(differential(&case, hook, &frames));
+        }
+        if long.is_some() && k % 10 == 9 {
+            report("progress", &total, t0.elapsed().as_secs_f64());
+        }
+    }
+    report(
+        "random modules, BPF_PROG_TEST_RUN",
+        &total,
+        t0.elapsed().as_secs_f64(),
+    );
+    assert_clean(&total);
+}
+
+/// Reruns one case by hand: `OFFLOAD_DIFF_REPRO=case.toml
+/// OFFLOAD_DIFF_FRAME=<hex> [OFFLOAD_DIFF_IN_PORT=n] cargo test --test
+/// diff_random repro -- --ignored --nocapture` prints the reference's and
+/// both hooks' results.
+#[test]
+#[ignore]
+fn repro() {
+    let path = std::env::var("OFFLOAD_DIFF_REPRO").expect("OFFLOAD_DIFF_REPRO=case.toml");
+    let source = std::fs::read_to_string(&path).expect("case file");
+    let module = offload_core::spec::compile(&source).expect("valid module");
+    let hexs = std::env::var("OFFLOAD_DIFF_FRAME").expect("OFFLOAD_DIFF_FRAME=hex");
+    let bytes: Vec<u8> = (0..hexs.len() / 2)
+        .map(|i| u8::from_str_radix(&hexs[2 * i..2 * i + 2], 16).unwrap())
+        .collect();
+    let in_port = PortId(env_usize("OFFLOAD_DIFF_IN_PORT").unwrap_or(0xffff) as u16);
+    let case = Case {
+        seed: 0,
+        source,
+        module,
+    };
+    let want = semantics::run_traced(&case.module, in_port, &bytes);
+    eprintln!(
+        "reference: {:?}\n  steps {:?}\n  events {:?}\n  out {}",
+        want.outcome.verdict,
+        want.outcome.steps,
+        want.events,
+        hex(&want.outcome.packet)
+    );
+    for hook in [Hook::Xdp, Hook::Tc] {
+        match load_case(&case, hook, &|_| LO) {
+            Ok((c, loaded)) => {
+                set_in_port(&c, &loaded, LO, in_port);
+                let r = testrun::run(&loaded, &bytes, LO);
+                eprintln!("{hook:?}: {r:?}");
+                if std::env::var("OFFLOAD_DIFF_LISTING").is_ok() {
+                    eprintln!("{}", c.listing);
+                }
+            }
+            Err(e) => eprintln!("{hook:?}: {e}"),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The egress port, observed: frames come out of veths in a namespace.
+
+/// A network namespace of this test, removed on drop (also on panic).
+struct Netns(String);
+
+impl Netns {
+    fn new(tag: &str) -> Netns {
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("odiff-{tag}-{}-{n}", std::process::id());
+        sh(&["ip", "netns", "add", &name]);
+        let ns = Netns(name);
+        // No IPv6 (no neighbour discovery noise on the captures).
+        sh(&[
+            "ip",
+            "netns",
+            "exec",
+            &ns.0,
+            "sysctl",
+            "-q",
+            "-w",
+            "net.ipv6.conf.all.disable_ipv6=1",
+            "net.ipv6.conf.default.disable_ipv6=1",
+        ]);
+        ns
+    }
+
+    /// A veth pair `a`/`b`, both up.
+    fn veth(&self, a: &str, b: &str) {
+        sh(&[
+            "ip", "-n", &self.0, "link", "add", a, "type", "veth", "peer", "name", b,
+        ]);
+        for i in [a, b] {
+            sh(&["ip", "-n", &self.0, "link", "set", i, "up"]);
+        }
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "del", &self.0])
+            .status();
+    }
+}
+
+fn sh(argv: &[&str]) {
+    let out = std::process::Command::new(argv[0])
+        .args(&argv[1..])
+        .output()
+        .unwrap_or_else(|e| panic!("{argv:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{argv:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Where a frame is seen leaving, per the reference's verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Sink {
+    /// Into the ingress interface's stack (captured on it, incoming).
+    Host,
+    /// Out of the ingress interface (captured on its peer).
+    Back,
+    /// Out of a port's interface (captured on its peer).
+    Port(u16),
+}
+
+/// The receive path moves an outer tag into metadata and frees a frame whose
+/// tag is cut short; such frames cannot be observed unchanged on a veth.
+fn observable(frame: &[u8]) -> bool {
+    let tpid = frame.len() >= 14 && matches!([frame[12], frame[13]], [0x81, 0x00] | [0x88, 0xa8]);
+    frame.len() >= 14 && (!tpid || frame.len() >= 20)
+}
+
+/// Runs `frames` of `case` (XDP: live test runs; tc: attached to `in0`,
+/// frames sent from its peer) and compares where each frame comes out, and
+/// as what, with the reference.
+fn live(case: &Case, hook: Hook, frames: Vec<Frame>) -> Totals {
+    let ns = Netns::new(match hook {
+        Hook::Xdp => "x",
+        Hook::Tc => "t",
+    });
+    ns.veth("in0", "in0p");
+    let ports: Vec<(PortId, String)> = case
+        .module
+        .ports
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.id, format!("p{i}")))
+        .collect();
+    for (_, name) in &ports {
+        ns.veth(name, &format!("{name}p"));
+    }
+    let case = case.clone();
+    let name = ns.0.clone();
+    offload_drivers::lab::netns::in_netns(&name, move || live_inside(&case, hook, &frames, &ports))
+        .expect("enter the test namespace")
+}
+
+fn live_inside(case: &Case, hook: Hook, frames: &[Frame], ports: &[(PortId, String)]) -> Totals {
+    use offload_drivers::lab::ifindex;
+    use offload_drivers::load::attach::attach;
+    let mut t = Totals {
+        modules: 1,
+        ..Totals::default()
+    };
+    let m = &case.module;
+    let in0 = ifindex("in0");
+    // Redirected frames reach a veth peer only while it runs XDP (veth then
+    // takes frames on its NAPI ring): an XDP program that passes everything.
+    let pass_all = offload_core::spec::compile(
+        "[module]\nname = \"pass_all\"\n[[table]]\nname = \"t\"\nactions = [\"go\"]\ndefault_action = \"go\"\n[action.go]\ndo = [\"pass\"]\n",
+    )
+    .expect("pass_all module");
+    let pc = compile(&pass_all, &Target::xdp()).expect("pass_all compiles");
+    let mut pass_prog = load(&pc.object, &pc.program_name, Mode::Native).expect("pass_all loads");
+    let mut links = Vec::new();
+    let mut sinks: BTreeMap<Sink, Capture> = BTreeMap::new();
+    let mut peers = vec![("in0p".to_string(), Sink::Back)];
+    peers.extend(
+        ports
+            .iter()
+            .map(|(id, n)| (format!("{n}p"), Sink::Port(id.0))),
+    );
+    for (peer, sink) in &peers {
+        let idx = ifindex(peer);
+        links.push(attach(&Kernel, &mut pass_prog, peer, idx).expect("attach pass_all"));
+        sinks.insert(*sink, Capture::open(idx).expect("capture"));
+    }
+    if hook == Hook::Xdp {
+        sinks.insert(Sink::Host, Capture::open(in0).expect("capture in0"));
+    }
+    let port_if: BTreeMap<u16, u32> = ports.iter().map(|(id, n)| (id.0, ifindex(n))).collect();
+    let (c, mut loaded) = match load_case(case, hook, &|p| port_if[&p.0]) {
+        Ok(x) => x,
+        Err(e) if e.starts_with(PROFILE_REFUSAL) => {
+            t.modules = 0;
+            t.profile_refusals = 1;
+            return t;
+        }
+        Err(e) => {
+            t.mismatches
+                .push(format!("seed {:#x} {hook:?} live: {e}", case.seed));
+            return t;
+        }
+    };
+    let sender = if hook == Hook::Tc {
+        links.push(attach(&Kernel, &mut loaded, "in0", in0).expect("attach tc"));
+        Some(sinks.remove(&Sink::Back).expect("in0p capture"))
+    } else {
+        None
+    };
+    // tc: frames sent from in0p; their Back copies come in on the same socket.
+    let back = sender.as_ref();
+    let mut expected: BTreeMap<Sink, Vec<(usize, Vec<u8>)>> = BTreeMap::new();
+    let mut batch = 0;
+    let flush = |expected: &mut BTreeMap<Sink, Vec<(usize, Vec<u8>)>>, t: &mut Totals| {
+        let mut all: Vec<(Sink, &Capture)> = sinks.iter().map(|(s, c)| (*s, c)).collect();
+        if let Some(b) = back {
+            all.push((Sink::Back, b));
+        }
+        for (sink, cap) in all {
+            let want = expected.remove(&sink).unwrap_or_default();
+            let mut got = Vec::new();
+            while got.len() < want.len() {
+                match cap.recv(Duration::from_millis(500)).expect("recv") {
+                    Some(f) => got.push(f),
+                    None => break,
+                }
+            }
+            got.extend(cap.drain(Duration::from_millis(5)).expect("drain"));
+            let want_bytes: Vec<&Vec<u8>> = want.iter().map(|(_, b)| b).collect();
+            let got_bytes: Vec<&Vec<u8>> = got.iter().collect();
+            if want_bytes != got_bytes {
+                t.mismatches.push(format!(
+                    "seed {:#x} {hook:?} live, out of {sink:?}: want frames {:?}\n  want {:?}\n  got  {:?}",
+                    case.seed,
+                    want.iter().map(|(i, _)| *i).collect::<Vec<_>>(),
+                    want_bytes.iter().map(|b| hex(b)).collect::<Vec<_>>(),
+                    got_bytes.iter().map(|b| hex(b)).collect::<Vec<_>>(),
+                ));
+            }
+        }
+    };
+    for (i, f) in frames.iter().enumerate() {
+        let want = semantics::run(m, f.in_port, &f.bytes);
+        let tagged_in = semantics::parse(&f.bytes).vlan_tags > 0
+            || (f.bytes.len() >= 14
+                && matches!([f.bytes[12], f.bytes[13]], [0x81, 0x00] | [0x88, 0xa8]));
+        // tc on a live interface sees the outer tag in metadata, not in the
+        // bytes (see offload_ebpf::codegen::flavor): untagged frames only.
+        if !observable(&f.bytes) || !observable(&want.packet) || (hook == Hook::Tc && tagged_in) {
+            continue;
+        }
+        set_in_port(&c, &loaded, in0, f.in_port);
+        let sink = match want.verdict {
+            Verdict::Drop => None,
+            // tc: a passed frame goes up the stack, which no capture tells
+            // apart from a drop (the verdict itself is checked by test runs).
+            Verdict::Pass if hook == Hook::Tc => None,
+            Verdict::Pass => Some(Sink::Host),
+            Verdict::Tx => Some(Sink::Back),
+            Verdict::Forward(p) => Some(Sink::Port(p.0)),
+        };
+        let sent = match (hook, &sender) {
+            (Hook::Tc, Some(s)) => s.send(&f.bytes).map_err(|e| e.to_string()),
+            _ => testrun::run_live(&loaded, &f.bytes, in0).map_err(|e| e.to_string()),
+        };
+        if let Err(e) = sent {
+            t.mismatches.push(format!(
+                "seed {:#x} {hook:?} live frame {i}: {e}",
+                case.seed
+            ));
+            continue;
+        }
+        t.runs += 1;
+        if let Some(s) = sink {
+            *t.verdicts
+                .entry(match s {
+                    Sink::Host => "host",
+                    Sink::Back => "back out",
+                    Sink::Port(_) => "port",
+                })
+                .or_default() += 1;
+            expected
+                .entry(s)
+                .or_default()
+                .push((i, want.packet.clone()));
+        }
+        batch += 1;
+        if batch == 32 {
+            flush(&mut expected, &mut t);
+            batch = 0;
+        }
+    }
+    flush(&mut expected, &mut t);
+    drop(links);
+    t
+}
+
+/// Seeds (from `seed0`) whose module forwards to at least two ports.
+fn forwarding_cases(seed0: u64, n: usize) -> Vec<Case> {
+    (seed0..)
+        .map(|s| testgen::case(s).unwrap_or_else(|e| panic!("{e}")))
+        .filter(|c| c.module.ports.len() >= 2 && offload_ebpf::layout::module_forwards(&c.module))
+        .take(n)
+        .collect()
+}
+
+fn live_test(name: &str, hook: Hook) {
+    if !require_root(name) {
+        return;
+    }
+    let t0 = Instant::now();
+    let n = env_usize("OFFLOAD_DIFF_LIVE_MODULES").unwrap_or(8);
+    let per = env_usize("OFFLOAD_DIFF_LIVE_FRAMES").unwrap_or(200);
+    let mut total = Totals::default();
+    for case in forwarding_cases(base_seed() ^ 0x11fe, n) {
+        let frames = testgen::frames(case.seed ^ 0x77, &case.module, per);
+        total.add(live(&case, hook, frames));
+    }
+    report(name, &total, t0.elapsed().as_secs_f64());
+    assert!(
+        total.verdicts.get("port").copied().unwrap_or(0) > 50,
+        "too few forwards observed: {:?}",
+        total.verdicts
+    );
+    assert_clean(&total);
+}
+
+#[test]
+fn xdp_live_frames_leave_through_the_port_the_reference_names() {
+    live_test(
+        "xdp_live_frames_leave_through_the_port_the_reference_names",
+        Hook::Xdp,
+    );
+}
+
+#[test]
+fn tc_redirects_leave_through_the_port_the_reference_names() {
+    live_test(
+        "tc_redirects_leave_through_the_port_the_reference_names",
+        Hook::Tc,
+    );
+}
+
+/// Compiles `source`, loads it for `hook` (entries from the module) and runs
+/// one frame arriving on no port.
+fn run_source(source: &str, hook: Hook, frame: &[u8]) -> Result<testrun::RunOutcome, String> {
+    let module = offload_core::spec::compile(source).map_err(|e| format!("{e:?}"))?;
+    let case = Case {
+        seed: 0,
+        source: source.to_string(),
+        module,
+    };
+    let (_c, loaded) = load_case(&case, hook, &|_| LO)?;
+    testrun::run(&loaded, frame, LO).map_err(|e| e.to_string())
+}
+
+/// Found by the random modules: an `eth.type` key was read 12 bytes past
+/// the EtherType (L3 + 10), so the verifier refused tables keyed on it (and
+/// where it loaded, lookups missed).
+#[test]
+fn eth_type_keys_read_the_ethertype_after_the_tags() {
+    if !require_root("eth_type_keys_read_the_ethertype_after_the_tags") {
+        return;
+    }
+    let source = r#"
+[module]
+name = "ethtype"
+[[table]]
+name = "t0"
+keys = [{ field = "vlan.vid", match = "exact" }, { field = "eth.type", match = "ternary" }]
+actions = ["back", "nop"]
+default_action = "nop"
+[action.back]
+do = ["tx"]
+[action.nop]
+do = []
+[[entry.t0]]
+match = { "vlan.vid" = "2941", "eth.type" = "0x86dd" }
+priority = 1
+action = "back"
+"#;
+    // 802.1ad tag, VID 2941, then IPv6.
+    let mut frame = vec![
+        0x02, 0, 0, 0, 0, 1, 0x02, 0, 0, 0, 0, 2, 0x88, 0xa8, 0x0b, 0x7d, 0x86, 0xdd,
+    ];
+    frame.extend([0x60, 0, 0, 0, 0, 0, 59, 64]);
+    frame.extend([0u8; 32]);
+    let want = semantics::run(
+        &offload_core::spec::compile(source).unwrap(),
+        PortId(0xffff),
+        &frame,
+    );
+    assert_eq!(want.verdict, Verdict::Tx);
+    for hook in [Hook::Xdp, Hook::Tc] {
+        let got = run_source(source, hook, &frame).unwrap_or_else(|e| panic!("{hook:?}: {e}"));
+        assert_eq!(got.retval, code(hook, &Verdict::Tx), "{hook:?}");
+        assert_eq!(got.data, frame, "{hook:?}");
+    }
+}
+
+/// Known codegen bug (seeds 0x5eed0008, 0x5eed000f of the random slice):
+/// three tuple-space stages whose actions branch (push/pop VLAN, dec_ttl,
+/// checksummed sets) make the verifier walk every iteration of every mask
+/// loop: "BPF program is too large. Processed 1000001 insn" (30 s), for
+/// XDP and tc. Entries play no part (verification does not see them).
+#[test]
+#[ignore = "known eBPF codegen bug: verifier state explosion over tuple-space loops"]
+fn verifier_accepts_three_branching_tuple_space_stages() {
+    if !require_root("verifier_accepts_three_branching_tuple_space_stages") {
+        return;
+    }
+    let source = r#"
+[module]
+name = "three_tss"
+[ports]
+port0 = 29
+[[table]]
+name = "t0"
+keys = [{ field = "ipv4.src", match = "lpm" }, { field = "eth.dst", match = "ternary" }, { field = "l4.dst_port", match = "range" }, { field = "vlan.pcp", match = "exact" }]
+actions = ["a0", "a1"]
+default_action = { a0 = { p0 = "20.37.236.243", p1 = "15.183.204.157", p2 = "217.77.96.160" } }
+size = 32
+counters = true
+[[table]]
+name = "t1"
+keys = [{ field = "meta.in_port", match = "ternary" }]
+actions = ["a1", "a2", "a0", "a3"]
+default_action = { a3 = { p0 = "10", p1 = "port0" } }
+size = 64
+counters = true
+[[table]]
+name = "t2"
+keys = [{ field = "vlan.vid", match = "range" }]
+actions = ["a0", "a4", "a5", "a1"]
+default_action = { a1 = { p0 = "5" } }
+size = 4
+[action.a0]
+params = { p0 = "ipv4", p1 = "ipv4", p2 = "ipv4" }
+do = ["set(ipv4.src, p0)", "set(ipv4.ttl, 158)", "set(ipv4.src, p1)", "set(ipv4.dst, p2)"]
+[action.a1]
+params = { p0 = "u3" }
+do = ["push_vlan(p0)", "dec_ttl", "set(eth.dst, 38:f7:65:b2:73:b9)"]
+[action.a2]
+do = ["dec_ttl", "dec_ttl", "drop"]
+[action.a3]
+params = { p0 = "u6", p1 = "port" }
+do = ["set(vlan.pcp, 0)", "set(ipv4.dscp, p0)", "set(ipv4.src, 89.42.148.140)", "forward(p1)"]
+[action.a4]
+params = { p0 = "ipv4" }
+do = ["set(ipv4.dst, p0)", "set(vlan.vid, 833)", "pass"]
+[action.a5]
+params = { p0 = "u12" }
+do = ["dec_ttl", "set(vlan.vid, p0)", "set(eth.src, 7a:a7:3c:e0:6a:a7)", "tx"]
+"#;
+    let frame = [0u8; 60];
+    for hook in [Hook::Xdp, Hook::Tc] {
+        run_source(source, hook, &frame).unwrap_or_else(|e| panic!("{hook:?}: {e}"));
+    }
+}
