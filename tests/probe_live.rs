@@ -195,3 +195,42 @@ fn a_recording_replays_to_the_same_report() {
     b["view"] = serde_json::Value::Null;
     assert_eq!(a, b, "the replay differs from the live probe");
 }
+
+#[test]
+fn a_probe_from_another_network_namespace_does_not_mix_up_devices() {
+    if !require_root("probe across network namespaces") {
+        return;
+    }
+    // A thread inside a fresh netns still sees the root namespace's sysfs:
+    // netlink and sysfs disagree, and the probe must say "unknown", not
+    // attach another device's facts.
+    let v = Veth::new("n");
+    let ns = format!("opns{}", std::process::id() % 100_000);
+    let out = Command::new("ip")
+        .args(["netns", "add", &ns])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    struct Ns(String);
+    impl Drop for Ns {
+        fn drop(&mut self) {
+            let _ = Command::new("ip").args(["netns", "del", &self.0]).output();
+        }
+    }
+    let _ns = Ns(ns.clone());
+    let name = v.a.clone();
+    let r = offload_drivers::lab::netns::in_netns(&ns, move || live()).expect("enter netns");
+    let a = r
+        .device(&name)
+        .expect("sysfs still lists the root namespace's veth");
+    assert_eq!(a.xdp.native.value, None, "{:?}", a.xdp.native);
+    assert!(
+        a.xdp.native.from.contains("another namespace"),
+        "{}",
+        a.xdp.native.from
+    );
+}

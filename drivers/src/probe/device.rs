@@ -389,6 +389,26 @@ fn xdp_facts(
         trial: None,
     };
     match netdev {
+        Some(devs)
+            if !devs.iter().any(|d| d.ifindex == ifindex)
+                || link.is_some_and(|l| l.name != name) =>
+        {
+            // sysfs and netlink describe different network namespaces (a
+            // thread that entered another netns without remounting /sys):
+            // nothing netlink said is about this device.
+            let why = format!(
+                "{name} (ifindex {ifindex}) is not in this network namespace's netlink answers; sysfs shows another namespace"
+            );
+            for fact in [
+                &mut f.native,
+                &mut f.redirect,
+                &mut f.ndo_xmit,
+                &mut f.zero_copy,
+                &mut f.hw_offload,
+            ] {
+                *fact = Fact::new(None, why.clone());
+            }
+        }
         Some(devs) => {
             let src = "netlink netdev dev-get xdp-features";
             let d = devs.iter().find(|d| d.ifindex == ifindex);
