@@ -748,7 +748,7 @@ mod random_module {
             };
             for _ in 0..rng.below(4) {
                 let prim = match rng.below(6) {
-                    0 | 1 | 2 => {
+                    0..=2 => {
                         let field = *rng.pick(&WRITABLE);
                         Primitive::Set {
                             field,
