@@ -8,6 +8,12 @@
 //! - `R9`  start of the L4 header — meaningful when tcp/udp/icmp/icmpv6 is valid;
 //! - `R0`–`R5` scratch and helper arguments (clobbered by every call).
 //!
+//! Verification cost: the parser's outcome (validity bits, tag count,
+//! offsets) is a constant on each parse path, so the verifier checks every
+//! later instruction once per path. Around a tuple-space mask loop the
+//! program parks that state in a per-CPU scratch map (so all paths share one
+//! loop state) and splits it back into constant paths after the loop.
+//!
 //! Packet pointers survive map lookups (those do not change packet data) and
 //! are re-derived from the saved offsets after anything that moves the packet
 //! (`push_vlan`, `pop_vlan`), with the same bounds checks as the parser, so
