@@ -332,6 +332,11 @@ fn replace_100_versions_under_traffic_zero_loss_counters_add_up() {
         let module = offload_core::spec::compile(&src).unwrap();
         let rep = deploy::apply(&rl.request(&src, &module, vec![Mode::Native])).unwrap();
         hitless += usize::from(rep.placements[0].hitless);
+        // Routes are the same in every version: their counters map is shared.
+        assert!(
+            rep.shared_counters.contains(&"routes".to_string()),
+            "{rep:?}"
+        );
     }
     stop.store(true, Ordering::Relaxed);
     let sent = sender.join().unwrap();
@@ -459,4 +464,48 @@ fn adopt_child_applies() {
         },
     };
     deploy::apply(&req).unwrap();
+}
+
+/// Binding a logical port to another interface updates the port maps of the
+/// running program: no reload, traffic for that port now leaves elsewhere.
+#[test]
+fn rebinding_ports_is_a_map_update() {
+    if !require_root("rebinding_ports_is_a_map_update") {
+        return;
+    }
+    let rl = router_lab("rebind");
+    let source = rl.source();
+    let first = deploy::apply(&rl.request(&source, &rl.module, vec![Mode::Generic])).unwrap();
+    let mut req = rl.request(&source, &rl.module, vec![Mode::Generic]);
+    // servers now reached through the backup host's interface.
+    req.ports.insert("servers".into(), rl.bak.outer.clone());
+    let rep = deploy::apply(&req).unwrap();
+    assert!(rep.rebound_only, "{rep:?}");
+    assert_eq!(rep.placements[0].prog_id, first.placements[0].prog_id);
+    assert_eq!(rep.version, first.version);
+    let mut wires = rl.wires();
+    for w in &mut wires {
+        if w.port_name == "servers" {
+            w.host = rl.bak.clone();
+        }
+    }
+    wires.retain(|w| w.port_name != "backup");
+    let taps = Taps::open(&wires).unwrap();
+    let r = run_probe(
+        &rl.module,
+        &taps,
+        &udp_probe(&rl, 11, [192, 168, 1, 2]),
+        true,
+        Duration::from_millis(60),
+    )
+    .unwrap();
+    assert_eq!(
+        r.expected,
+        Verdict::Forward(rl.module.port_by_name("servers").unwrap().id)
+    );
+    assert!(r.ok, "{:?} {:?}", r.mismatch, r.seen);
+    let st = deploy::State::load(&rl.roots.state_file(&rl.module.name))
+        .unwrap()
+        .unwrap();
+    assert_eq!(st.ports["servers"], rl.bak.outer);
 }

@@ -15,6 +15,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// The port map's value for `ifindex`: the ifindex, padded to the map's value
+/// size (a DEVMAP value is `struct bpf_devmap_val`, 8 bytes, under aya 0.14).
+fn port_value(m: &program::LoadedMap, ifindex: u32) -> Vec<u8> {
+    let mut v = ifindex.to_ne_bytes().to_vec();
+    v.resize(m.info.value_size as usize, 0);
+    v
+}
+
 fn two_hosts(tag: &str) -> (Lab, Host, Host) {
     let mut lab = Lab::new(tag);
     let a = lab.add_host("a", Ipv4Addr::new(10, 1, 0, 2), 24).unwrap();
@@ -52,7 +60,7 @@ fn forward_test(mode: Mode) {
         &Kernel,
         ports.fd.as_fd(),
         &0u32.to_ne_bytes(),
-        &b.outer_ifindex.to_ne_bytes(),
+        &port_value(ports, b.outer_ifindex),
         0,
     )
     .unwrap();
@@ -169,7 +177,11 @@ fn pins_survive_process_exit() {
     }
     bpffs::ensure_mounted().unwrap();
     let (_lab, a, _b) = two_hosts("pin");
-    let dir = bpffs::pin_dir(std::path::Path::new(bpffs::BPFFS_ROOT), "pintest", &a.outer);
+    let dir = bpffs::pin_dir(
+        std::path::Path::new(bpffs::BPFFS_ROOT),
+        &format!("pintest{}", std::process::id()),
+        &a.outer,
+    );
     bpffs::create_pin_dir(&dir).unwrap();
     let status = std::process::Command::new(std::env::current_exe().unwrap())
         .args(["--exact", "pins_survive_process_exit", "--nocapture"])
@@ -207,7 +219,7 @@ fn replace_under_traffic(mode: Mode) {
             &Kernel,
             ports.fd.as_fd(),
             &0u32.to_ne_bytes(),
-            &b.outer_ifindex.to_ne_bytes(),
+            &port_value(ports, b.outer_ifindex),
             0,
         )
         .unwrap();
@@ -216,7 +228,7 @@ fn replace_under_traffic(mode: Mode) {
     bpffs::ensure_mounted().unwrap();
     let dir = bpffs::pin_dir(
         std::path::Path::new(bpffs::BPFFS_ROOT),
-        &format!("rptest{}", std::process::id()),
+        &format!("rptest{}{}", std::process::id(), mode.name()),
         &a.outer,
     );
     bpffs::create_pin_dir(&dir).unwrap();

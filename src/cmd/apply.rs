@@ -196,6 +196,13 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
         println!("{}", serde_json::to_string_pretty(&rep)?);
         return Ok(0);
     }
+    if rep.rebound_only {
+        for p in &rep.placements {
+            println!("{}: {} v{} keeps running (prog {}); ports rebound with a map update, nothing reloaded", p.iface, rep.module, rep.version, p.prog_id);
+        }
+        println!("applied in {:.1} ms", rep.elapsed.as_secs_f64() * 1e3);
+        return Ok(0);
+    }
     for p in &rep.placements {
         for (t, why) in &p.tried {
             println!("{}: {t} refused: {why}", p.iface);

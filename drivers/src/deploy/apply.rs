@@ -70,6 +70,12 @@ pub struct ApplyReport {
     pub elapsed: Duration,
     /// Foreign programs removed because of `replace_foreign`.
     pub took_over: Vec<String>,
+    /// Only the port bindings changed: the port maps were updated in place,
+    /// nothing was reloaded.
+    pub rebound_only: bool,
+    /// Tables whose counters map the new version shares with the old one
+    /// (unchanged slots): their totals continue without copying.
+    pub shared_counters: Vec<String>,
 }
 
 mod duration_us {
@@ -263,6 +269,7 @@ fn load_first(
     ifindex: u32,
     modes: &[Mode],
     cache: &mut BTreeMap<u8, codegen::Compiled>,
+    reuse: &BTreeMap<String, PathBuf>,
 ) -> Result<LoadedFirst, DeployError> {
     let mut tried = Vec::new();
     for &mode in modes {
@@ -277,7 +284,8 @@ fn load_first(
                 offload::load_offloaded(&Kernel, &c.object, &c.program_name, iface, ifindex)
                     .map_err(|e| e.to_string())
             }
-            m => program::load(&c.object, &c.program_name, m).map_err(|e| e.to_string()),
+            m => program::load_reusing(&c.object, &c.program_name, m, reuse)
+                .map_err(|e| e.to_string()),
         };
         match r {
             Ok(l) => return Ok((l, c.layout, tried)),
@@ -431,8 +439,20 @@ pub fn apply(req: &ApplyRequest<'_>) -> Result<ApplyReport, DeployError> {
         }
     }
 
+    // Same module text on the same interfaces, other bindings: a map update.
+    if let Some(old) = old
+        .as_ref()
+        .filter(|o| o.source == req.source && o.ports != req.ports && same_placements(o, req))
+    {
+        return rebind(sys, roots, module, old, &bound, req, t0);
+    }
+
     // 2. Prepare.
     let gen = old.as_ref().map_or(1, |s| s.version + 1);
+    let reused = old
+        .as_ref()
+        .map(|o| reusable_counters(sys, roots, module, o, &entries, req))
+        .unwrap_or_default();
     let mut cache = BTreeMap::new();
     let mut prepared: Vec<Prepared> = Vec::new();
     let cleanup = |prepared: &[Prepared]| {
@@ -450,7 +470,28 @@ pub fn apply(req: &ApplyRequest<'_>) -> Result<ApplyReport, DeployError> {
                 modes.insert(0, m);
             }
         }
-        let r = load_first(module, iface, ifindex, &modes, &mut cache).and_then(
+        // Counters whose slots are unchanged stay the same map: creating a
+        // large per-CPU array is most of a load's time, and the totals simply
+        // continue.
+        let reuse: BTreeMap<String, PathBuf> = match old
+            .as_ref()
+            .and_then(|s| s.placement(iface).map(|p| (s, p)))
+        {
+            Some((o, p)) => {
+                let layout = layout_for(module, p.mode);
+                reused
+                    .iter()
+                    .filter_map(|t| module.table_by_name(t))
+                    .filter_map(|t| layout.table(t.id).counters_map.clone())
+                    .map(|m| {
+                        let path = roots.gen_dir(&o.module, iface, p.gen).join(&m);
+                        (m, path)
+                    })
+                    .collect()
+            }
+            None => BTreeMap::new(),
+        };
+        let r = load_first(module, iface, ifindex, &modes, &mut cache, &reuse).and_then(
             |(loaded, layout, tried)| {
                 let writes = fill(sys, module, &layout, &loaded, &bound, &entries, req.batch)
                     .map_err(|source| DeployError::Fill {
@@ -536,7 +577,16 @@ pub fn apply(req: &ApplyRequest<'_>) -> Result<ApplyReport, DeployError> {
             base: BTreeMap::new(),
         };
         if let Some(old) = &old {
-            carry_counters(sys, roots, old, t, list, &mut ts);
+            if reused.contains(&t.name) {
+                // Same counters map: its totals continue; the carried base too.
+                ts.base = old
+                    .tables
+                    .get(&t.name)
+                    .map(|o| o.base.clone())
+                    .unwrap_or_default();
+            } else {
+                carry_counters(sys, roots, old, t, list, &mut ts);
+            }
         }
         tables.insert(t.name.clone(), ts);
     }
@@ -587,6 +637,161 @@ pub fn apply(req: &ApplyRequest<'_>) -> Result<ApplyReport, DeployError> {
             .unwrap_or_default(),
         elapsed: t0.elapsed(),
         took_over,
+        rebound_only: false,
+        shared_counters: reused.iter().cloned().collect(),
+    })
+}
+
+/// Tables whose counters map the new version can share with the running
+/// one: same interfaces and modes, same counter slots for the same entries
+/// (so every slot keeps meaning the same entry), and a pinned map of exactly
+/// the type and sizes the new layout declares.
+fn reusable_counters(
+    sys: &dyn Bpf,
+    roots: &Roots,
+    module: &Module,
+    old: &State,
+    entries: &BTreeMap<String, Vec<(Entry, u32, bool)>>,
+    req: &ApplyRequest<'_>,
+) -> std::collections::BTreeSet<String> {
+    let mut out = std::collections::BTreeSet::new();
+    if !same_placements(old, req) {
+        return out;
+    }
+    let Ok(old_module) = super::module_of(old) else {
+        return out;
+    };
+    'tables: for t in module.tables.iter().filter(|t| t.counters) {
+        let Some(ot) = old_module.table_by_name(&t.name) else {
+            continue;
+        };
+        if !ot.counters || ot.size != t.size {
+            continue;
+        }
+        let key = |e: &Entry, s: u32| (s, format!("{:?}/{:?}", e.matches, e.priority));
+        let mut new: Vec<_> = entries
+            .get(&t.name)
+            .into_iter()
+            .flatten()
+            .map(|(e, s, _)| key(e, *s))
+            .collect();
+        let mut was: Vec<_> = old
+            .tables
+            .get(&t.name)
+            .into_iter()
+            .flat_map(|ts| ts.entries.iter().filter_map(|r| r.to_entry()))
+            .map(|(e, s)| key(&e, s))
+            .collect();
+        new.sort();
+        was.sort();
+        if new != was {
+            continue;
+        }
+        for pl in &old.placements {
+            let layout = layout_for(module, pl.mode);
+            let Some(name) = layout.table(t.id).counters_map.clone() else {
+                continue 'tables;
+            };
+            let Some(spec) = layout.map(&name) else {
+                continue 'tables;
+            };
+            let path = roots.gen_dir(&old.module, &pl.iface, pl.gen).join(&name);
+            let Ok(fd) = sys::obj_get(sys, &path) else {
+                continue 'tables;
+            };
+            let Ok(info) = sys::map_info(sys, fd.as_fd()) else {
+                continue 'tables;
+            };
+            if (
+                info.map_type,
+                info.key_size,
+                info.value_size,
+                info.max_entries,
+                info.flags,
+            ) != (
+                spec.map_type,
+                spec.key_size,
+                spec.value_size,
+                spec.max_entries,
+                spec.map_flags,
+            ) {
+                continue 'tables;
+            }
+        }
+        out.insert(t.name.clone());
+    }
+    out
+}
+
+fn same_placements(old: &State, req: &ApplyRequest<'_>) -> bool {
+    old.placements.len() == req.on.len()
+        && old
+            .placements
+            .iter()
+            .zip(&req.on)
+            .all(|(p, on)| p.iface == *on && req.modes.contains(&p.mode))
+}
+
+/// Rebinding ports is a map update on every placement (ports and in_ports),
+/// not a reload: the programs and their counters keep running.
+fn rebind(
+    sys: &dyn Bpf,
+    roots: &Roots,
+    module: &Module,
+    old: &State,
+    bound: &[Bound],
+    req: &ApplyRequest<'_>,
+    t0: Instant,
+) -> Result<ApplyReport, DeployError> {
+    let old_bound = ports::resolve(module, &old.ports).unwrap_or_default();
+    let mut reports = Vec::new();
+    for pl in &old.placements {
+        let maps = open_gen_maps(sys, &roots.gen_dir(&old.module, &pl.iface, pl.gen))?;
+        let layout = layout_for(module, pl.mode);
+        let fill_err = |source| DeployError::Fill {
+            module: module.name.clone(),
+            iface: pl.iface.clone(),
+            source,
+        };
+        write_ports(sys, &layout, &maps, bound).map_err(fill_err)?;
+        // Ports no longer bound: forward to them fails (ifindex 0 / no entry).
+        for ob in old_bound
+            .iter()
+            .filter(|ob| !bound.iter().any(|b| b.id == ob.id))
+        {
+            if let Some(m) = layout.ports_map.as_deref().and_then(|n| maps.get(n)) {
+                let _ = sys::map_delete(sys, m.fd.as_fd(), &u32::from(ob.id).to_ne_bytes());
+            }
+        }
+        for ob in old_bound
+            .iter()
+            .filter(|ob| !bound.iter().any(|b| b.ifindex == ob.ifindex))
+        {
+            if let Some(m) = layout.in_ports_map.as_deref().and_then(|n| maps.get(n)) {
+                let _ = sys::map_delete(sys, m.fd.as_fd(), &ob.ifindex.to_ne_bytes());
+            }
+        }
+        reports.push(PlacementReport {
+            iface: pl.iface.clone(),
+            mode: pl.mode,
+            prog_id: pl.prog_id,
+            tag: pl.prog_tag.clone(),
+            hitless: true,
+            tried: Vec::new(),
+        });
+    }
+    let mut st = old.clone();
+    st.ports = req.ports.clone();
+    st.save(&roots.state_file(&module.name))?;
+    Ok(ApplyReport {
+        module: module.name.clone(),
+        version: st.version,
+        placements: reports,
+        writes: BTreeMap::new(),
+        elapsed: t0.elapsed(),
+        took_over: Vec::new(),
+        rebound_only: true,
+        shared_counters: Vec::new(),
     })
 }
 

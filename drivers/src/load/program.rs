@@ -65,15 +65,31 @@ impl Loaded {
 
 /// Loads program `name` of `object` for `mode` (not offload: see [`super::offload`]).
 pub fn load(object: &[u8], name: &str, mode: Mode) -> Result<Loaded, LoadError> {
+    load_reusing(object, name, mode, &BTreeMap::new())
+}
+
+/// [`load`], but the maps named in `reuse` (object map name → pinned path)
+/// are the existing pinned maps instead of new ones. The caller has checked
+/// that each one has the type and sizes the object declares.
+pub fn load_reusing(
+    object: &[u8],
+    name: &str,
+    mode: Mode,
+    reuse: &BTreeMap<String, std::path::PathBuf>,
+) -> Result<Loaded, LoadError> {
     // No kernel BTF: our objects have no CO-RE relocations, and parsing
     // /sys/kernel/btf/vmlinux costs more than the whole rest of a load.
-    let mut ebpf =
-        aya::EbpfLoader::new()
-            .btf(None)
-            .load(object)
-            .map_err(|e| LoadError::Object {
-                source: Box::new(e),
-            })?;
+    let mut loader = aya::EbpfLoader::new();
+    loader.btf(None);
+    for (map, path) in reuse {
+        // aya would create and pin a missing map there: only existing pins.
+        if path.exists() {
+            loader.map_pin_path(map.as_str(), path.as_path());
+        }
+    }
+    let mut ebpf = loader.load(object).map_err(|e| LoadError::Object {
+        source: Box::new(e),
+    })?;
     let available = || {
         let mut v: Vec<String> = ebpf_names(&ebpf);
         v.sort();
