@@ -214,7 +214,10 @@ fn candidates(module: &Module) -> BTreeMap<Field, Vec<u128>> {
                 match *m {
                     KeyMatch::Exact(x) => v.push(x),
                     KeyMatch::Lpm { value, prefix_len } => {
-                        let host = max >> prefix_len.min(k.field.width());
+                        // A /128 (or /32) has no host bits: the shift would overflow.
+                        let host = max
+                            .checked_shr(prefix_len.min(k.field.width()))
+                            .unwrap_or(0);
                         v.extend([value, value | (host & 0x5a5a_5a5a), value | host]);
                     }
                     KeyMatch::Ternary { value, mask } => {
