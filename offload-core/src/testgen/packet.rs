@@ -10,7 +10,7 @@
 //! 0/1/2, valid and wrong checksums, and truncation at every length.
 
 use super::rng::Rng;
-use crate::ir::{Field, Header, KeyMatch, MatchKind, Module, PortId, Table};
+use crate::ir::{Field, Header, KeyMatch, Module, PortId};
 use std::collections::BTreeMap;
 
 /// One generated frame and the logical port it arrives on.
@@ -41,8 +41,10 @@ impl Candidates {
                     match *m {
                         KeyMatch::Exact(x) => v.push(x),
                         KeyMatch::Lpm { value, .. } => v.push(value),
+                        // The value, and one that differs in the lowest
+                        // cared-for bit (just outside the match).
                         KeyMatch::Ternary { value, mask } => {
-                            v.extend([value, value ^ (mask & max & 1)])
+                            v.extend([value, value ^ (mask & mask.wrapping_neg() & max)])
                         }
                         KeyMatch::Range { lo, hi } => {
                             v.extend([lo, hi, lo.saturating_sub(1), (hi + 1) & max])
@@ -80,10 +82,6 @@ enum L3 {
     Other(u16),
 }
 
-fn header_of_table_needs(t: &Table) -> Vec<Header> {
-    t.required_headers()
-}
-
 /// Generates one frame for `module` (whose tables hold their entries).
 pub fn frame(rng: &mut Rng, module: &Module, cands: &Candidates) -> Frame {
     // 1. The values to aim for.
@@ -100,11 +98,11 @@ pub fn frame(rng: &mut Rng, module: &Module, cands: &Candidates) -> Frame {
         for (k, m) in table.keys.iter().zip(&table.entries[e].matches) {
             want.insert(k.field, satisfying(rng, k.field, m));
         }
-        need = header_of_table_needs(table);
+        need = table.required_headers();
         target = Some((t, e));
     } else if !module.tables.is_empty() && rng.chance(1, 2) {
         // Reach a table (but not a chosen entry): its headers only.
-        need = header_of_table_needs(rng.pick(&module.tables));
+        need = rng.pick(&module.tables).required_headers();
     }
     // Values other entries use; with a target they must not change the
     // header stack it needs (no structural fields, no new headers).
@@ -402,12 +400,4 @@ fn fix_checksums(p: &mut [u8], parsed: &crate::semantics::Parsed) {
         c = 0xffff;
     }
     p[at..at + 2].copy_from_slice(&c.to_be_bytes());
-}
-
-/// Keys of kind `kind` in the module (for statistics and tests).
-pub fn uses_kind(module: &Module, kind: MatchKind) -> bool {
-    module
-        .tables
-        .iter()
-        .any(|t| t.keys.iter().any(|k| k.kind == kind))
 }
