@@ -107,3 +107,24 @@ fn too_many_masks_is_an_error_naming_the_table() {
     let err = layout.table(t.id).encode_entries(t, &entries).unwrap_err();
     assert!(err.to_string().contains("blocklist"), "{err}");
 }
+
+#[test]
+fn layout_for_a_target_is_the_compiled_layout() {
+    use offload_ebpf::codegen::{compile, layout_for, Target};
+    let m = example("ddos-filter");
+    for t in [
+        Target::xdp(),
+        Target::tc(),
+        Target::xdp_offload(offload_core::plan::Profile::nfp()),
+    ] {
+        let c = compile(&m, &t).unwrap();
+        assert_eq!(layout_for(&m, &t), c.layout);
+    }
+    // The kernel's mask loop parks state in a scratch map; the unrolled
+    // offload form has none and keeps counters in shared arrays.
+    let kernel = layout_for(&m, &Target::xdp());
+    assert!(kernel.scratch_map.is_some());
+    let nfp = layout_for(&m, &Target::xdp_offload(offload_core::plan::Profile::nfp()));
+    assert!(nfp.scratch_map.is_none());
+    assert!(nfp.maps.iter().all(|s| s.map_type == 1 || s.map_type == 2));
+}

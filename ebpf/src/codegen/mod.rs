@@ -236,6 +236,20 @@ pub fn program_name(module: &Module) -> String {
     s
 }
 
+/// The map layout `compile` uses for `module` on `target` (what a loader
+/// must create and fill; identical to `Compiled::layout`).
+pub fn layout_for(module: &Module, target: &Target) -> ModuleLayout {
+    layout::for_module_with(
+        module,
+        &LayoutOptions {
+            hook: target.hook,
+            max_masks: target.max_masks,
+            percpu_counters: target.percpu_counters,
+            mask_loop: !target.unroll_masks,
+        },
+    )
+}
+
 /// Compiles `module` for `target`: program, layout, listing and object.
 pub fn compile(module: &Module, target: &Target) -> Result<Compiled, CompileError> {
     let reasons = profile::check_module(module, &target.profile);
@@ -248,15 +262,7 @@ pub fn compile(module: &Module, target: &Target) -> Result<Compiled, CompileErro
     if target.hook == Hook::Tc {
         tc_vlan_check(module)?;
     }
-    let layout = layout::for_module_with(
-        module,
-        &LayoutOptions {
-            hook: target.hook,
-            max_masks: target.max_masks,
-            percpu_counters: target.percpu_counters,
-            mask_loop: !target.unroll_masks,
-        },
-    );
+    let layout = layout_for(module, target);
     let key_bytes = layout
         .tables
         .iter()
