@@ -36,24 +36,33 @@ echo "@@LAB info kernel $(uname -r)"
 echo "@@LAB info uptime_at_init $(cut -d' ' -f1 /proc/uptime)"
 
 LAB_FAILS=0
+# Settings from the host (e.g. LAB_GUEST_TEST_TIMEOUT).
+[ -f /lab/env ] && . /lab/env
 
 # lab_begin NAME / lab_result NAME OUTCOME DETAIL: the raw markers.
-lab_begin() { echo "@@LAB begin $1"; }
+lab_begin() { echo "@@LAB begin $1"; LAB_T0=$(cut -d' ' -f1 /proc/uptime); }
 lab_result() {
 	name=$1; outcome=$2; shift 2
 	[ "$outcome" = fail ] && LAB_FAILS=$((LAB_FAILS + 1))
 	echo "@@LAB result $name $outcome $*"
+	echo "@@LAB time $name $(awk -v a="$LAB_T0" '{printf "%.2f", $1 - a}' /proc/uptime)"
 }
 
-# lab_run CMD...: run a command, its output indented on the console and kept in $LAB_OUT;
-# sets LAB_RC.
+# lab_run CMD...: run a command; its output goes to the console as it comes (indented) and is
+# kept in $LAB_OUT; sets LAB_RC. $LAB_TIMEOUT (seconds, for external commands only) kills a
+# command that hangs, so one stuck check does not cost the whole run.
 lab_run() {
 	echo "\$ $*"
-	LAB_OUT=$("$@" 2>&1)
-	LAB_RC=$?
-	[ -n "$LAB_OUT" ] && printf '%s\n' "$LAB_OUT" | sed 's/^/    /'
+	: > /tmp/lab.out
+	if [ -n "$LAB_TIMEOUT" ]; then
+		{ timeout -s KILL "$LAB_TIMEOUT" "$@" 2>&1; echo $? > /tmp/lab.rc; } | tee /tmp/lab.out | sed 's/^/    /'
+	else
+		{ "$@" 2>&1; echo $? > /tmp/lab.rc; } | tee /tmp/lab.out | sed 's/^/    /'
+	fi
+	LAB_RC=$(cat /tmp/lab.rc)
+	LAB_OUT=$(cat /tmp/lab.out)
 	echo "    (exit $LAB_RC)"
-	return $LAB_RC
+	return "$LAB_RC"
 }
 
 # check_ok NAME CMD...: passes when CMD exits 0.

@@ -168,7 +168,7 @@ fn check_path(path: &str) -> Result<(), CpioError> {
 }
 
 fn pad_to(out: &mut Vec<u8>, align: usize) {
-    while out.len() % align != 0 {
+    while !out.len().is_multiple_of(align) {
         out.push(0);
     }
 }
@@ -211,7 +211,7 @@ mod tests {
         w.char_dev("dev/console", 0o600, 5, 1).unwrap();
         w.file("init", 0o755, b"#!/bin/sh\n").unwrap();
         let buf = w.finish();
-        assert_eq!(buf.len() % 512, 0);
+        assert!(buf.len().is_multiple_of(512));
         let names: Vec<_> = parse(&buf)
             .into_iter()
             .map(|(n, m, d)| (n, m, d.len()))

@@ -8,6 +8,8 @@
 //! | `/lab/bin/offloadctl` | the offloadctl binary under test, debug info stripped          |
 //! | `/lab/bin/offload-smoke` | `lab/vm/offload-smoke.c`, compiled static with `cc`         |
 //! | `/lab/scenarios/*.sh`, `/lab/modules/*` | `lab/vm/scenarios/`, `lab/vm/modules/`       |
+//! | `/lab/tests/NAME`, `NAME.args` | guest test executables (stripped) and their arguments   |
+//! | mirrored directories  | copied to the same absolute path (data that tests find by compiled-in paths) |
 //! | shared libraries      | what `ldd` lists for each dynamic binary, incl. the loader and `libgcc_s.so.1` |
 //!
 //! The archive is written uncompressed: under TCG the guest unpacks it faster than it inflates
@@ -27,6 +29,13 @@ pub struct GuestInputs {
     pub offloadctl: PathBuf,
     /// Cache directory (compiled helpers, stripped binaries).
     pub cache: PathBuf,
+    /// Test executables, at `/lab/tests/NAME` with their arguments in `/lab/tests/NAME.args`.
+    pub guest_tests: Vec<super::GuestTest>,
+    /// Host directories copied to the same absolute path in the guest (regular files, recursive).
+    pub mirror: Vec<PathBuf>,
+    /// Shell variables for the scenarios, written to `/lab/env` (names `[A-Z_]+`, values
+    /// single-quoted).
+    pub env: Vec<(String, String)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -63,6 +72,8 @@ pub fn build(inputs: &GuestInputs) -> Result<Vec<u8>, InitramfsError> {
     // yet); without the node init has no output at all.
     w.char_dev("dev/console", 0o600, 5, 1)?;
     w.char_dev("dev/null", 0o666, 1, 3)?;
+    // iproute2 keeps named netns under /var/run/netns; on Debian /var/run is /run.
+    w.symlink("var/run", "../run")?;
 
     let busybox = find_tool(
         "busybox",
@@ -89,16 +100,42 @@ pub fn build(inputs: &GuestInputs) -> Result<Vec<u8>, InitramfsError> {
     )?;
     add_dynamic(&mut w, &bpftool, "usr/sbin/bpftool")?;
 
-    let guest_ctl = stripped_copy(&inputs.offloadctl, &inputs.cache)?;
-    let added = add_dynamic_as(&mut w, &guest_ctl, &inputs.offloadctl, "lab/bin/offloadctl");
-    if guest_ctl != inputs.offloadctl {
-        let _ = fs::remove_file(&guest_ctl);
+    if let Some(tc) = ["/usr/sbin/tc", "/sbin/tc"]
+        .iter()
+        .map(Path::new)
+        .find(|p| p.is_file())
+    {
+        add_dynamic(&mut w, tc, "usr/sbin/tc")?;
     }
-    added?;
+
+    add_stripped(
+        &mut w,
+        &inputs.offloadctl,
+        "lab/bin/offloadctl",
+        &inputs.cache,
+    )?;
+    w.dir_all("lab/tests")?;
+    for t in &inputs.guest_tests {
+        add_stripped(
+            &mut w,
+            &t.path,
+            &format!("lab/tests/{}", t.name),
+            &inputs.cache,
+        )?;
+        w.file(
+            &format!("lab/tests/{}.args", t.name),
+            0o644,
+            t.args.join(" ").as_bytes(),
+        )?;
+    }
+    for d in &inputs.mirror {
+        add_tree(&mut w, d)?;
+    }
     let smoke = compile_smoke(&inputs.lab_dir.join("offload-smoke.c"), &inputs.cache)?;
     w.file("lab/bin/offload-smoke", 0o755, &read(&smoke)?)?;
 
     w.file("init", 0o755, &read(&inputs.lab_dir.join("init.sh"))?)?;
+    w.file("lab/env", 0o644, env_file(&inputs.env).as_bytes())?;
     add_dir_files(
         &mut w,
         &inputs.lab_dir.join("scenarios"),
@@ -112,6 +149,15 @@ pub fn build(inputs: &GuestInputs) -> Result<Vec<u8>, InitramfsError> {
         0o644,
     )?;
     Ok(w.finish())
+}
+
+/// `NAME='value'` lines; names outside `[A-Z_]` and quotes in values are dropped, so the file
+/// is always valid shell.
+fn env_file(vars: &[(String, String)]) -> String {
+    vars.iter()
+        .filter(|(k, _)| !k.is_empty() && k.chars().all(|c| c.is_ascii_uppercase() || c == '_'))
+        .map(|(k, v)| format!("{k}='{}'\n", v.replace('\'', "")))
+        .collect()
 }
 
 fn read(p: &Path) -> Result<Vec<u8>, InitramfsError> {
@@ -162,6 +208,52 @@ fn add_dir_files(
             .unwrap_or_default()
             .to_string();
         w.file(&format!("{guest_dir}/{name}"), mode, &read(&f)?)?;
+    }
+    Ok(())
+}
+
+/// Adds a stripped copy of `bin` (and its libraries) at `guest`.
+fn add_stripped(
+    w: &mut CpioWriter,
+    bin: &Path,
+    guest: &str,
+    cache: &Path,
+) -> Result<(), InitramfsError> {
+    let copy = stripped_copy(bin, cache)?;
+    let added = add_dynamic_as(w, &copy, bin, guest);
+    if copy != bin {
+        let _ = fs::remove_file(&copy);
+    }
+    added
+}
+
+/// Adds the regular files under absolute directory `dir`, recursively, at the same path.
+fn add_tree(w: &mut CpioWriter, dir: &Path) -> Result<(), InitramfsError> {
+    let guest = dir
+        .to_string_lossy()
+        .trim_start_matches('/')
+        .trim_end_matches('/')
+        .to_string();
+    w.dir_all(&guest)?;
+    let entries = fs::read_dir(dir).map_err(|source| InitramfsError::Io {
+        what: "reading",
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    paths.sort();
+    for p in paths {
+        let meta = fs::symlink_metadata(&p).map_err(|source| InitramfsError::Io {
+            what: "reading",
+            path: p.clone(),
+            source,
+        })?;
+        if meta.is_dir() {
+            add_tree(w, &p)?;
+        } else if meta.is_file() {
+            let g = p.to_string_lossy().trim_start_matches('/').to_string();
+            w.file(&g, 0o644, &read(&p)?)?;
+        }
     }
     Ok(())
 }
@@ -274,7 +366,8 @@ fn stripped_copy(bin: &Path, cache: &Path) -> Result<PathBuf, InitramfsError> {
         path: dir.clone(),
         source,
     })?;
-    let out = dir.join(format!("offloadctl-{}", std::process::id()));
+    let name = bin.file_name().and_then(|n| n.to_str()).unwrap_or("bin");
+    let out = dir.join(format!("{name}.stripped-{}", std::process::id()));
     let ok = Command::new("strip")
         .arg("--strip-debug")
         .arg("-o")

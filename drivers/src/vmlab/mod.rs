@@ -38,6 +38,63 @@ pub struct LabOptions {
     pub jobs: u32,
     /// Kernel source tarball; `None`: the newest `/usr/src/linux-source-*.tar.xz`.
     pub tarball: Option<PathBuf>,
+    /// Test executables (libtest) to run inside the guest: the "older kernel" measurements.
+    pub guest_tests: Vec<GuestTest>,
+    /// Each guest test executable is killed after this long (a hang costs one check, not the
+    /// run).
+    pub guest_test_timeout: Duration,
+    /// Host directories copied into the guest at the same absolute path (test binaries find
+    /// their data through paths compiled in, e.g. `CARGO_MANIFEST_DIR/../examples`).
+    pub mirror: Vec<PathBuf>,
+}
+
+/// A test executable run inside the guest by `lab/vm/scenarios/90-guest-tests.sh`
+/// (`NAME --test-threads=1 ARGS…`, with OFFLOAD_REQUIRE_KERNEL_TESTS=1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GuestTest {
+    /// Name in the guest and in the results (`kt.NAME`).
+    pub name: String,
+    pub path: PathBuf,
+    /// Extra libtest arguments (a filter, `--skip X`…).
+    pub args: Vec<String>,
+}
+
+impl GuestTest {
+    /// Parses `PATH` or `PATH::ARGS` (ARGS split on whitespace); the name is the file name
+    /// without Cargo's `-<hash>` suffix.
+    pub fn parse(spec: &str) -> Result<Self, String> {
+        let (path, args) = match spec.split_once("::") {
+            Some((p, a)) => (p, a.split_whitespace().map(String::from).collect()),
+            None => (spec, Vec::new()),
+        };
+        let path = PathBuf::from(path);
+        let file = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .ok_or_else(|| format!("guest test `{spec}`: no file name"))?;
+        let name = match file.rsplit_once('-') {
+            Some((stem, hash))
+                if hash.len() == 16 && hash.chars().all(|c| c.is_ascii_hexdigit()) =>
+            {
+                stem
+            }
+            _ => file,
+        };
+        let ok = !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        if !ok {
+            return Err(format!(
+                "guest test `{spec}`: name `{name}` must be letters, digits, `_` or `-`"
+            ));
+        }
+        Ok(GuestTest {
+            name: name.to_string(),
+            path,
+            args,
+        })
+    }
 }
 
 impl LabOptions {
@@ -51,6 +108,9 @@ impl LabOptions {
             memory_mb: 1024,
             jobs: 2,
             tarball: None,
+            guest_tests: Vec::new(),
+            guest_test_timeout: Duration::from_secs(300),
+            mirror: Vec::new(),
         }
     }
 }
@@ -129,6 +189,8 @@ pub enum VmLabError {
     Initramfs(#[from] initramfs::InitramfsError),
     #[error("qemu: {0}")]
     Qemu(#[from] qemu::QemuError),
+    #[error("{path}: {detail}")]
+    Known { path: PathBuf, detail: String },
     #[error("{what} {path}: {source}")]
     Io {
         what: &'static str,
@@ -159,7 +221,24 @@ pub fn run(
     progress: &mut dyn FnMut(&str),
     console: Option<&mut dyn FnMut(&str)>,
 ) -> Result<LabRun, VmLabError> {
-    let missing = missing_pieces(opts);
+    let mut missing = missing_pieces(opts);
+    for t in &opts.guest_tests {
+        if !t.path.is_file() {
+            missing.push(format!(
+                "guest test {} ({} does not exist)",
+                t.name,
+                t.path.display()
+            ));
+        }
+    }
+    for d in &opts.mirror {
+        if !d.is_absolute() || !d.is_dir() {
+            missing.push(format!(
+                "mirrored directory {} (must be an existing absolute path)",
+                d.display()
+            ));
+        }
+    }
     if !missing.is_empty() {
         return Err(VmLabError::Missing { missing });
     }
@@ -190,6 +269,12 @@ pub fn run(
         lab_dir: opts.lab_dir.clone(),
         offloadctl: opts.offloadctl.clone(),
         cache: opts.cache.clone(),
+        guest_tests: opts.guest_tests.clone(),
+        mirror: opts.mirror.clone(),
+        env: vec![(
+            "LAB_GUEST_TEST_TIMEOUT".to_string(),
+            opts.guest_test_timeout.as_secs().max(1).to_string(),
+        )],
     })?;
     let runs = opts.cache.join("runs");
     std::fs::create_dir_all(&runs).map_err(|source| VmLabError::Io {
@@ -224,7 +309,15 @@ pub fn run(
     );
     let _ = std::fs::remove_file(&initrd);
     let boot = boot?;
-    let report = Report::parse(&boot.serial, boot.timed_out);
+    let mut report = Report::parse(&boot.serial, boot.timed_out);
+    let known_path = opts.lab_dir.join("known-failures.txt");
+    if let Ok(text) = std::fs::read_to_string(&known_path) {
+        let known = report::parse_known(&text).map_err(|detail| VmLabError::Known {
+            path: known_path.clone(),
+            detail,
+        })?;
+        report.apply_known(&known);
+    }
     let uptime = |k| report.info(k).and_then(|v: &str| v.parse::<f64>().ok());
     Ok(LabRun {
         uptime_at_init: uptime("uptime_at_init"),
@@ -252,5 +345,29 @@ fn prune_runs(runs: &Path, keep: usize) {
     let excess = logs.len().saturating_sub(keep);
     for (_, p) in logs.into_iter().take(excess) {
         let _ = std::fs::remove_file(p);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guest_test_specs_are_parsed() {
+        let t = GuestTest::parse(
+            "/t/target/debug/deps/codegen_verifier-0123456789abcdef::examples --skip slow",
+        )
+        .unwrap();
+        assert_eq!(t.name, "codegen_verifier");
+        assert_eq!(
+            t.path,
+            PathBuf::from("/t/target/debug/deps/codegen_verifier-0123456789abcdef")
+        );
+        assert_eq!(t.args, vec!["examples", "--skip", "slow"]);
+        let t = GuestTest::parse("./my-tests").unwrap();
+        assert_eq!((t.name.as_str(), t.args.len()), ("my-tests", 0));
+        assert!(GuestTest::parse("/").is_err());
+        assert!(GuestTest::parse("a/..").is_err());
+        assert!(GuestTest::parse("/x/a b").is_err());
     }
 }

@@ -19,7 +19,6 @@ fi
 
 if has_subcommand plan; then
 	check_out plan.fit_offload '^ *-> xdp-offload' offloadctl plan /lab/modules/acl-fit.toml --on "$PP_IF"
-	check_out plan.ternary_offload '^ *-> xdp-offload' offloadctl plan /lab/modules/ternary-fit.toml --on "$PP_IF"
 	check_out plan.lpm_not_offloaded '^ *-> xdp-native' offloadctl plan /lab/modules/lpm-nofit.toml --on "$PP_IF"
 	check_prev plan.lpm_reason 'table routes uses lpm'
 	check_out plan.redirect_not_offloaded 'rejected xdp-offload' offloadctl plan /lab/modules/redirect-nofit.toml --on "$PP_IF"
