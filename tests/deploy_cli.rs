@@ -33,7 +33,14 @@ fn demo_passes() {
     if !require_root("demo_passes") {
         return;
     }
-    let o = Command::new(BIN).arg("demo").output().unwrap();
+    let child = Command::new(BIN)
+        .arg("demo")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let o = child.wait_with_output().unwrap();
     let out = ok(&o, "offloadctl demo");
     assert!(out.contains("demo passed"), "{out}");
     assert!(out.contains("0 not"), "{out}");
@@ -41,13 +48,15 @@ fn demo_passes() {
         out.contains("every counter equals the reference's"),
         "{out}"
     );
-    // Nothing left behind.
-    let pid = o.status.code(); // exited
-    let _ = pid;
+    // Nothing of this demo left behind (other tests may run demos meanwhile).
     let ns = Command::new("ip").args(["netns", "list"]).output().unwrap();
     assert!(
-        !String::from_utf8_lossy(&ns.stdout).contains("offload-demo-"),
+        !String::from_utf8_lossy(&ns.stdout).contains(&format!("offload-demo-{pid}-")),
         "demo left namespaces"
+    );
+    assert!(
+        !std::path::Path::new(&format!("/sys/fs/bpf/offload-demo-{pid}")).exists(),
+        "demo left pins"
     );
 }
 
