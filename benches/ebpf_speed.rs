@@ -19,7 +19,9 @@
 //! benchmark, not a test: nothing here asserts on times.
 //!
 //! Environment: `OFFLOAD_BENCH_ROUNDS` (default 7) rounds per figure, the
-//! median is printed; `OFFLOAD_BENCH_KEEP=DIR` keeps the objects there.
+//! median is printed; `OFFLOAD_BENCH_KEEP=DIR` keeps the objects there;
+//! `OFFLOAD_BENCH_ONLY=codegen,packets,ternary` runs only those parts
+//! (`packets` also prints the instruction counts); `CLANG` picks the compiler.
 
 use aya::maps::{Map, MapData};
 use aya::programs::Xdp;
@@ -28,6 +30,7 @@ use offload_core::ir::{Module, PortId};
 use offload_core::semantics::{self, Verdict};
 use offload_drivers::sys::{self, Kernel};
 use offload_ebpf::codegen::{self, Compiled, Target};
+use offload_ebpf::layout::MapRole;
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -41,6 +44,12 @@ const REPEAT: u32 = 100_000;
 const ROUTED_TTL: u8 = 255;
 
 fn main() {
+    // `cargo bench` passes --bench; `cargo test --all-targets` does not, and
+    // a test run must not spend minutes measuring.
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("ebpf_speed is a benchmark: run `cargo bench --bench ebpf_speed`");
+        return;
+    }
     let rounds: usize = std::env::var("OFFLOAD_BENCH_ROUNDS")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -62,8 +71,20 @@ fn main() {
     let clang = clang.ok();
 
     println!("# eBPF backend speed ({rounds} rounds per figure, medians)\n");
+    // OFFLOAD_BENCH_ONLY=codegen,packets,ternary (default: all).
+    let only = std::env::var("OFFLOAD_BENCH_ONLY").unwrap_or_default();
+    let want = |part: &str| only.is_empty() || only.split(',').any(|p| p.trim() == part);
     let examples = load_examples(&root.join("examples"));
-    let c_edge = codegen_speed(&examples, clang.as_ref(), &work, rounds);
+    let c_edge = if want("codegen") {
+        codegen_speed(&examples, clang.as_ref(), &work, rounds)
+    } else {
+        clang.as_ref().and_then(|c| {
+            c.compile("edge_router.c", &work.join("edge_router.o"))
+                .map_err(|e| println!("{e}"))
+                .ok()
+                .map(|(o, _)| o)
+        })
+    };
 
     let kernel_ok = match offload_drivers::testenv::missing_privilege() {
         Some(why) => {
@@ -78,7 +99,8 @@ fn main() {
             .find(|(n, _)| n == "edge-router")
             .map(|(_, m)| m);
         match edge {
-            Some(m) => packet_speed(m, c_edge.as_deref(), rounds, &work),
+            Some(m) if want("packets") => packet_speed(m, c_edge.as_deref(), rounds, &work),
+            Some(_) => {}
             None => println!("\nexamples/edge-router.toml missing: parts 2-3 skipped"),
         }
         let linear = clang.as_ref().map(|c| {
@@ -93,7 +115,9 @@ fn main() {
             }
             None => None,
         };
-        ternary_speed(linear.as_deref(), rounds);
+        if want("ternary") {
+            ternary_speed(linear.as_deref(), rounds);
+        }
     }
     if std::env::var_os("OFFLOAD_BENCH_KEEP").is_none() {
         let _ = std::fs::remove_dir_all(&work);
@@ -358,7 +382,8 @@ fn update(ebpf: &Ebpf, name: &str, key: &[u8], value: &[u8]) -> Result<(), Strin
     sys::map_update(&Kernel, m.fd().as_fd(), key, value, 0).map_err(|e| format!("map {name}: {e}"))
 }
 
-/// The C program's maps must be ours: every map of our layout, with the same
+/// The C program's maps must be ours: every map of our layout that entries
+/// are written to, with the same
 /// type, key and value size, entries and flags as the kernel created ours
 /// (compared kernel to kernel: the kernel adds flags of its own, e.g.
 /// BPF_F_RDONLY_PROG on a DEVMAP).
@@ -371,7 +396,19 @@ fn check_same_maps(theirs: &Ebpf, ours: &Ebpf, c: &Compiled) -> Result<(), Strin
         let i = sys::map_info(&Kernel, m.fd().as_fd()).map_err(|e| e.to_string())?;
         Ok::<_, String>((i.map_type, i.key_size, i.value_size, i.max_entries, i.flags))
     };
-    for spec in &c.layout.maps {
+    // The maps entries are written to; program-private maps are the
+    // generator's business.
+    for spec in c.layout.maps.iter().filter(|m| {
+        matches!(
+            m.role,
+            MapRole::Entries(_)
+                | MapRole::Masks(_)
+                | MapRole::Default(_)
+                | MapRole::Counters(_)
+                | MapRole::Ports
+                | MapRole::InPorts
+        )
+    }) {
         let want = info(ours, &spec.name, "our")?;
         let got = info(theirs, &spec.name, "the C")?;
         if got != want {
@@ -591,68 +628,123 @@ struct Loaded {
     name: String,
 }
 
+/// A program under test: label, loaded object, its object bytes.
+struct Contender {
+    label: &'static str,
+    loaded: Loaded,
+    /// Instruction slots in the object.
+    object_insns: Option<u32>,
+    /// Our code generator's (true) or clang's.
+    ours: bool,
+}
+
+/// Our program for `target`, loaded and filled.
+fn load_ours(
+    module: &Module,
+    target: &Target,
+    label: &'static str,
+    work: &Path,
+) -> Result<(Contender, Compiled), String> {
+    let compiled = codegen::compile(module, target).map_err(|e| format!("{label}: {e}"))?;
+    let file = format!(
+        "{}_{}.o",
+        compiled.program_name,
+        label.replace([' ', ','], "_")
+    );
+    let _ = std::fs::write(work.join(file), &compiled.object);
+    let ebpf = load_xdp(&compiled.object, &compiled.program_name)
+        .map_err(|e| format!("{label} does not load: {e}"))?;
+    fill(&ebpf, module, &compiled).map_err(|e| format!("{label}: filling maps: {e}"))?;
+    Ok((
+        Contender {
+            label,
+            loaded: Loaded {
+                ebpf,
+                name: compiled.program_name.clone(),
+            },
+            object_insns: Some(compiled.program.insns.len() as u32),
+            ours: true,
+        },
+        compiled,
+    ))
+}
+
 fn packet_speed(module: &Module, c_object: Option<&[u8]>, rounds: usize, work: &Path) {
     println!("\n## 2. ns per packet under BPF_PROG_TEST_RUN (edge-router, XDP)\n");
-    let compiled = match codegen::compile(module, &Target::xdp()) {
-        Ok(c) => c,
+    let mut progs: Vec<Contender> = Vec::new();
+    let (first, compiled) = match load_ours(module, &Target::xdp(), "ours", work) {
+        Ok(x) => x,
         Err(e) => {
-            println!("edge-router does not compile: {e}");
+            println!("{e}");
             return;
         }
     };
-    let _ = std::fs::write(work.join("edge_router_offload.o"), &compiled.object);
-    let mut ours = match load_xdp(&compiled.object, &compiled.program_name) {
-        Ok(e) => Loaded {
-            ebpf: e,
-            name: compiled.program_name.clone(),
-        },
-        Err(e) => {
-            println!("our program does not load: {e}");
-            return;
-        }
+    progs.push(first);
+    // The same module with the tuple-space masks probed by straight-line
+    // code (the offload profiles' form) instead of the bounded loop.
+    let unrolled = Target {
+        unroll_masks: !Target::xdp().unroll_masks,
+        ..Target::xdp()
     };
-    if let Err(e) = fill(&ours.ebpf, module, &compiled) {
-        println!("filling our maps: {e}");
-        return;
+    let label = if unrolled.unroll_masks {
+        "ours, unrolled masks"
+    } else {
+        "ours, mask loop"
+    };
+    match load_ours(module, &unrolled, label, work) {
+        Ok((c, _)) => progs.push(c),
+        Err(e) => println!("{e}"),
     }
-    let mut theirs = match c_object.map(|o| load_xdp(o, "edge_router")) {
-        None => None,
-        Some(Err(e)) => {
-            println!("the C program does not load: {e}");
-            None
-        }
-        Some(Ok(e)) => {
-            let l = Loaded {
-                ebpf: e,
-                name: "edge_router".into(),
-            };
-            match check_same_maps(&l.ebpf, &ours.ebpf, &compiled)
-                .and_then(|_| fill(&l.ebpf, module, &compiled))
-            {
-                Ok(()) => Some(l),
-                Err(e) => {
-                    println!("C program not comparable: {e}");
-                    None
+    if let Some(o) = c_object {
+        match load_xdp(o, "edge_router") {
+            Err(e) => println!("the C program does not load: {e}"),
+            Ok(ebpf) => {
+                match check_same_maps(&ebpf, &progs[0].loaded.ebpf, &compiled)
+                    .and_then(|_| fill(&ebpf, module, &compiled))
+                {
+                    Ok(()) => progs.push(Contender {
+                        label: "clang -O2 (C)",
+                        loaded: Loaded {
+                            ebpf,
+                            name: "edge_router".into(),
+                        },
+                        object_insns: program_section_insns(o),
+                        ours: false,
+                    }),
+                    Err(e) => println!("C program not comparable: {e}"),
                 }
             }
         }
-    };
+    }
+    let c_index = progs.iter().position(|p| !p.ours);
 
-    println!("| packet | reference | ours | clang -O2 (C) | ours / C |");
-    println!("|---|---|---:|---:|---:|");
-    let mut sum = (0f64, 0f64);
+    let mut head = String::from("| packet | reference |");
+    let mut rule = String::from("|---|---|");
+    for p in &progs {
+        head.push_str(&format!(" {} |", p.label));
+        rule.push_str("---:|");
+    }
+    if c_index.is_some() {
+        for p in progs.iter().filter(|p| p.ours) {
+            head.push_str(&format!(" {} / C |", p.label));
+            rule.push_str("---:|");
+        }
+    }
+    println!("{head}\n{rule}");
+    let mut sums = vec![0f64; progs.len()];
     for kind in edge_router_packets() {
         let want = semantics::run(module, PortId(1), &kind.packet);
         let expect = (xdp_code(want.verdict), want.packet.clone());
-        let mut check = |l: &mut Loaded| -> String {
-            match run_once(&mut l.ebpf, &l.name, &kind.packet) {
-                Ok(got) if got == expect => String::new(),
-                Ok((rc, _)) => format!(" **≠ reference (rc {rc})**"),
-                Err(e) => format!(" **{e}**"),
-            }
-        };
-        let ours_ok = check(&mut ours);
-        let c_ok = theirs.as_mut().map(&mut check).unwrap_or_default();
+        let notes: Vec<String> = progs
+            .iter_mut()
+            .map(
+                |p| match run_once(&mut p.loaded.ebpf, &p.loaded.name, &kind.packet) {
+                    Ok(got) if got == expect => String::new(),
+                    Ok((rc, _)) => format!(" **≠ reference (rc {rc})**"),
+                    Err(e) => format!(" **{e}**"),
+                },
+            )
+            .collect();
         // Routed packets: TTL 255 → 254 routed runs per call.
         let (repeat, calls) = if kind.routed {
             let r = u32::from(ROUTED_TTL) - 1;
@@ -660,90 +752,117 @@ fn packet_speed(module: &Module, c_object: Option<&[u8]>, rounds: usize, work: &
         } else {
             (REPEAT, 1)
         };
-        let mut o = Vec::new();
-        let mut t = Vec::new();
+        let mut samples = vec![Vec::new(); progs.len()];
         let mut err = None;
-        for _ in 0..rounds {
-            match ns_per_packet(&mut ours.ebpf, &ours.name, &kind.packet, repeat, calls) {
-                Ok(v) => o.push(v),
-                Err(e) => err = Some(e),
-            }
-            if let Some(l) = theirs.as_mut() {
+        for round in 0..rounds {
+            // Rotate who goes first, so no one always runs on a warm cache.
+            for k in 0..progs.len() {
+                let i = (k + round) % progs.len();
+                let l = &mut progs[i].loaded;
                 match ns_per_packet(&mut l.ebpf, &l.name, &kind.packet, repeat, calls) {
-                    Ok(v) => t.push(v),
+                    Ok(v) => samples[i].push(v),
                     Err(e) => err = Some(e),
                 }
             }
         }
         if let Some(e) = err {
-            println!("| {} | {e} | | | |", kind.name);
+            println!("| {} | {e} |", kind.name);
             continue;
         }
-        let (om, tm) = (median(o), median(t));
+        let med: Vec<f64> = samples.into_iter().map(median).collect();
         let verdict = format!("{:?}", want.verdict).to_lowercase();
-        if theirs.is_some() {
-            sum.0 += om;
-            sum.1 += tm;
-            println!(
-                "| {} | {verdict} | {om:.1}{ours_ok} | {tm:.1}{c_ok} | {:.2}× |",
-                kind.name,
-                om / tm
-            );
-        } else {
-            println!("| {} | {verdict} | {om:.1}{ours_ok} | – | – |", kind.name);
+        let mut row = format!("| {} | {verdict} |", kind.name);
+        for (i, m) in med.iter().enumerate() {
+            sums[i] += m;
+            row.push_str(&format!(" {m:.1}{} |", notes[i]));
+        }
+        if let Some(c) = c_index {
+            for (i, p) in progs.iter().enumerate().filter(|(_, p)| p.ours) {
+                let _ = p;
+                row.push_str(&format!(" {:.2}× |", med[i] / med[c]));
+            }
+        }
+        println!("{row}");
+    }
+    let mut row = String::from("| **sum over the kinds** | |");
+    for s in &sums {
+        row.push_str(&format!(" {s:.1} |"));
+    }
+    if let Some(c) = c_index {
+        for (i, _) in progs.iter().enumerate().filter(|(_, p)| p.ours) {
+            row.push_str(&format!(" {:.2}× |", sums[i] / sums[c]));
         }
     }
-    if theirs.is_some() {
-        println!(
-            "| **sum over the kinds** | | {:.1} | {:.1} | {:.2}× |",
-            sum.0,
-            sum.1,
-            sum.0 / sum.1
-        );
-    }
+    println!("{row}");
+    let r = u32::from(ROUTED_TTL) - 1;
     println!(
-        "\n{REPEAT} runs per figure and round ({} for routed packets: {} calls × {} runs, TTL {ROUTED_TTL}); \
+        "\n{REPEAT} runs per figure and round ({} for routed packets: {} calls × {r} runs, TTL {ROUTED_TTL}); \
          ns from the kernel's own timing of BPF_PROG_TEST_RUN.",
-        REPEAT.div_ceil(u32::from(ROUTED_TTL) - 1) * (u32::from(ROUTED_TTL) - 1),
-        REPEAT.div_ceil(u32::from(ROUTED_TTL) - 1),
-        u32::from(ROUTED_TTL) - 1
+        REPEAT.div_ceil(r) * r,
+        REPEAT.div_ceil(r),
     );
 
     println!("\n## 3. Instructions (edge-router, XDP)\n");
-    println!("| | ours | clang -O2 (C) | ours / C |");
-    println!("|---|---:|---:|---:|");
-    let oi = prog(&mut ours.ebpf, &ours.name).info().ok();
-    let ti = theirs
-        .as_mut()
-        .and_then(|l| prog(&mut l.ebpf, &l.name).info().ok());
-    let object_c = c_object.and_then(program_section_insns);
-    let row = |label: &str, o: Option<u32>, t: Option<u32>| {
+    let mut head = String::from("| |");
+    let mut rule = String::from("|---|");
+    for p in &progs {
+        head.push_str(&format!(" {} |", p.label));
+        rule.push_str("---:|");
+    }
+    if c_index.is_some() {
+        for p in progs.iter().filter(|p| p.ours) {
+            head.push_str(&format!(" {} / C |", p.label));
+            rule.push_str("---:|");
+        }
+    }
+    println!("{head}\n{rule}");
+    let infos: Vec<_> = progs
+        .iter_mut()
+        .map(|p| prog(&mut p.loaded.ebpf, &p.loaded.name).info().ok())
+        .collect();
+    let ours_idx: Vec<usize> = (0..progs.len()).filter(|i| progs[*i].ours).collect();
+    let row = |label: &str, vals: Vec<Option<u32>>| {
         let f = |v: Option<u32>| v.map(|v| v.to_string()).unwrap_or_else(|| "–".into());
-        let r = match (o, t) {
-            (Some(a), Some(b)) if b > 0 => format!("{:.2}×", f64::from(a) / f64::from(b)),
-            _ => "–".into(),
-        };
-        println!("| {label} | {} | {} | {r} |", f(o), f(t));
+        let mut r = format!("| {label} |");
+        for v in &vals {
+            r.push_str(&format!(" {} |", f(*v)));
+        }
+        if let Some(c) = c_index {
+            for i in &ours_idx {
+                r.push_str(&match (vals[*i], vals[c]) {
+                    (Some(a), Some(b)) if b > 0 => {
+                        format!(" {:.2}× |", f64::from(a) / f64::from(b))
+                    }
+                    _ => " – |".into(),
+                });
+            }
+        }
+        println!("{r}");
     };
     row(
         "in the object (8-byte slots)",
-        Some(compiled.program.insns.len() as u32),
-        object_c,
+        progs.iter().map(|p| p.object_insns).collect(),
     );
     row(
         "translated by the kernel (xlated)",
-        oi.as_ref().and_then(|i| i.size_translated()).map(|b| b / 8),
-        ti.as_ref().and_then(|i| i.size_translated()).map(|b| b / 8),
+        infos
+            .iter()
+            .map(|i| i.as_ref().and_then(|i| i.size_translated()).map(|b| b / 8))
+            .collect(),
     );
     row(
         "processed by the verifier",
-        oi.as_ref().and_then(|i| i.verified_instruction_count()),
-        ti.as_ref().and_then(|i| i.verified_instruction_count()),
+        infos
+            .iter()
+            .map(|i| i.as_ref().and_then(|i| i.verified_instruction_count()))
+            .collect(),
     );
     row(
         "JIT code bytes",
-        oi.as_ref().map(|i| i.size_jitted()),
-        ti.as_ref().map(|i| i.size_jitted()),
+        infos
+            .iter()
+            .map(|i| i.as_ref().map(|i| i.size_jitted()))
+            .collect(),
     );
     println!("\nstack: ours {} bytes", compiled.stack_bytes);
 }
@@ -806,7 +925,7 @@ fn ternary_module(entries: u32, masks: u32) -> (String, Vec<(u32, u32, u32)>) {
 /// The linear-scan program's single `rules` element: n, pad, (value, mask)…
 fn linear_rules(rules: &[(u32, u32, u32)]) -> Vec<u8> {
     let mut sorted = rules.to_vec();
-    sorted.sort_by(|a, b| b.2.cmp(&a.2));
+    sorted.sort_by_key(|r| std::cmp::Reverse(r.2));
     let mut v = Vec::with_capacity(8 + 2048 * 8);
     v.extend((sorted.len() as u32).to_ne_bytes());
     v.extend(0u32.to_ne_bytes());
@@ -891,13 +1010,21 @@ fn ternary_speed(linear: Option<&[u8]>, rounds: usize) {
                 }
             }
         }
-        for _ in 0..rounds {
+        for round in 0..rounds {
+            if round % 2 == 1 {
+                progs.reverse();
+                figures.reverse();
+            }
             for (pi, l) in progs.iter_mut().enumerate() {
                 for (pk, pkt) in [&miss, &last].into_iter().enumerate() {
                     if let Ok(v) = ns_per_packet(&mut l.ebpf, &l.name, pkt, REPEAT, 1) {
                         figures[pi][pk].push(v);
                     }
                 }
+            }
+            if round % 2 == 1 {
+                progs.reverse();
+                figures.reverse();
             }
         }
         for f in &figures {
