@@ -277,18 +277,23 @@ fn codegen_speed(
     rounds: usize,
 ) -> Option<Vec<u8>> {
     println!("## 1. Code generation (XDP, median per compile)\n");
-    println!("| example | insns | IR → object | source → object |");
-    println!("|---|---:|---:|---:|");
+    println!("| example | insns | IR → object | of which the listing | source → object |");
+    println!("|---|---:|---:|---:|---:|");
     let mut edge = None;
     for (name, module) in examples {
         let target = Target::xdp();
-        let insns = match codegen::compile(module, &target) {
-            Ok(c) => c.program.insns.len(),
+        let compiled = match codegen::compile(module, &target) {
+            Ok(c) => c,
             Err(e) => {
-                println!("| {name} | does not compile: {e} | | |");
+                println!("| {name} | does not compile: {e} | | | |");
                 continue;
             }
         };
+        let insns = compiled.program.insns.len();
+        // The annotated listing is built on every compile; how much of it is that.
+        let (listing_ns, _) = time_median(Duration::from_millis(200), || {
+            codegen::annotated_listing(&compiled.program, &compiled.insn_spans).len()
+        });
         let (ir_ns, n) = time_median(Duration::from_millis(400), || {
             codegen::compile(module, &target).map(|c| c.object.len())
         });
@@ -303,8 +308,9 @@ fn codegen_speed(
                 .map(|c| c.object.len())
         });
         println!(
-            "| {name} | {insns} | {} ({n} runs) | {} |",
+            "| {name} | {insns} | {} ({n} runs) | {} | {} |",
             fmt_dur(ir_ns),
+            fmt_dur(listing_ns),
             fmt_dur(src_ns)
         );
         if name == "edge-router" {
