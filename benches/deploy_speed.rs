@@ -232,6 +232,7 @@ fn main() {
             replace_foreign: false,
             batch: true,
             roots: roots.clone(),
+            offload_profile: None,
         };
         let rep = deploy::apply(&req).unwrap();
         let d = t0.elapsed();
@@ -269,6 +270,7 @@ fn main() {
             replace_foreign: false,
             batch: true,
             roots: roots.clone(),
+            offload_profile: None,
         })
         .unwrap();
     }

@@ -250,6 +250,8 @@ fn hardware_offload_refusal_falls_back_and_is_recorded() {
     }
     let rl = router_lab("hwfb");
     let source = rl.source();
+    // edge-router does not fit the NFP profile (LPM, redirect): refused before
+    // the kernel is asked, with the profile's reasons.
     let rep = deploy::apply(&rl.request(
         &source,
         &rl.module,
@@ -260,15 +262,32 @@ fn hardware_offload_refusal_falls_back_and_is_recorded() {
     assert_eq!(p.mode, Mode::Native);
     assert_eq!(p.tried.len(), 1, "{p:?}");
     assert_eq!(p.tried[0].0, "xdp-offload");
+    assert!(p.tried[0].1.contains("uses lpm"), "{}", p.tried[0].1);
+    let st = deploy::State::load(&rl.roots.state_file(&rl.module.name))
+        .unwrap()
+        .unwrap();
+    assert_eq!(st.placements[0].fallbacks, p.tried);
+    deploy::detach(&rl.roots, Some(&rl.module.name)).unwrap();
+
+    // A module the profile accepts reaches the kernel, and a veth refuses
+    // the offload: the kernel's answer is recorded, the next target runs.
+    let small = format!(
+        "[module]\nname = \"hw-{}\"\ndefault = \"pass\"\n\n[[table]]\nname = \"proto\"\nkeys = [{{ field = \"ipv4.protocol\", match = \"exact\" }}]\nactions = [\"deny\", \"allow\"]\ndefault_action = \"allow\"\nsize = 16\n\n[action.deny]\ndo = [\"drop\"]\n\n[action.allow]\ndo = []\n\n[[entry.proto]]\nmatch = {{ \"ipv4.protocol\" = 17 }}\naction = \"deny\"\n",
+        std::process::id()
+    );
+    let m = offload_core::spec::compile(&small).unwrap();
+    let mut req = rl.request(&small, &m, vec![Mode::Offload, Mode::Generic]);
+    req.ports.clear();
+    let rep = deploy::apply(&req).unwrap();
+    let p = &rep.placements[0];
+    assert_eq!(p.mode, Mode::Generic);
+    assert_eq!(p.tried[0].0, "xdp-offload");
     assert!(
         p.tried[0].1.contains("EINVAL") && p.tried[0].1.contains(&rl.up.outer),
         "{}",
         p.tried[0].1
     );
-    let st = deploy::State::load(&rl.roots.state_file(&rl.module.name))
-        .unwrap()
-        .unwrap();
-    assert_eq!(st.placements[0].fallbacks, p.tried);
+    deploy::detach(&rl.roots, Some(&m.name)).unwrap();
 }
 
 /// The flagship: 100 new versions while traffic flows; nothing lost, and the
@@ -462,6 +481,7 @@ fn adopt_child_applies() {
             bpffs: "/sys/fs/bpf".into(),
             state: std::env::var("OFFLOAD_TEST_ADOPT_STATE").unwrap().into(),
         },
+        offload_profile: None,
     };
     deploy::apply(&req).unwrap();
 }

@@ -75,18 +75,31 @@ pub fn bindings(
     Ok(out)
 }
 
-/// The modes to try per interface: a forced one, or the planner's choice
-/// followed by the host targets it did not reject (refusals print why).
+/// Modes to try, and the offload profile of the device (if it has one).
+type ModeChoice = (Vec<Mode>, Option<plan::Profile>);
+
+/// The modes to try per interface — a forced one, or the planner's choice
+/// followed by the host targets it did not reject (refusals print why) — and
+/// the device's offload profile when offload is among them. A forced
+/// `offload` the planner refuses is an error with its reasons (exit 1).
 fn modes_for(
     mode: &str,
     module: &offload_core::ir::Module,
     on: &[String],
-) -> anyhow::Result<Vec<Mode>> {
-    if mode != "auto" {
-        let m = Mode::from_name(mode)
-            .or_else(|| Mode::from_target_name(mode))
-            .with_context(|| format!("--mode {mode}: use auto, offload, native, generic or tc"))?;
-        return Ok(vec![m]);
+) -> anyhow::Result<Result<ModeChoice, String>> {
+    let forced = if mode == "auto" {
+        None
+    } else {
+        Some(
+            Mode::from_name(mode)
+                .or_else(|| Mode::from_target_name(mode))
+                .with_context(|| {
+                    format!("--mode {mode}: use auto, offload, native, generic or tc")
+                })?,
+        )
+    };
+    if let Some(m) = forced.filter(|m| *m != Mode::Offload) {
+        return Ok(Ok((vec![m], None)));
     }
     let fallback = vec![Mode::Offload, Mode::Native, Mode::Generic, Mode::Tc];
     let hwdb = Hwdb::builtin()?;
@@ -94,14 +107,47 @@ fn modes_for(
         Ok(r) => r,
         Err(e) => {
             tracing::warn!("probe failed ({e:#}); trying every host target in order");
-            return Ok(fallback);
+            return Ok(Ok((forced.map_or(fallback, |m| vec![m]), None)));
         }
     };
     let devices =
         offload_drivers::probe::plan_devices(&report, &hwdb, on).map_err(|e| anyhow::anyhow!(e))?;
+    let profile = devices
+        .iter()
+        .flat_map(|d| d.offers.iter())
+        .find(|o| o.target == Target::XdpOffload)
+        .map(|o| o.profile.clone());
     let req = module.requirements();
     let verify = |t: Target, p: &plan::Profile| super::plan::compile_check(module, t, p);
-    let p = plan::plan_with(&req, &devices, Options::default(), &verify);
+    let opts = Options {
+        mode: forced.map(|_| Target::XdpOffload),
+        ..Options::default()
+    };
+    let p = plan::plan_with(&req, &devices, opts, &verify);
+    if forced.is_some() {
+        // --mode offload: the planner's refusal, with its reasons, before anything loads.
+        let refused: Vec<String> = p
+            .devices
+            .iter()
+            .filter(|d| d.chosen != Some(Target::XdpOffload))
+            .map(|d| {
+                let why = d
+                    .reasons_for(Target::XdpOffload)
+                    .map(|r| {
+                        r.iter()
+                            .map(|u| u.message.clone())
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    })
+                    .unwrap_or_else(|| "no offload target on this device".into());
+                format!("{}: xdp-offload refused: {why}", d.device)
+            })
+            .collect();
+        if !refused.is_empty() {
+            return Ok(Err(refused.join("\n")));
+        }
+        return Ok(Ok((vec![Mode::Offload], profile)));
+    }
     let order = [
         Target::XdpOffload,
         Target::XdpNative,
@@ -151,7 +197,7 @@ fn modes_for(
             on.join(", ")
         );
     }
-    Ok(modes)
+    Ok(Ok((modes, profile)))
 }
 
 pub fn run(args: &Args) -> anyhow::Result<i32> {
@@ -164,7 +210,13 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
         return Ok(2);
     }
     let ports = bindings(args.bind.as_ref(), &args.ports)?;
-    let modes = modes_for(&args.mode, &loaded.module, &args.on)?;
+    let (modes, offload_profile) = match modes_for(&args.mode, &loaded.module, &args.on)? {
+        Ok(m) => m,
+        Err(refusal) => {
+            eprintln!("error: {}: {refusal}", args.file.display());
+            return Ok(1);
+        }
+    };
     let req = ApplyRequest {
         module: &loaded.module,
         source: &loaded.source,
@@ -175,6 +227,7 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
         replace_foreign: args.replace,
         batch: !args.no_batch,
         roots: roots(),
+        offload_profile,
     };
     let rep = match deploy::apply(&req) {
         Ok(r) => r,

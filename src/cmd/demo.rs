@@ -134,6 +134,7 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
         replace_foreign: false,
         batch: true,
         roots: roots.clone(),
+        offload_profile: None,
     };
     let rep = deploy::apply(&req)?;
     for p in &rep.placements {
@@ -275,8 +276,18 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
     }
 }
 
-fn first_line(s: &str) -> &str {
-    s.lines().next().unwrap_or(s)
+/// The reason in one line: its first two lines, cut at a readable length.
+fn first_line(s: &str) -> String {
+    let one: String = s
+        .lines()
+        .take(2)
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join(" ");
+    match one.char_indices().nth(150) {
+        Some((i, _)) => format!("{}…", &one[..i]),
+        None => one,
+    }
 }
 
 fn wires(module: &Module, up: &Host, srv: &Host, bak: &Host) -> Vec<Wire> {

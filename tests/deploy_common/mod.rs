@@ -112,6 +112,7 @@ impl RouterLab {
             replace_foreign: false,
             batch: true,
             roots: self.roots.clone(),
+            offload_profile: None,
         }
     }
     pub fn uplink(&self) -> PortId {

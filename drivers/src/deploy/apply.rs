@@ -14,7 +14,7 @@
 
 use super::ports::{self, Bound};
 use super::state::{Placement, Roots, State, TableState};
-use super::{layout_for, open_gen_maps, sys_err, table_fds, DeployError};
+use super::{open_gen_maps, placement_layout, sys_err, table_fds, DeployError};
 use crate::entries::record::EntryRecord;
 use crate::entries::write::{self, WriteReport};
 use crate::load::attach::{self, Attachment};
@@ -23,7 +23,7 @@ use crate::load::{bpffs, observe, offload, program, Mode};
 use crate::sys::{self, Bpf, Kernel};
 use offload_core::ir::{Entry, Module};
 use offload_ebpf::codegen;
-use offload_ebpf::layout::{Hook, ModuleLayout};
+use offload_ebpf::layout::ModuleLayout;
 use std::collections::BTreeMap;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
@@ -45,6 +45,9 @@ pub struct ApplyRequest<'a> {
     /// Use batch map updates for bulk fills.
     pub batch: bool,
     pub roots: Roots,
+    /// The device's offload profile (from the planner) for `Mode::Offload`;
+    /// `None`: NFP's.
+    pub offload_profile: Option<offload_core::plan::Profile>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -239,20 +242,23 @@ fn take_over(
 
 fn compile(
     module: &Module,
-    hook: Hook,
+    mode: Mode,
+    offload_profile: Option<&offload_core::plan::Profile>,
     cache: &mut BTreeMap<u8, codegen::Compiled>,
 ) -> Result<codegen::Compiled, DeployError> {
-    let k = hook as u8;
+    // One build per kind of target: host XDP (native and generic), tc, offload.
+    let k = match mode {
+        Mode::Native | Mode::Generic => 0,
+        Mode::Tc => 1,
+        Mode::Offload => 2,
+    };
     if let Some(c) = cache.get(&k) {
         return Ok(c.clone());
     }
-    let target = match hook {
-        Hook::Xdp => codegen::Target::xdp(),
-        Hook::Tc => codegen::Target::tc(),
-    };
+    let target = super::target_for(mode, offload_profile);
     let c = codegen::compile(module, &target).map_err(|e| DeployError::Compile {
         module: module.name.clone(),
-        hook,
+        hook: target.hook,
         detail: crate::load::program::error_chain(&e),
     })?;
     cache.insert(k, c.clone());
@@ -270,15 +276,19 @@ fn load_first(
     modes: &[Mode],
     cache: &mut BTreeMap<u8, codegen::Compiled>,
     reuse: &BTreeMap<String, PathBuf>,
+    offload_profile: Option<&offload_core::plan::Profile>,
 ) -> Result<LoadedFirst, DeployError> {
     let mut tried = Vec::new();
     for &mode in modes {
-        let hook = if mode == Mode::Tc {
-            Hook::Tc
-        } else {
-            Hook::Xdp
+        let c = match compile(module, mode, offload_profile, cache) {
+            Ok(c) => c,
+            // The device's profile cannot hold the module: the next target.
+            Err(e) if mode == Mode::Offload => {
+                tried.push((mode.target_name().to_string(), e.to_string()));
+                continue;
+            }
+            Err(e) => return Err(e),
         };
-        let c = compile(module, hook, cache)?;
         let r = match mode {
             Mode::Offload => {
                 offload::load_offloaded(&Kernel, &c.object, &c.program_name, iface, ifindex)
@@ -478,7 +488,7 @@ pub fn apply(req: &ApplyRequest<'_>) -> Result<ApplyReport, DeployError> {
             .and_then(|s| s.placement(iface).map(|p| (s, p)))
         {
             Some((o, p)) => {
-                let layout = layout_for(module, p.mode);
+                let layout = placement_layout(module, p);
                 reused
                     .iter()
                     .filter_map(|t| module.table_by_name(t))
@@ -491,27 +501,35 @@ pub fn apply(req: &ApplyRequest<'_>) -> Result<ApplyReport, DeployError> {
             }
             None => BTreeMap::new(),
         };
-        let r = load_first(module, iface, ifindex, &modes, &mut cache, &reuse).and_then(
-            |(loaded, layout, tried)| {
-                let writes = fill(sys, module, &layout, &loaded, &bound, &entries, req.batch)
-                    .map_err(|source| DeployError::Fill {
-                        module: module.name.clone(),
-                        iface: iface.clone(),
-                        source,
-                    })?;
-                let gen_dir = roots.gen_dir(&module.name, iface, gen);
-                pin_generation(sys, &loaded, &gen_dir)?;
-                Ok(Prepared {
+        let r = load_first(
+            module,
+            iface,
+            ifindex,
+            &modes,
+            &mut cache,
+            &reuse,
+            req.offload_profile.as_ref(),
+        )
+        .and_then(|(loaded, layout, tried)| {
+            let writes = fill(sys, module, &layout, &loaded, &bound, &entries, req.batch).map_err(
+                |source| DeployError::Fill {
+                    module: module.name.clone(),
                     iface: iface.clone(),
-                    ifindex,
-                    loaded,
-                    gen,
-                    gen_dir,
-                    tried,
-                    writes,
-                })
-            },
-        );
+                    source,
+                },
+            )?;
+            let gen_dir = roots.gen_dir(&module.name, iface, gen);
+            pin_generation(sys, &loaded, &gen_dir)?;
+            Ok(Prepared {
+                iface: iface.clone(),
+                ifindex,
+                loaded,
+                gen,
+                gen_dir,
+                tried,
+                writes,
+            })
+        });
         match r {
             Ok(p) => prepared.push(p),
             Err(e) => {
@@ -615,6 +633,13 @@ pub fn apply(req: &ApplyRequest<'_>) -> Result<ApplyReport, DeployError> {
             prog_tag: p.loaded.info.tag.clone(),
             link_id,
             fallbacks: p.tried.clone(),
+            profile: if p.loaded.mode == Mode::Offload {
+                req.offload_profile
+                    .as_ref()
+                    .map_or_else(|| "nfp".to_string(), |pr| pr.name.clone())
+            } else {
+                "kernel".to_string()
+            },
         });
     }
     let st = State {
@@ -688,7 +713,7 @@ fn reusable_counters(
             continue;
         }
         for pl in &old.placements {
-            let layout = layout_for(module, pl.mode);
+            let layout = placement_layout(module, pl);
             let Some(name) = layout.table(t.id).counters_map.clone() else {
                 continue 'tables;
             };
@@ -747,7 +772,7 @@ fn rebind(
     let mut reports = Vec::new();
     for pl in &old.placements {
         let maps = open_gen_maps(sys, &roots.gen_dir(&old.module, &pl.iface, pl.gen))?;
-        let layout = layout_for(module, pl.mode);
+        let layout = placement_layout(module, pl);
         let fill_err = |source| DeployError::Fill {
             module: module.name.clone(),
             iface: pl.iface.clone(),
@@ -914,7 +939,7 @@ fn carry_counters(
         let Ok(maps) = open_gen_maps(sys, &dir) else {
             continue;
         };
-        let layout = layout_for(&old_module, pl.mode);
+        let layout = placement_layout(&old_module, pl);
         let tl = layout.table(old_table.id);
         let Ok(fds) = table_fds(tl, &maps) else {
             continue;

@@ -137,14 +137,28 @@ pub(crate) fn module_of(st: &State) -> Result<Module, DeployError> {
     })
 }
 
-/// The layout a placement's program uses.
-pub(crate) fn layout_for(module: &Module, mode: crate::load::Mode) -> ModuleLayout {
-    let hook = if mode == crate::load::Mode::Tc {
-        Hook::Tc
-    } else {
-        Hook::Xdp
-    };
-    offload_ebpf::layout::for_module(module, hook, offload_ebpf::layout::DEFAULT_MAX_MASKS)
+/// What a placement's program is compiled for: the host kernel's XDP or tc,
+/// or a device's offload profile.
+pub fn target_for(
+    mode: crate::load::Mode,
+    offload_profile: Option<&offload_core::plan::Profile>,
+) -> offload_ebpf::codegen::Target {
+    use offload_ebpf::codegen::Target;
+    match mode {
+        crate::load::Mode::Offload => Target::xdp_offload(
+            offload_profile
+                .cloned()
+                .unwrap_or_else(offload_core::plan::Profile::nfp),
+        ),
+        crate::load::Mode::Tc => Target::tc(),
+        _ => Target::xdp(),
+    }
+}
+
+/// The layout of a recorded placement (its profile decides offload layouts).
+pub(crate) fn placement_layout(module: &Module, p: &state::Placement) -> ModuleLayout {
+    let profile = offload_core::plan::Profile::by_name(&p.profile);
+    offload_ebpf::codegen::layout_for(module, &target_for(p.mode, profile.as_ref()))
 }
 
 pub(crate) fn table_fds<'a>(

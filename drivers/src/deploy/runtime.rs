@@ -6,7 +6,7 @@
 //! unbound port, the kernel — leaves every placement's tables as they were.
 
 use super::state::{Roots, State, TableState};
-use super::{layout_for, module_of, open_gen_maps, sys_err, table_fds, DeployError};
+use super::{module_of, open_gen_maps, placement_layout, sys_err, table_fds, DeployError};
 use crate::entries::record::EntryRecord;
 use crate::entries::write::{self, WriteReport};
 use crate::entries::{self, EntryError};
@@ -195,7 +195,7 @@ fn apply_changes(
     let mut result = Ok(());
     'outer: for (pi, pl) in st.placements.iter().enumerate() {
         let maps = open_gen_maps(sys, &roots.gen_dir(&st.module, &pl.iface, pl.gen))?;
-        let layout = layout_for(m, pl.mode);
+        let layout = placement_layout(m, pl);
         for (ci, c) in changes.iter().enumerate() {
             let t = m.table_by_name(&c.table).expect("validated table");
             let tl = layout.table(t.id);
@@ -236,7 +236,7 @@ fn apply_changes(
             let pl = &st.placements[pi];
             let c = &changes[ci];
             if let Ok(maps) = open_gen_maps(sys, &roots.gen_dir(&st.module, &pl.iface, pl.gen)) {
-                let layout = layout_for(m, pl.mode);
+                let layout = placement_layout(m, pl);
                 let t = m.table_by_name(&c.table).expect("validated table");
                 if let Ok(fds) = table_fds(layout.table(t.id), &maps) {
                     let _ = write::change(sys, layout.table(t.id), t, fds, &c.new, &c.old, false);

@@ -68,6 +68,14 @@ pub struct Placement {
     /// Targets tried before this one, and why each was not taken.
     #[serde(default)]
     pub fallbacks: Vec<(String, String)>,
+    /// The target profile compiled for (`kernel`, `nfp`, `netdevsim`): the
+    /// layout of the maps follows from it.
+    #[serde(default = "kernel_profile")]
+    pub profile: String,
+}
+
+fn kernel_profile() -> String {
+    "kernel".into()
 }
 
 /// Entries of one table, each with its counter slot; `base` holds counter

@@ -4,7 +4,7 @@
 //! the state are reported as drift.
 
 use super::state::{Roots, State};
-use super::{layout_for, module_of, open_gen_maps, table_fds, DeployError};
+use super::{module_of, open_gen_maps, placement_layout, table_fds, DeployError};
 use crate::entries::write;
 use crate::load::{attach, observe, Mode};
 use crate::sys::{Bpf, Kernel};
@@ -168,7 +168,7 @@ fn status_of(sys: &dyn Bpf, roots: &Roots, st: &State) -> Result<ModuleStatus, D
         let dir = roots.gen_dir(&st.module, &pl.iface, pl.gen);
         match open_gen_maps(sys, &dir) {
             Ok(maps) => {
-                let layout = layout_for(&module, pl.mode);
+                let layout = placement_layout(&module, pl);
                 for t in &module.tables {
                     let tl = layout.table(t.id);
                     let Ok(fds) = table_fds(tl, &maps) else {

@@ -359,15 +359,29 @@ pub fn read_counters(
     let (Some(fd), Some(name)) = (fds.counters, &layout.counters_map) else {
         return Ok(None);
     };
-    let cpus = sys::possible_cpus();
     let err = |source| WriteError::Sys {
         map: name.clone(),
         source,
     };
+    // Per-CPU arrays hold one (packets, bytes) pair per possible CPU; a
+    // shared array (device offload) one pair.
+    let info = sys::map_info(sys, fd).map_err(err)?;
+    let cpus = if info.map_type == sys::map_type::PERCPU_ARRAY {
+        sys::possible_cpus()
+    } else {
+        1
+    };
     let slots = layout.default_slot as usize + 1;
     let mut out = vec![(0u64, 0u64); slots];
     let per_cpu = 16usize;
-    let dump = sys::map_dump_batch(sys, fd, 4, per_cpu * cpus, 4096).map_err(err)?;
+    let dump = match sys::map_dump_batch(sys, fd, 4, per_cpu * cpus, 4096) {
+        Ok(d) => d,
+        // Offloaded maps have no batch lookup (ENOTSUPP): walk the keys.
+        Err(e) if batch_unsupported(&e) => {
+            sys::map_dump_walk(sys, fd, 4, per_cpu * cpus).map_err(err)?
+        }
+        Err(e) => return Err(err(e)),
+    };
     for (k, v) in dump {
         let slot = u32::from_ne_bytes([k[0], k[1], k[2], k[3]]) as usize;
         if slot >= slots {
@@ -393,13 +407,13 @@ mod tests {
     /// single updates succeed and are counted.
     struct BatchRefusing {
         accept: u32,
-        errno: Errno,
+        errno: i32,
         singles: Mutex<usize>,
         batches: Mutex<usize>,
     }
 
     impl Bpf for BatchRefusing {
-        fn bpf(&self, cmd: Cmd, attr: &mut [u8]) -> Result<i64, Errno> {
+        fn bpf(&self, cmd: Cmd, attr: &mut [u8]) -> Result<i64, i32> {
             match cmd {
                 Cmd::MapUpdateBatch => {
                     *self.batches.lock().unwrap() += 1;
@@ -431,7 +445,7 @@ mod tests {
     fn enomem_batch_falls_back_to_single_updates_after_progress() {
         let k = BatchRefusing {
             accept: 300,
-            errno: Errno::ENOMEM,
+            errno: Errno::ENOMEM as i32,
             singles: Mutex::new(0),
             batches: Mutex::new(0),
         };
@@ -443,11 +457,27 @@ mod tests {
         assert!(rep.fallback.unwrap().contains("ENOMEM"));
     }
 
+    /// Offloaded maps answer batch calls with the kernel-internal ENOTSUPP
+    /// (524), which has no libc name: it must still mean "write singly".
+    #[test]
+    fn enotsupp_524_batch_falls_back() {
+        let k = BatchRefusing {
+            accept: 0,
+            errno: sys::ENOTSUPP,
+            singles: Mutex::new(0),
+            batches: Mutex::new(0),
+        };
+        let fd = some_fd();
+        let rep = write_elements(&k, "t0_e_x", fd.as_fd(), &elems(20), true).unwrap();
+        assert_eq!((rep.batched, rep.one_by_one), (0, 20));
+        assert!(rep.fallback.unwrap().contains("ENOTSUPP"));
+    }
+
     #[test]
     fn full_map_is_an_error_not_a_fallback() {
         let k = BatchRefusing {
             accept: 100,
-            errno: Errno::E2BIG,
+            errno: Errno::E2BIG as i32,
             singles: Mutex::new(0),
             batches: Mutex::new(0),
         };
@@ -471,7 +501,7 @@ mod tests {
     fn other_errors_are_reported_with_the_map() {
         let k = BatchRefusing {
             accept: 0,
-            errno: Errno::EPERM,
+            errno: Errno::EPERM as i32,
             singles: Mutex::new(0),
             batches: Mutex::new(0),
         };
@@ -488,7 +518,7 @@ mod tests {
     fn large_loads_go_in_chunks() {
         let k = BatchRefusing {
             accept: BATCH_CHUNK as u32,
-            errno: Errno::EINVAL,
+            errno: Errno::EINVAL as i32,
             singles: Mutex::new(0),
             batches: Mutex::new(0),
         };

@@ -95,7 +95,7 @@ pub fn map_lookup(
     let mut a = elem(fd, key, value.as_mut_ptr() as u64, 0);
     match call(sys, Cmd::MapLookupElem, &mut a) {
         Ok(_) => Ok(true),
-        Err(Errno::ENOENT) => Ok(false),
+        Err(e) if e == Errno::ENOENT as i32 => Ok(false),
         Err(e) => Err(SysError::new("MAP_LOOKUP_ELEM", map_target(fd), e)),
     }
 }
@@ -105,7 +105,7 @@ pub fn map_delete(sys: &dyn Bpf, fd: BorrowedFd<'_>, key: &[u8]) -> Result<bool,
     let mut a = elem(fd, key, 0, 0);
     match call(sys, Cmd::MapDeleteElem, &mut a) {
         Ok(_) => Ok(true),
-        Err(Errno::ENOENT) => Ok(false),
+        Err(e) if e == Errno::ENOENT as i32 => Ok(false),
         Err(e) => Err(SysError::new("MAP_DELETE_ELEM", map_target(fd), e)),
     }
 }
@@ -125,7 +125,7 @@ pub fn map_next_key(
     };
     match call(sys, Cmd::MapGetNextKey, &mut a) {
         Ok(_) => Ok(true),
-        Err(Errno::ENOENT) => Ok(false),
+        Err(e) if e == Errno::ENOENT as i32 => Ok(false),
         Err(e) => Err(SysError::new("MAP_GET_NEXT_KEY", map_target(fd), e)),
     }
 }
@@ -225,7 +225,7 @@ pub fn map_dump_batch(
         let n = a.count as usize;
         let done = match r {
             Ok(_) => false,
-            Err(Errno::ENOENT) => true,
+            Err(e) if e == Errno::ENOENT as i32 => true,
             Err(e) => return Err(SysError::new("MAP_LOOKUP_BATCH", map_target(fd), e)),
         };
         for i in 0..n.min(chunk as usize) {

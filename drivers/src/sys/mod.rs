@@ -46,8 +46,9 @@ pub enum Cmd {
 
 /// Issues bpf(2) commands. `attr` is the command's attribute struct as bytes.
 pub trait Bpf: Send + Sync {
-    /// Returns the syscall's non-negative result, or its errno.
-    fn bpf(&self, cmd: Cmd, attr: &mut [u8]) -> Result<i64, Errno>;
+    /// Returns the syscall's non-negative result, or its raw errno (raw,
+    /// because the kernel's ENOTSUPP, 524, has no libc name).
+    fn bpf(&self, cmd: Cmd, attr: &mut [u8]) -> Result<i64, i32>;
 }
 
 /// The real kernel.
@@ -55,7 +56,7 @@ pub trait Bpf: Send + Sync {
 pub struct Kernel;
 
 impl Bpf for Kernel {
-    fn bpf(&self, cmd: Cmd, attr: &mut [u8]) -> Result<i64, Errno> {
+    fn bpf(&self, cmd: Cmd, attr: &mut [u8]) -> Result<i64, i32> {
         loop {
             // SAFETY: attr is a valid, writable buffer of attr.len() bytes laid
             // out as the command's `union bpf_attr` member (see `attr`).
@@ -70,9 +71,9 @@ impl Bpf for Kernel {
             if rc >= 0 {
                 return Ok(rc);
             }
-            let e = Errno::last();
+            let e = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
             // A signal during a long verifier run: the kernel asks to retry.
-            if e != Errno::EINTR && e != Errno::EAGAIN {
+            if e != Errno::EINTR as i32 && e != Errno::EAGAIN as i32 {
                 return Err(e);
             }
         }
@@ -80,7 +81,7 @@ impl Bpf for Kernel {
 }
 
 /// Calls `cmd` with `attr` (a `#[repr(C)]` struct from [`attr`]).
-pub(crate) fn call<T: Copy>(sys: &dyn Bpf, cmd: Cmd, attr: &mut T) -> Result<i64, Errno> {
+pub(crate) fn call<T: Copy>(sys: &dyn Bpf, cmd: Cmd, attr: &mut T) -> Result<i64, i32> {
     // SAFETY: T is one of the plain-data `#[repr(C)]` structs of `attr`
     // (no padding holes are read by us; the kernel reads/writes them as bytes).
     let bytes = unsafe {
@@ -110,11 +111,11 @@ pub struct SysError {
 }
 
 impl SysError {
-    pub fn new(call: &'static str, target: impl Into<String>, errno: Errno) -> SysError {
+    pub fn new(call: &'static str, target: impl Into<String>, errno: i32) -> SysError {
         SysError {
             call,
             target: target.into(),
-            errno: errno as i32,
+            errno,
         }
     }
     pub fn is(&self, e: Errno) -> bool {

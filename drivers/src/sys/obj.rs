@@ -217,7 +217,7 @@ pub fn prog_ids(sys: &dyn Bpf) -> Result<Vec<u32>, SysError> {
                 ids.push(a.next_id);
                 id = a.next_id;
             }
-            Err(nix::errno::Errno::ENOENT) => return Ok(ids),
+            Err(e) if e == nix::errno::Errno::ENOENT as i32 => return Ok(ids),
             Err(e) => {
                 return Err(SysError::new(
                     "PROG_GET_NEXT_ID",
@@ -290,7 +290,7 @@ pub fn link_ids(sys: &dyn Bpf) -> Result<Vec<u32>, SysError> {
                 ids.push(a.next_id);
                 id = a.next_id;
             }
-            Err(nix::errno::Errno::ENOENT) => return Ok(ids),
+            Err(e) if e == nix::errno::Errno::ENOENT as i32 => return Ok(ids),
             Err(e) => {
                 return Err(SysError::new(
                     "LINK_GET_NEXT_ID",

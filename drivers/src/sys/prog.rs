@@ -85,7 +85,7 @@ pub fn prog_load(sys: &dyn Bpf, spec: &ProgSpec<'_>) -> Result<OwnedFd, ProgLoad
             };
             let source = SysError::new("PROG_LOAD", target, e);
             let log = super::name_from(&log).trim_end().to_string();
-            if spec.ifindex != 0 && is_offload_refusal(e as i32) && log.is_empty() {
+            if spec.ifindex != 0 && is_offload_refusal(e) && log.is_empty() {
                 Err(ProgLoadError::OffloadUnsupported {
                     ifindex: spec.ifindex,
                     source,
