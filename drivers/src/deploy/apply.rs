@@ -157,6 +157,7 @@ fn check_ownership(
     module: &str,
     iface: &str,
     modes: &[Mode],
+    recorded: Option<&Placement>,
 ) -> Result<Option<ForeignProg>, DeployError> {
     let seen = observe::observe(iface).map_err(|source| DeployError::Observe {
         iface: iface.into(),
@@ -170,7 +171,10 @@ fn check_ownership(
     let wants_tc = modes.contains(&Mode::Tc);
     for (mode, p) in seen.all() {
         let relevant = (mode.is_xdp() && wants_xdp) || (mode == Mode::Tc && wants_tc);
-        if relevant && Some(p.id) != ours {
+        // A clsact filter has no link: the program we recorded there is ours.
+        let ours_by_record =
+            recorded.is_some_and(|r| r.mode == Mode::Tc && mode == Mode::Tc && r.prog_id == p.id);
+        if relevant && Some(p.id) != ours && !ours_by_record {
             return Ok(Some(ForeignProg {
                 mode,
                 id: p.id,
@@ -436,7 +440,14 @@ pub fn apply(req: &ApplyRequest<'_>) -> Result<ApplyReport, DeployError> {
     }
     let mut foreign = Vec::new();
     for (iface, idx) in req.on.iter().zip(&ifindexes) {
-        if let Some(f) = check_ownership(sys, roots, &module.name, iface, &req.modes)? {
+        if let Some(f) = check_ownership(
+            sys,
+            roots,
+            &module.name,
+            iface,
+            &req.modes,
+            old.as_ref().and_then(|s| s.placement(iface)),
+        )? {
             if !req.replace_foreign {
                 return Err(DeployError::Foreign {
                     iface: iface.clone(),
@@ -883,7 +894,13 @@ fn commit_one(
                 return Err(attach_err(&p.iface)(e));
             }
         }
-        Attachment::Netlink => {}
+        Attachment::Netlink => {
+            // clsact: the new filter (auto priority: ahead of the old one)
+            // decides from now on; then the old filter goes.
+            if let Some(old) = old_place.filter(|o| o.mode == Mode::Tc) {
+                attach::detach_cls_bpf(&p.iface, old.prog_id);
+            }
+        }
     }
     Ok((
         Committed::Attached {
@@ -982,6 +999,11 @@ pub fn detach(roots: &Roots, module: Option<&str>) -> Result<State, DeployError>
         let link = roots.link_pin(&st.module, &pl.iface);
         match attach::detach_pinned(sys, &link) {
             Ok(()) => {}
+            // A clsact attachment has no link: remove our filter.
+            Err(e)
+                if e.is(nix::errno::Errno::ENOENT)
+                    && pl.mode == Mode::Tc
+                    && attach::detach_cls_bpf(&pl.iface, pl.prog_id) > 0 => {}
             Err(e) if e.is(nix::errno::Errno::ENOENT) => {
                 tracing::warn!(iface = %pl.iface, "no pinned link: already detached");
             }

@@ -77,6 +77,13 @@ pub fn attach(
         Mode::Generic => (attach_type::XDP, xdp_flags::SKB_MODE),
         Mode::Tc => (attach_type::TCX_INGRESS, 0),
     };
+    // OFFLOAD_TC_CLSACT=1 takes the pre-6.6 path on any kernel (tests of it).
+    if loaded.mode == Mode::Tc
+        && std::env::var("OFFLOAD_TC_CLSACT").as_deref() == Ok("1")
+        && loaded.ebpf.is_some()
+    {
+        return attach_clsact(loaded, iface);
+    }
     match sys::link_create(sys, loaded.prog.as_fd(), ifindex, atype, flags) {
         Ok(fd) => Ok(Attachment::Link(fd)),
         // No tcx in this kernel (before 6.6): the classic clsact path.
@@ -162,4 +169,34 @@ pub fn detach_pinned(sys: &dyn Bpf, path: &Path) -> Result<(), SysError> {
     sys::link_detach(sys, fd.as_fd())?;
     let _ = std::fs::remove_file(path);
     Ok(())
+}
+
+/// Removes the cls_bpf filters on `iface` ingress that run program `prog_id`
+/// (the clsact attachment has no link: the filter is the attachment).
+/// Returns how many were removed.
+pub fn detach_cls_bpf(iface: &str, prog_id: u32) -> usize {
+    let mut n = 0;
+    for f in super::observe::cls_bpf_filters(iface)
+        .into_iter()
+        .filter(|f| f.prog.id == prog_id)
+    {
+        let pref = f.pref.to_string();
+        let mut argv = vec![
+            "tc",
+            "filter",
+            "del",
+            "dev",
+            iface,
+            "ingress",
+            "pref",
+            pref.as_str(),
+        ];
+        if !f.handle.is_empty() {
+            argv.extend_from_slice(&["handle", f.handle.as_str(), "bpf"]);
+        }
+        if crate::lab::run(&argv).is_ok() {
+            n += 1;
+        }
+    }
+    n
 }

@@ -71,6 +71,12 @@ pub fn observe(iface: &str) -> Result<Observed, ObserveError> {
             tc.push(prog_ref(&k, p.id()));
         }
     }
+    // cls_bpf filters on clsact (kernels before 6.6, or other tools).
+    for f in cls_bpf_filters(iface) {
+        if !tc.iter().any(|p| p.id == f.prog.id) {
+            tc.push(f.prog);
+        }
+    }
     Ok(Observed {
         iface: iface.into(),
         ifindex,
@@ -152,4 +158,105 @@ pub fn parse_ip_link_xdp(json: &str) -> Result<Vec<(Mode, ProgRef)>, String> {
         out.push((m, prog_of(p)));
     }
     Ok(out)
+}
+
+/// A cls_bpf filter on the ingress hook of an interface.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClsBpf {
+    pub pref: u32,
+    pub handle: String,
+    pub prog: ProgRef,
+}
+
+/// The bpf filters on `iface` ingress, from `tc -j filter show` (empty when
+/// there is no clsact qdisc or no tc binary).
+pub fn cls_bpf_filters(iface: &str) -> Vec<ClsBpf> {
+    match crate::lab::run(&["tc", "-j", "filter", "show", "dev", iface, "ingress"]) {
+        Ok(out) => parse_tc_filters(&out),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// Parses `tc -j filter show` output: entries with `options.prog`.
+pub fn parse_tc_filters(json: &str) -> Vec<ClsBpf> {
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(json) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for f in v.as_array().into_iter().flatten() {
+        if f.get("kind").and_then(|k| k.as_str()) != Some("bpf") {
+            continue;
+        }
+        let (Some(opts), Some(pref)) = (f.get("options"), f.get("pref").and_then(|p| p.as_u64()))
+        else {
+            continue;
+        };
+        let Some(prog) = opts.get("prog") else {
+            continue;
+        };
+        out.push(ClsBpf {
+            pref: pref as u32,
+            handle: opts
+                .get("handle")
+                .and_then(|h| h.as_str())
+                .unwrap_or("")
+                .to_string(),
+            prog: ProgRef {
+                id: prog.get("id").and_then(|x| x.as_u64()).unwrap_or(0) as u32,
+                name: prog
+                    .get("name")
+                    .and_then(|x| x.as_str())
+                    .unwrap_or("")
+                    .to_string(),
+                tag: prog
+                    .get("tag")
+                    .and_then(|x| x.as_str())
+                    .unwrap_or("")
+                    .to_string(),
+            },
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tc_filter_json() {
+        let j = r#"[{"protocol":"all","pref":49152,"kind":"bpf","chain":0},{"protocol":"all","pref":49152,"kind":"bpf","chain":0,"options":{"handle":"0x1","bpf_name":"er_tc.o:[classifier]","direct-action":true,"not_in_hw":true,"prog":{"id":6831,"name":"edge_router","tag":"24e38fbfeee419b6","jited":1}}}]"#;
+        let f = parse_tc_filters(j);
+        assert_eq!(f.len(), 1);
+        assert_eq!(
+            (
+                f[0].pref,
+                f[0].handle.as_str(),
+                f[0].prog.id,
+                f[0].prog.name.as_str()
+            ),
+            (49152, "0x1", 6831, "edge_router")
+        );
+        assert!(parse_tc_filters("garbage").is_empty());
+    }
+
+    #[test]
+    fn ip_link_xdp_json() {
+        let one =
+            r#"[{"ifname":"v0","xdp":{"mode":2,"prog":{"id":7,"name":"edge_router","tag":"ab"}}}]"#;
+        assert_eq!(
+            parse_ip_link_xdp(one).unwrap(),
+            vec![(
+                Mode::Generic,
+                ProgRef {
+                    id: 7,
+                    name: "edge_router".into(),
+                    tag: "ab".into()
+                }
+            )]
+        );
+        let none = r#"[{"ifname":"v0"}]"#;
+        assert!(parse_ip_link_xdp(none).unwrap().is_empty());
+        assert!(parse_ip_link_xdp("[]").is_err());
+    }
 }
