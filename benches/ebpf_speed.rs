@@ -277,7 +277,7 @@ fn codegen_speed(
     rounds: usize,
 ) -> Option<Vec<u8>> {
     println!("## 1. Code generation (XDP, median per compile)\n");
-    println!("| example | insns | IR → object | of which the listing | source → object |");
+    println!("| example | insns | IR → object | listing (on demand) | source → object |");
     println!("|---|---:|---:|---:|---:|");
     let mut edge = None;
     for (name, module) in examples {
@@ -290,7 +290,7 @@ fn codegen_speed(
             }
         };
         let insns = compiled.program.insns.len();
-        // The annotated listing is built on every compile; how much of it is that.
+        // The annotated listing is built only for `--emit listing`; shown for reference.
         let (listing_ns, _) = time_median(Duration::from_millis(200), || {
             codegen::annotated_listing(&compiled.program, &compiled.insn_spans).len()
         });

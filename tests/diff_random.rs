@@ -442,7 +442,7 @@ fn repro() {
                 let r = testrun::run(&loaded, &bytes, LO);
                 eprintln!("{hook:?}: {r:?}");
                 if std::env::var("OFFLOAD_DIFF_LISTING").is_ok() {
-                    eprintln!("{}", c.listing);
+                    eprintln!("{}", c.listing());
                 }
             }
             Err(e) => eprintln!("{hook:?}: {e}"),

@@ -223,7 +223,7 @@ fn a_probe_from_another_network_namespace_does_not_mix_up_devices() {
     }
     let _ns = Ns(ns.clone());
     let name = v.a.clone();
-    let r = offload_drivers::lab::netns::in_netns(&ns, move || live()).expect("enter netns");
+    let r = offload_drivers::lab::netns::in_netns(&ns, live).expect("enter netns");
     let a = r
         .device(&name)
         .expect("sysfs still lists the root namespace's veth");

@@ -49,7 +49,7 @@ fn examples_compile_deterministically_and_match_golden_listings() {
                 a.object, b.object,
                 "{name}/{hook}: object bytes differ between runs"
             );
-            assert_eq!(a.listing, b.listing);
+            assert_eq!(a.listing(), b.listing());
             assert_eq!(a.program.bytes.len(), a.program.insns.len() * 8);
             assert!(a.stack_bytes <= 512);
             // Every table has an annotated range, and every action of every table too.
@@ -61,16 +61,16 @@ fn examples_compile_deterministically_and_match_golden_listings() {
                     "{name}/{hook}: no span for table {}",
                     t.name
                 );
-                assert!(a.listing.contains(&format!("; table {}", t.name)));
+                assert!(a.listing().contains(&format!("; table {}", t.name)));
             }
             let path = root()
                 .join("tests/golden/ebpf")
                 .join(format!("{name}.{hook}.txt"));
             if bless {
-                std::fs::write(&path, &a.listing).unwrap();
+                std::fs::write(&path, a.listing()).unwrap();
             } else {
                 match std::fs::read_to_string(&path) {
-                    Ok(g) if g == a.listing => {}
+                    Ok(g) if g == a.listing() => {}
                     Ok(_) => mismatches.push(format!("{} differs", path.display())),
                     Err(_) => mismatches.push(format!("{} missing", path.display())),
                 }
@@ -108,7 +108,7 @@ fn nfp_profile_refuses_what_it_cannot_run_and_names_it() {
         "only HASH and ARRAY maps"
     );
     assert!(
-        c.listing.contains("lock *(u64 *)(r0 + 0) += r1"),
+        c.listing().contains("lock *(u64 *)(r0 + 0) += r1"),
         "atomic counters"
     );
     assert!(

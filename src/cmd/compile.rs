@@ -86,7 +86,7 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
     std::fs::write(&args.output, &compiled.object)
         .with_context(|| format!("cannot write {}", args.output.display()))?;
     if args.emit == Some(Emit::Listing) {
-        print!("{}", compiled.listing);
+        print!("{}", compiled.listing());
     }
     eprintln!(
         "wrote {} ({} section `{}`, program `{}`, {} instructions, {} maps, {} stack bytes)",

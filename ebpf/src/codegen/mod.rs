@@ -115,13 +115,14 @@ impl InsnSpan {
 }
 
 /// The compiled program.
+///
+/// The annotated listing is built on demand ([`Compiled::listing`]): it costs
+/// more than code generation itself, and loading never needs it.
 #[derive(Debug, Clone)]
 pub struct Compiled {
     /// The relocatable BPF ELF object.
     pub object: Vec<u8>,
     pub program: Assembled,
-    /// Disassembly annotated with table/action names.
-    pub listing: String,
     pub layout: ModuleLayout,
     /// Innermost first: action ranges lie inside their table's range.
     pub insn_spans: Vec<InsnSpan>,
@@ -135,6 +136,10 @@ pub struct Compiled {
 }
 
 impl Compiled {
+    /// Disassembly annotated with the module's table/action names.
+    pub fn listing(&self) -> String {
+        annotated_listing(&self.program, &self.insn_spans)
+    }
     /// The innermost module node behind instruction `insn`.
     pub fn node_at(&self, insn: usize) -> Option<&InsnSpan> {
         self.insn_spans
@@ -346,10 +351,8 @@ pub fn compile(module: &Module, target: &Target) -> Result<Compiled, CompileErro
         license: "GPL",
     };
     let object = crate::elf::write_object(&spec).map_err(|source| CompileError::Elf { source })?;
-    let listing = annotated_listing(&program, &spans);
     let compiled = Compiled {
         object,
-        listing,
         program,
         layout,
         insn_spans: spans,
