@@ -253,6 +253,8 @@ impl Gen<'_> {
         self.p.stx(Size::DW, R10, BEST, R1);
         self.p.stx(Size::DW, R10, BEST_PRIO, R1);
         let done = self.p.label();
+        // The layout has a scratch map only where parking is needed.
+        let park = !self.unroll_masks && self.layout.scratch_map.is_some();
         if self.unroll_masks {
             for i in 0..max_masks {
                 let next = self.p.label();
@@ -261,7 +263,9 @@ impl Gen<'_> {
                 self.p.bind(next);
             }
         } else {
-            self.emit_park();
+            if park {
+                self.emit_park();
+            }
             self.p.mov64_imm(R1, 0);
             self.p.stx(Size::DW, R10, IDX, R1);
             let top = self.p.label();
@@ -278,7 +282,7 @@ impl Gen<'_> {
             self.p.ja(top);
         }
         self.p.bind(done);
-        if !self.unroll_masks {
+        if park {
             self.emit_unpark();
         }
         self.p.ldx(Size::DW, R0, R10, BEST);
