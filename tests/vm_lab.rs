@@ -47,13 +47,21 @@ fn sibling_test(name: &str) -> Option<PathBuf> {
 }
 
 /// Checks that must have run and passed: a lab where these were skipped proved nothing.
-const ESSENTIAL: [&str; 7] = [
+const ESSENTIAL: [&str; 15] = [
     "vm.reached_init",
     "lab.netdevsim.device",
     "lab.offloadctl.runs",
     "lab.smoke.prog_offloaded",
     "lab.smoke.attached_hw",
     "lab.smoke.map_full",
+    "probe.netdevsim_offload",
+    "probe.says_no_xdp_features",
+    "plan.fit_offload",
+    "plan.size_reason",
+    "apply.offload",
+    "apply.hw_mode",
+    "replace.one_program",
+    "detach.no_programs",
     "vm.all_scenarios_ran",
 ];
 

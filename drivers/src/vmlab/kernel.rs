@@ -162,7 +162,7 @@ pub fn ensure_kernel(
         });
     }
     progress(&format!(
-        "building the guest kernel with make -j{} (5-8 minutes on 2 cores; log: {})",
+        "building the guest kernel with make -j{} (5-15 minutes on 2 cores; log: {})",
         spec.jobs,
         log.display()
     ));

@@ -128,7 +128,8 @@ pub fn default_cache() -> PathBuf {
 
 /// `lab/vm` of the source tree this crate was built from.
 pub fn default_lab_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../lab/vm")
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../lab/vm");
+    p.canonicalize().unwrap_or(p)
 }
 
 /// What this machine lacks to run the lab, one line each with the package that provides it
