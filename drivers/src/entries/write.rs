@@ -473,6 +473,38 @@ mod tests {
         assert!(rep.fallback.unwrap().contains("ENOTSUPP"));
     }
 
+    /// Like the real kernel for a map type without batch support: the call
+    /// fails before any element and leaves `count` as requested.
+    struct BatchUnsupported {
+        singles: Mutex<usize>,
+    }
+
+    impl Bpf for BatchUnsupported {
+        fn bpf(&self, cmd: Cmd, _attr: &mut [u8]) -> Result<i64, i32> {
+            match cmd {
+                Cmd::MapUpdateBatch => Err(sys::ENOTSUPP),
+                Cmd::MapUpdateElem => {
+                    *self.singles.lock().unwrap() += 1;
+                    Ok(0)
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+
+    /// Found by the offload lab on netdevsim: the untouched `count` was read
+    /// as "all done", so the fallback wrote nothing and the table stayed empty.
+    #[test]
+    fn untouched_count_means_nothing_was_batched() {
+        let k = BatchUnsupported {
+            singles: Mutex::new(0),
+        };
+        let fd = some_fd();
+        let rep = write_elements(&k, "t0_e_x", fd.as_fd(), &elems(2), true).unwrap();
+        assert_eq!((rep.batched, rep.one_by_one), (0, 2));
+        assert_eq!(*k.singles.lock().unwrap(), 2);
+    }
+
     #[test]
     fn full_map_is_an_error_not_a_fallback() {
         let k = BatchRefusing {
@@ -517,7 +549,7 @@ mod tests {
     #[test]
     fn large_loads_go_in_chunks() {
         let k = BatchRefusing {
-            accept: BATCH_CHUNK as u32,
+            accept: BATCH_CHUNK as u32 - 1,
             errno: Errno::EINVAL as i32,
             singles: Mutex::new(0),
             batches: Mutex::new(0),
@@ -525,8 +557,9 @@ mod tests {
         let fd = some_fd();
         let n = BATCH_CHUNK as u32 + 5;
         let rep = write_elements(&k, "m", fd.as_fd(), &elems(n), true).unwrap();
-        // The first chunk "failed" after all of it; the remaining 5 singly.
-        assert_eq!((rep.batched, rep.one_by_one), (BATCH_CHUNK, 5));
+        // The first chunk (never more than BATCH_CHUNK) failed on its last
+        // element; that one and the remaining 5 go singly.
+        assert_eq!((rep.batched, rep.one_by_one), (BATCH_CHUNK - 1, 6));
         assert_eq!(*k.batches.lock().unwrap(), 1);
     }
 }

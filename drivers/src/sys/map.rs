@@ -143,6 +143,21 @@ pub struct BatchError {
     pub source: SysError,
 }
 
+/// How many elements a failed batch call processed. The kernel writes the
+/// progress back into `count` only once it has started on the elements
+/// (`generic_map_update_batch` and friends); a map type without batch
+/// support (offloaded maps: ENOTSUPP) or a refused attribute fails before
+/// that and leaves the requested count in place. A count that was not
+/// lowered therefore means "nothing done" — reading it as "all done" made
+/// the one-by-one fallback skip every element (found by the offload lab).
+fn batch_progress(reported: u32, requested: u32) -> u32 {
+    if reported < requested {
+        reported
+    } else {
+        0
+    }
+}
+
 /// BPF_MAP_UPDATE_BATCH of `count` keys and values laid end to end.
 pub fn map_update_batch(
     sys: &dyn Bpf,
@@ -163,7 +178,7 @@ pub fn map_update_batch(
     match call(sys, Cmd::MapUpdateBatch, &mut a) {
         Ok(_) => Ok(()),
         Err(e) => Err(BatchError {
-            done: a.count.min(count),
+            done: batch_progress(a.count, count),
             total: count,
             source: SysError::new("MAP_UPDATE_BATCH", map_target(fd), e),
         }),
@@ -186,7 +201,7 @@ pub fn map_delete_batch(
     match call(sys, Cmd::MapDeleteBatch, &mut a) {
         Ok(_) => Ok(()),
         Err(e) => Err(BatchError {
-            done: a.count.min(count),
+            done: batch_progress(a.count, count),
             total: count,
             source: SysError::new("MAP_DELETE_BATCH", map_target(fd), e),
         }),
