@@ -688,8 +688,7 @@ pub fn for_module_with(module: &Module, opts: &LayoutOptions) -> ModuleLayout {
         .iter()
         .filter(|t| matches!(t.kind, TableKind::TupleSpace { .. }))
         .count();
-    let scratch_map =
-        (opts.mask_loop && tuple_space_tables >= 2).then(|| "scratch".to_string());
+    let scratch_map = (opts.mask_loop && tuple_space_tables >= 2).then(|| "scratch".to_string());
     if let Some(name) = &scratch_map {
         maps.push(MapSpec {
             name: name.clone(),

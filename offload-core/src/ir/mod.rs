@@ -78,9 +78,14 @@ impl MatchKind {
         }
     }
     pub fn from_name(s: &str) -> Option<MatchKind> {
-        [MatchKind::Exact, MatchKind::Lpm, MatchKind::Ternary, MatchKind::Range]
-            .into_iter()
-            .find(|k| k.name() == s)
+        [
+            MatchKind::Exact,
+            MatchKind::Lpm,
+            MatchKind::Ternary,
+            MatchKind::Range,
+        ]
+        .into_iter()
+        .find(|k| k.name() == s)
     }
 }
 

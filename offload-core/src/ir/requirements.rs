@@ -59,7 +59,8 @@ impl Requirements {
         for table in &module.tables {
             let kinds: BTreeSet<MatchKind> = table.keys.iter().map(|k| k.kind).collect();
             r.match_kinds.extend(kinds.iter().copied());
-            r.headers.extend(table.keys.iter().map(|k| k.field.header()));
+            r.headers
+                .extend(table.keys.iter().map(|k| k.field.header()));
             let key_bytes = table.keys.iter().map(|k| k.field.width().div_ceil(8)).sum();
             let param_bytes = table
                 .actions
@@ -91,9 +92,10 @@ impl Requirements {
         }
         for action in &module.actions {
             // Only actions some table can run matter.
-            let used = module.tables.iter().any(|t| {
-                t.actions.contains(&action.id) || t.default_action.action == action.id
-            });
+            let used = module
+                .tables
+                .iter()
+                .any(|t| t.actions.contains(&action.id) || t.default_action.action == action.id);
             if !used {
                 continue;
             }
@@ -157,8 +159,10 @@ fn ternary_mask_count(table: &super::Table) -> usize {
             let alts: Vec<u128> = match *m {
                 KeyMatch::Ternary { mask, .. } => vec![mask],
                 KeyMatch::Range { lo, hi } => {
-                    let mut ms: Vec<u128> =
-                        range_to_prefixes(lo, hi, width).into_iter().map(|(_, m)| m).collect();
+                    let mut ms: Vec<u128> = range_to_prefixes(lo, hi, width)
+                        .into_iter()
+                        .map(|(_, m)| m)
+                        .collect();
                     ms.sort();
                     ms.dedup();
                     ms

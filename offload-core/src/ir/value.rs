@@ -31,7 +31,11 @@ pub fn range_to_prefixes(lo: u128, hi: u128, width: u32) -> Vec<(u128, u128)> {
     let mut cur = lo;
     loop {
         // Largest aligned block starting at `cur` that stays within `hi`.
-        let mut size_bits = if cur == 0 { width } else { cur.trailing_zeros().min(width) };
+        let mut size_bits = if cur == 0 {
+            width
+        } else {
+            cur.trailing_zeros().min(width)
+        };
         while size_bits > 0 {
             let last = cur + (mask_of_width(size_bits));
             if last <= hi {
@@ -56,7 +60,14 @@ mod tests {
 
     #[test]
     fn prefixes_cover_range_exactly() {
-        for (lo, hi) in [(0u128, 65535u128), (22, 22), (1, 65534), (1024, 2047), (5, 9), (0, 0)] {
+        for (lo, hi) in [
+            (0u128, 65535u128),
+            (22, 22),
+            (1, 65534),
+            (1024, 2047),
+            (5, 9),
+            (0, 0),
+        ] {
             let ps = range_to_prefixes(lo, hi, 16);
             for v in 0..=65535u128 {
                 let inside = ps.iter().any(|(p, m)| v & m == *p);
