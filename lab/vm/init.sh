@@ -22,7 +22,8 @@ export NO_COLOR=1 RUST_BACKTRACE=1
 /bin/busybox mount -t proc proc /proc
 /bin/busybox mount -t sysfs sysfs /sys
 /bin/busybox mount -t devtmpfs devtmpfs /dev 2>/dev/null   # already there with DEVTMPFS_MOUNT
-/bin/busybox mount -t tmpfs tmpfs /tmp
+# /tmp is not a fresh tmpfs: mirrored host directories (a checkout under /tmp, as CI uses)
+# live there, and the initramfs root is writable already.
 /bin/busybox mount -t tmpfs tmpfs /run
 /bin/busybox mount -t debugfs debugfs /sys/kernel/debug
 /bin/busybox mount -t bpf bpf /sys/fs/bpf
