@@ -209,7 +209,9 @@ fn load_and_run_with_aya(section: ProgramSection, ret: u32) {
     };
     let opts = || TestRunOptions {
         data_in: Some(&packet),
-        repeat: RUNS,
+        // One run per call: with repeat > 1 the kernel stops with EINTR when a
+        // signal is pending between repetitions (seen under a loaded test run).
+        repeat: 1,
         ..Default::default()
     };
     match section {
@@ -221,7 +223,9 @@ fn load_and_run_with_aya(section: ProgramSection, ret: u32) {
                 .expect("an XDP program");
             prog.load()
                 .unwrap_or_else(|e| panic!("verifier refused the XDP program: {e:?}"));
-            run(prog.test_run(opts()));
+            for _ in 0..RUNS {
+                run(prog.test_run(opts()));
+            }
         }
         ProgramSection::Classifier => {
             let prog: &mut SchedClassifier = ebpf
@@ -231,7 +235,9 @@ fn load_and_run_with_aya(section: ProgramSection, ret: u32) {
                 .expect("a classifier program");
             prog.load()
                 .unwrap_or_else(|e| panic!("verifier refused the tc program: {e:?}"));
-            run(prog.test_run(opts()));
+            for _ in 0..RUNS {
+                run(prog.test_run(opts()));
+            }
         }
     }
 
