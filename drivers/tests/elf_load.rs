@@ -373,7 +373,7 @@ fn require_tool(test: &str, tool: &str, package: &str) -> bool {
         if std::env::var(REQUIRE_ENV).as_deref() == Ok("1") {
             panic!("{test}: {reason}, and {REQUIRE_ENV}=1 forbids skipping");
         }
-        eprintln!("skipped {test}: {reason}");
+        offload_drivers::testenv::announce_skip(test, &reason);
     }
     found
 }
