@@ -74,7 +74,10 @@ fn offload_lab_vm() {
         if std::env::var("OFFLOAD_REQUIRE_KERNEL_TESTS").as_deref() == Ok("1") {
             panic!("{why}, and OFFLOAD_REQUIRE_KERNEL_TESTS=1 forbids skipping");
         }
-        offload_drivers::testenv::announce_skip("offload_lab_vm", &format!("{why} (set OFFLOAD_REQUIRE_KERNEL_TESTS=1 to make this a failure)"));
+        offload_drivers::testenv::announce_skip(
+            "offload_lab_vm",
+            &format!("{why} (set OFFLOAD_REQUIRE_KERNEL_TESTS=1 to make this a failure)"),
+        );
         return;
     }
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));

@@ -90,7 +90,10 @@ pub fn require_root(test: &str) -> bool {
             if std::env::var(REQUIRE_ENV).as_deref() == Ok("1") {
                 panic!("{test}: {reason}, and {REQUIRE_ENV}=1 forbids skipping");
             }
-            announce_skip(test, &format!("{reason} (set {REQUIRE_ENV}=1 to make this a failure)"));
+            announce_skip(
+                test,
+                &format!("{reason} (set {REQUIRE_ENV}=1 to make this a failure)"),
+            );
             false
         }
     }

@@ -9,6 +9,7 @@ pub mod ir;
 pub mod plan;
 pub mod semantics;
 pub mod spec;
+pub mod state;
 /// Random valid modules, entries and frames for differential tests.
 #[doc(hidden)]
 pub mod testgen;
