@@ -1,12 +1,39 @@
-//! offload-drivers
+//! offload-drivers: everything that touches a live system. The pure crates
+//! decide; this crate acts and reads back.
+//!
+//! Product drivers:
+//!
+//! | module | job |
+//! |---|---|
+//! | [`target`] | one [`offload_core::state::Target`] per kind of target: host kernel / offloaded NIC, BMv2 switch, Tofino bundle |
+//! | [`deploy`] | the host kernel's deploy: apply in phases (prepare, commit, rollback, finish), status, runtime entries, detach |
+//! | [`load`] | loading and attaching programs (aya; our bpf(2) path for hardware offload), bpffs pins, what the kernel reports attached |
+//! | [`entries`] | table entries ↔ map elements, batch writes, read-back |
+//! | [`sys`] | the sole bpf(2) path, behind a trait tests can fake |
+//! | [`netlink`] | read-only netlink (XDP features, links) |
+//! | [`probe`] | what each device and the kernel can do |
+//! | [`p4rt`] | our P4Runtime client (tonic + hand-written prost messages) |
+//! | [`p4`] | the P4 toolchain: p4c-bm2-ss compile, simple_switch processes |
+//! | [`host`] | interface index, iproute2 commands |
+//!
+//! Test infrastructure (never used by the product drivers above):
+//!
+//! | module | job |
+//! |---|---|
+//! | [`lab`] | veth/netns labs, traffic, comparison with the reference |
+//! | [`testrun`] | BPF_PROG_TEST_RUN, live frames, captures |
+//! | [`vmlab`] | the offload lab VM (netdevsim in QEMU) |
+//! | [`testenv`] | skip rules for kernel and P4 tests |
 pub mod deploy;
 pub mod entries;
+pub mod host;
 pub mod lab;
 pub mod load;
 pub mod netlink;
 pub mod p4;
 pub mod probe;
 pub mod sys;
+pub mod target;
 pub mod testenv;
 pub mod testrun;
 pub mod vmlab;

@@ -150,6 +150,48 @@ fn desired_entries(
     out
 }
 
+/// The entries a deployment gives, with counter slots: an entry the running
+/// version has keeps its slot (its counters continue), the others take free
+/// slots. Entries that are not the module file's are marked runtime.
+pub(crate) fn given_entries(
+    module: &Module,
+    old: Option<&State>,
+    given: &BTreeMap<String, Vec<Entry>>,
+) -> BTreeMap<String, Vec<(Entry, u32, bool)>> {
+    let mut out = BTreeMap::new();
+    for t in &module.tables {
+        let list = given.get(&t.name).cloned().unwrap_or_default();
+        let old_slots: Vec<(Entry, u32)> = old
+            .and_then(|s| s.tables.get(&t.name))
+            .map(|ts| ts.entries.iter().filter_map(|r| r.to_entry()).collect())
+            .unwrap_or_default();
+        let mut placed: Vec<(Entry, u32, bool)> = Vec::new();
+        let mut later = Vec::new();
+        for e in list {
+            let runtime = !t.entries.iter().any(|f| {
+                f.matches == e.matches && f.priority == e.priority && f.action == e.action
+            });
+            match old_slots
+                .iter()
+                .find(|(o, _)| o.matches == e.matches && o.priority == e.priority)
+            {
+                Some((_, s)) if !placed.iter().any(|(_, ps, _)| ps == s) => {
+                    placed.push((e, *s, runtime))
+                }
+                _ => later.push((e, runtime)),
+            }
+        }
+        for (e, runtime) in later {
+            let used: Vec<u32> = placed.iter().map(|(_, s, _)| *s).collect();
+            if let Some(slot) = crate::entries::free_slot(&used, t.size) {
+                placed.push((e, slot, runtime));
+            }
+        }
+        out.insert(t.name.clone(), placed);
+    }
+    out
+}
+
 /// Which program runs on `iface` in the hook we would use, and whether it is ours.
 fn check_ownership(
     sys: &dyn Bpf,
@@ -221,7 +263,7 @@ fn take_over(
             Mode::Offload => "xdpoffload",
             _ => "xdpdrv",
         };
-        crate::lab::run(&["ip", "link", "set", "dev", iface, flag, "off"]).map_err(|e| {
+        crate::host::run(&["ip", "link", "set", "dev", iface, flag, "off"]).map_err(|e| {
             DeployError::Sys {
                 what: format!("removing foreign XDP program {} from {iface}: {e}", f.id),
                 source: sys::SysError {
@@ -408,11 +450,100 @@ fn pin_generation(
     Ok(())
 }
 
+/// [`ApplyRequest`] with everything owned, as a prepared transaction keeps
+/// it; `iface_modes` overrides `modes` per interface (a deployment file gives
+/// each interface its own mode).
+#[derive(Debug, Clone)]
+pub struct HostRequest {
+    pub module: Module,
+    pub source: String,
+    pub source_path: Option<String>,
+    pub on: Vec<String>,
+    pub ports: BTreeMap<String, String>,
+    pub modes: Vec<Mode>,
+    pub iface_modes: BTreeMap<String, Vec<Mode>>,
+    /// The entries to run, by table, when a deployment gives them; `None`:
+    /// the module's own entries plus the runtime entries of the running
+    /// version that are still valid.
+    pub entries: Option<BTreeMap<String, Vec<Entry>>>,
+    pub replace_foreign: bool,
+    pub batch: bool,
+    pub roots: Roots,
+    pub offload_profile: Option<offload_core::plan::Profile>,
+}
+
+impl ApplyRequest<'_> {
+    pub fn to_host_request(&self) -> HostRequest {
+        HostRequest {
+            module: self.module.clone(),
+            source: self.source.to_string(),
+            source_path: self.source_path.clone(),
+            on: self.on.clone(),
+            ports: self.ports.clone(),
+            modes: self.modes.clone(),
+            iface_modes: BTreeMap::new(),
+            entries: None,
+            replace_foreign: self.replace_foreign,
+            batch: self.batch,
+            roots: self.roots.clone(),
+            offload_profile: self.offload_profile.clone(),
+        }
+    }
+}
+
+impl HostRequest {
+    fn modes_for(&self, iface: &str) -> &[Mode] {
+        self.iface_modes.get(iface).unwrap_or(&self.modes)
+    }
+}
+
+/// What a prepared version change does when committed.
+enum Work {
+    /// Same module on the same interfaces, other bindings: a map update.
+    Rebind,
+    /// New programs loaded and filled beside the running ones.
+    Full {
+        prepared: Vec<Prepared>,
+        foreign: Vec<(String, u32, ForeignProg)>,
+    },
+}
+
+/// A version change prepared on this host's interfaces: loaded, filled and
+/// pinned beside the running version, nothing switched yet. [`Staged::commit`]
+/// switches traffic, [`Staged::rollback`] undoes a prepare or a commit,
+/// [`Staged::finish`] drops the old version and saves the state. Dropping a
+/// `Staged` without finishing it leaves the old version's state file in
+/// place (the next run adopts what the links point at).
+pub struct Staged {
+    req: HostRequest,
+    t0: Instant,
+    old: Option<State>,
+    bound: Vec<Bound>,
+    entries: BTreeMap<String, Vec<(Entry, u32, bool)>>,
+    gen: u64,
+    reused: std::collections::BTreeSet<String>,
+    work: Work,
+    committed: Vec<Committed>,
+    reports: Vec<PlacementReport>,
+    took_over: Vec<String>,
+}
+
 /// Applies a module version; see the module docs for the steps.
 pub fn apply(req: &ApplyRequest<'_>) -> Result<ApplyReport, DeployError> {
+    let mut staged = prepare(req.to_host_request())?;
+    if let Err(e) = staged.commit() {
+        staged.rollback();
+        return Err(e);
+    }
+    staged.finish()
+}
+
+/// Steps 1 and 2: checks, then every interface loaded, filled and pinned as
+/// a new generation. Traffic still reaches the old version.
+pub fn prepare(req: HostRequest) -> Result<Staged, DeployError> {
     let t0 = Instant::now();
     let sys = &Kernel;
-    let module = req.module;
+    let module = &req.module;
     let roots = &req.roots;
     if roots.bpffs == std::path::Path::new(bpffs::BPFFS_ROOT) {
         bpffs::ensure_mounted()?;
@@ -422,7 +553,10 @@ pub fn apply(req: &ApplyRequest<'_>) -> Result<ApplyReport, DeployError> {
 
     // 1. Checks before anything loads.
     let bound = ports::resolve(module, &req.ports)?;
-    let entries = desired_entries(module, old.as_ref());
+    let entries = match &req.entries {
+        Some(given) => given_entries(module, old.as_ref(), given),
+        None => desired_entries(module, old.as_ref()),
+    };
     let plain: BTreeMap<String, Vec<Entry>> = entries
         .iter()
         .map(|(k, v)| (k.clone(), v.iter().map(|(e, _, _)| e.clone()).collect()))
@@ -430,7 +564,7 @@ pub fn apply(req: &ApplyRequest<'_>) -> Result<ApplyReport, DeployError> {
     ports::check_bound(module, &bound, &ports::used_ports(module, &plain))?;
     let mut ifindexes = Vec::new();
     for iface in &req.on {
-        let idx = crate::lab::ifindex(iface);
+        let idx = crate::host::ifindex(iface);
         if idx == 0 {
             return Err(DeployError::NoInterface {
                 iface: iface.clone(),
@@ -445,7 +579,7 @@ pub fn apply(req: &ApplyRequest<'_>) -> Result<ApplyReport, DeployError> {
             roots,
             &module.name,
             iface,
-            &req.modes,
+            req.modes_for(iface),
             old.as_ref().and_then(|s| s.placement(iface)),
         )? {
             if !req.replace_foreign {
@@ -459,20 +593,33 @@ pub fn apply(req: &ApplyRequest<'_>) -> Result<ApplyReport, DeployError> {
             foreign.push((iface.clone(), *idx, f));
         }
     }
+    let gen = old.as_ref().map_or(1, |s| s.version + 1);
+    let staged = |work, reused| Staged {
+        req: req.clone(),
+        t0,
+        old: old.clone(),
+        bound: bound.clone(),
+        entries: entries.clone(),
+        gen,
+        reused,
+        work,
+        committed: Vec::new(),
+        reports: Vec::new(),
+        took_over: Vec::new(),
+    };
 
     // Same module text on the same interfaces, other bindings: a map update.
-    if let Some(old) = old
+    if old
         .as_ref()
-        .filter(|o| o.source == req.source && o.ports != req.ports && same_placements(o, req))
+        .is_some_and(|o| o.source == req.source && o.ports != req.ports && same_placements(o, &req))
     {
-        return rebind(sys, roots, module, old, &bound, req, t0);
+        return Ok(staged(Work::Rebind, Default::default()));
     }
 
     // 2. Prepare.
-    let gen = old.as_ref().map_or(1, |s| s.version + 1);
     let reused = old
         .as_ref()
-        .map(|o| reusable_counters(sys, roots, module, o, &entries, req))
+        .map(|o| reusable_counters(sys, roots, module, o, &entries, &req))
         .unwrap_or_default();
     let mut cache = BTreeMap::new();
     let mut prepared: Vec<Prepared> = Vec::new();
@@ -484,7 +631,7 @@ pub fn apply(req: &ApplyRequest<'_>) -> Result<ApplyReport, DeployError> {
     for (iface, &ifindex) in req.on.iter().zip(&ifindexes) {
         // Keep the mode of a running placement when the caller allows it:
         // switching modes cannot be hitless.
-        let mut modes = req.modes.clone();
+        let mut modes = req.modes_for(iface).to_vec();
         if let Some(p) = old.as_ref().and_then(|s| s.placement(iface)) {
             if let Some(i) = modes.iter().position(|m| *m == p.mode) {
                 let m = modes.remove(i);
@@ -550,132 +697,220 @@ pub fn apply(req: &ApplyRequest<'_>) -> Result<ApplyReport, DeployError> {
             }
         }
     }
+    Ok(staged(Work::Full { prepared, foreign }, reused))
+}
 
-    // Foreign programs go only once everything is ready to take their place.
-    let mut took_over = Vec::new();
-    for (iface, idx, f) in &foreign {
-        match take_over(sys, iface, *idx, f) {
-            Ok(s) => took_over.push(s),
-            Err(e) => {
-                cleanup(&prepared);
-                return Err(e);
+impl Staged {
+    /// The version this change installs.
+    pub fn version(&self) -> u64 {
+        match self.work {
+            Work::Rebind => self.old.as_ref().map_or(self.gen, |o| o.version),
+            Work::Full { .. } => self.gen,
+        }
+    }
+
+    /// Program ids and tags of the prepared version, per interface.
+    pub fn prepared_programs(&self) -> Vec<(String, u32, String)> {
+        match &self.work {
+            Work::Rebind => Vec::new(),
+            Work::Full { prepared, .. } => prepared
+                .iter()
+                .map(|p| (p.iface.clone(), p.loaded.info.id, p.loaded.info.tag.clone()))
+                .collect(),
+        }
+    }
+
+    /// Step 3: switch every interface to the new version. On failure the
+    /// interfaces already switched are switched back before this returns.
+    pub fn commit(&mut self) -> Result<(), DeployError> {
+        let sys = &Kernel;
+        let roots = self.req.roots.clone();
+        let module = self.req.module.name.clone();
+        match &mut self.work {
+            Work::Rebind => {
+                let old = self.old.as_ref().expect("a rebind has an old state");
+                self.reports = rebind_maps(sys, &roots, &self.req.module, old, &self.bound)?;
+                Ok(())
+            }
+            Work::Full { prepared, foreign } => {
+                // Foreign programs go only once everything is ready to take their place.
+                for (iface, idx, f) in foreign.iter() {
+                    self.took_over.push(take_over(sys, iface, *idx, f)?);
+                }
+                for p in prepared.iter_mut() {
+                    let link_path = roots.link_pin(&module, &p.iface);
+                    let old_place = self
+                        .old
+                        .as_ref()
+                        .and_then(|s| s.placement(&p.iface))
+                        .cloned();
+                    match commit_one(sys, &roots, &module, p, &link_path, old_place.as_ref()) {
+                        Ok((c, hitless)) => {
+                            self.committed.push(c);
+                            self.reports.push(PlacementReport {
+                                iface: p.iface.clone(),
+                                mode: p.loaded.mode,
+                                prog_id: p.loaded.info.id,
+                                tag: p.loaded.info.tag.clone(),
+                                hitless,
+                                tried: p.tried.clone(),
+                            });
+                        }
+                        Err(e) => {
+                            rollback(sys, std::mem::take(&mut self.committed));
+                            return Err(e);
+                        }
+                    }
+                }
+                Ok(())
             }
         }
     }
 
-    // 3. Commit.
-    let mut committed: Vec<Committed> = Vec::new();
-    let mut reports = Vec::new();
-    for p in prepared.iter_mut() {
-        let link_path = roots.link_pin(&module.name, &p.iface);
-        let old_place = old.as_ref().and_then(|s| s.placement(&p.iface)).cloned();
-        let r = commit_one(sys, roots, &module.name, p, &link_path, old_place.as_ref());
-        match r {
-            Ok((c, hitless)) => {
-                committed.push(c);
-                reports.push(PlacementReport {
-                    iface: p.iface.clone(),
-                    mode: p.loaded.mode,
-                    prog_id: p.loaded.info.id,
-                    tag: p.loaded.info.tag.clone(),
-                    hitless,
-                    tried: p.tried.clone(),
+    /// Undoes [`commit`](Staged::commit) (links switched back to the old
+    /// programs, new links removed, old bindings written back) and removes
+    /// the prepared generation. Idempotent.
+    pub fn rollback(&mut self) {
+        let sys = &Kernel;
+        rollback(sys, std::mem::take(&mut self.committed));
+        match &self.work {
+            Work::Rebind => {
+                if let Some(old) = &self.old {
+                    if !self.reports.is_empty() {
+                        let old_bound =
+                            ports::resolve(&self.req.module, &old.ports).unwrap_or_default();
+                        if let Err(e) =
+                            rebind_maps(sys, &self.req.roots, &self.req.module, old, &old_bound)
+                        {
+                            tracing::error!(error = %e, "rollback: could not restore the previous port bindings");
+                        }
+                    }
+                }
+            }
+            Work::Full { prepared, .. } => {
+                for p in prepared {
+                    let _ = std::fs::remove_dir_all(&p.gen_dir);
+                }
+            }
+        }
+        self.reports.clear();
+    }
+
+    /// Step 4: counters carried over, old generations dropped, state saved.
+    pub fn finish(self) -> Result<ApplyReport, DeployError> {
+        let sys = &Kernel;
+        let req = &self.req;
+        let module = &req.module;
+        let roots = &req.roots;
+        let old = &self.old;
+        let state_path = roots.state_file(&module.name);
+        let prepared = match self.work {
+            Work::Rebind => {
+                let mut st = old.clone().expect("a rebind has an old state");
+                st.ports = req.ports.clone();
+                st.save(&state_path)?;
+                return Ok(ApplyReport {
+                    module: module.name.clone(),
+                    version: st.version,
+                    placements: self.reports,
+                    writes: BTreeMap::new(),
+                    elapsed: self.t0.elapsed(),
+                    took_over: Vec::new(),
+                    rebound_only: true,
+                    shared_counters: Vec::new(),
                 });
             }
-            Err(e) => {
-                rollback(sys, committed);
-                cleanup(&prepared);
-                return Err(e);
-            }
-        }
-    }
-
-    // 4. Counters carried over, old generations dropped, state saved.
-    let mut tables: BTreeMap<String, TableState> = BTreeMap::new();
-    for t in &module.tables {
-        let list = &entries[&t.name];
-        let mut ts = TableState {
-            entries: list
-                .iter()
-                .map(|(e, s, rt)| {
-                    let mut r = EntryRecord::from_entry(e, *s);
-                    r.runtime = *rt;
-                    r
-                })
-                .collect(),
-            base: BTreeMap::new(),
+            Work::Full { prepared, .. } => prepared,
         };
-        if let Some(old) = &old {
-            if reused.contains(&t.name) {
-                // Same counters map: its totals continue; the carried base too.
-                ts.base = old
-                    .tables
-                    .get(&t.name)
-                    .map(|o| o.base.clone())
-                    .unwrap_or_default();
-            } else {
-                carry_counters(sys, roots, old, t, list, &mut ts);
+        let entries = &self.entries;
+        let reused = &self.reused;
+        let gen = self.gen;
+        let mut tables: BTreeMap<String, TableState> = BTreeMap::new();
+        for t in &module.tables {
+            let list = &entries[&t.name];
+            let mut ts = TableState {
+                entries: list
+                    .iter()
+                    .map(|(e, s, rt)| {
+                        let mut r = EntryRecord::from_entry(e, *s);
+                        r.runtime = *rt;
+                        r
+                    })
+                    .collect(),
+                base: BTreeMap::new(),
+            };
+            if let Some(old) = old {
+                if reused.contains(&t.name) {
+                    // Same counters map: its totals continue; the carried base too.
+                    ts.base = old
+                        .tables
+                        .get(&t.name)
+                        .map(|o| o.base.clone())
+                        .unwrap_or_default();
+                } else {
+                    carry_counters(sys, roots, old, t, list, &mut ts);
+                }
+            }
+            tables.insert(t.name.clone(), ts);
+        }
+        if let Some(old) = old {
+            for pl in &old.placements {
+                let dir = roots.gen_dir(&old.module, &pl.iface, pl.gen);
+                let _ = std::fs::remove_dir_all(dir);
+                // An interface the new version no longer runs on: detach there.
+                if !req.on.contains(&pl.iface) {
+                    let _ = attach::detach_pinned(sys, &roots.link_pin(&old.module, &pl.iface));
+                    let _ = std::fs::remove_dir_all(roots.iface_dir(&old.module, &pl.iface));
+                }
             }
         }
-        tables.insert(t.name.clone(), ts);
-    }
-    if let Some(old) = &old {
-        for pl in &old.placements {
-            let dir = roots.gen_dir(&old.module, &pl.iface, pl.gen);
-            let _ = std::fs::remove_dir_all(dir);
-            // An interface the new version no longer runs on: detach there.
-            if !req.on.contains(&pl.iface) {
-                let _ = attach::detach_pinned(sys, &roots.link_pin(&old.module, &pl.iface));
-                let _ = std::fs::remove_dir_all(roots.iface_dir(&old.module, &pl.iface));
-            }
+        let mut placements = Vec::new();
+        for p in &prepared {
+            let link_id = attach::pinned_link(sys, &roots.link_pin(&module.name, &p.iface))
+                .map(|(_, i)| i.id)
+                .unwrap_or(0);
+            placements.push(Placement {
+                iface: p.iface.clone(),
+                ifindex: p.ifindex,
+                mode: p.loaded.mode,
+                gen: p.gen,
+                prog_id: p.loaded.info.id,
+                prog_tag: p.loaded.info.tag.clone(),
+                link_id,
+                fallbacks: p.tried.clone(),
+                profile: if p.loaded.mode == Mode::Offload {
+                    req.offload_profile
+                        .as_ref()
+                        .map_or_else(|| "nfp".to_string(), |pr| pr.name.clone())
+                } else {
+                    "kernel".to_string()
+                },
+            });
         }
+        let st = State {
+            module: module.name.clone(),
+            source: req.source.to_string(),
+            source_path: req.source_path.clone(),
+            version: gen,
+            ports: req.ports.clone(),
+            placements,
+            tables,
+        };
+        st.save(&state_path)?;
+        Ok(ApplyReport {
+            module: module.name.clone(),
+            version: gen,
+            placements: self.reports,
+            writes: prepared
+                .first()
+                .map(|p| p.writes.clone())
+                .unwrap_or_default(),
+            elapsed: self.t0.elapsed(),
+            took_over: self.took_over,
+            rebound_only: false,
+            shared_counters: reused.iter().cloned().collect(),
+        })
     }
-    let mut placements = Vec::new();
-    for p in &prepared {
-        let link_id = attach::pinned_link(sys, &roots.link_pin(&module.name, &p.iface))
-            .map(|(_, i)| i.id)
-            .unwrap_or(0);
-        placements.push(Placement {
-            iface: p.iface.clone(),
-            ifindex: p.ifindex,
-            mode: p.loaded.mode,
-            gen: p.gen,
-            prog_id: p.loaded.info.id,
-            prog_tag: p.loaded.info.tag.clone(),
-            link_id,
-            fallbacks: p.tried.clone(),
-            profile: if p.loaded.mode == Mode::Offload {
-                req.offload_profile
-                    .as_ref()
-                    .map_or_else(|| "nfp".to_string(), |pr| pr.name.clone())
-            } else {
-                "kernel".to_string()
-            },
-        });
-    }
-    let st = State {
-        module: module.name.clone(),
-        source: req.source.to_string(),
-        source_path: req.source_path.clone(),
-        version: gen,
-        ports: req.ports.clone(),
-        placements,
-        tables,
-    };
-    st.save(&state_path)?;
-    Ok(ApplyReport {
-        module: module.name.clone(),
-        version: gen,
-        placements: reports,
-        writes: prepared
-            .first()
-            .map(|p| p.writes.clone())
-            .unwrap_or_default(),
-        elapsed: t0.elapsed(),
-        took_over,
-        rebound_only: false,
-        shared_counters: reused.iter().cloned().collect(),
-    })
 }
 
 /// Tables whose counters map the new version can share with the running
@@ -688,7 +923,7 @@ fn reusable_counters(
     module: &Module,
     old: &State,
     entries: &BTreeMap<String, Vec<(Entry, u32, bool)>>,
-    req: &ApplyRequest<'_>,
+    req: &HostRequest,
 ) -> std::collections::BTreeSet<String> {
     let mut out = std::collections::BTreeSet::new();
     if !same_placements(old, req) {
@@ -759,26 +994,24 @@ fn reusable_counters(
     out
 }
 
-fn same_placements(old: &State, req: &ApplyRequest<'_>) -> bool {
+fn same_placements(old: &State, req: &HostRequest) -> bool {
     old.placements.len() == req.on.len()
         && old
             .placements
             .iter()
             .zip(&req.on)
-            .all(|(p, on)| p.iface == *on && req.modes.contains(&p.mode))
+            .all(|(p, on)| p.iface == *on && req.modes_for(on).contains(&p.mode))
 }
 
 /// Rebinding ports is a map update on every placement (ports and in_ports),
 /// not a reload: the programs and their counters keep running.
-fn rebind(
+fn rebind_maps(
     sys: &dyn Bpf,
     roots: &Roots,
     module: &Module,
     old: &State,
     bound: &[Bound],
-    req: &ApplyRequest<'_>,
-    t0: Instant,
-) -> Result<ApplyReport, DeployError> {
+) -> Result<Vec<PlacementReport>, DeployError> {
     let old_bound = ports::resolve(module, &old.ports).unwrap_or_default();
     let mut reports = Vec::new();
     for pl in &old.placements {
@@ -816,19 +1049,7 @@ fn rebind(
             tried: Vec::new(),
         });
     }
-    let mut st = old.clone();
-    st.ports = req.ports.clone();
-    st.save(&roots.state_file(&module.name))?;
-    Ok(ApplyReport {
-        module: module.name.clone(),
-        version: st.version,
-        placements: reports,
-        writes: BTreeMap::new(),
-        elapsed: t0.elapsed(),
-        took_over: Vec::new(),
-        rebound_only: true,
-        shared_counters: Vec::new(),
-    })
+    Ok(reports)
 }
 
 fn commit_one(

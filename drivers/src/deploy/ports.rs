@@ -51,7 +51,7 @@ pub fn resolve(
                     .join(", "),
             });
         };
-        let ifindex = crate::lab::ifindex(iface);
+        let ifindex = crate::host::ifindex(iface);
         if ifindex == 0 {
             return Err(PortError::NoInterface {
                 port: port.clone(),

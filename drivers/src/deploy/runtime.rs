@@ -247,3 +247,111 @@ fn apply_changes(
     }
     Ok(reports)
 }
+
+/// Makes the deployed entries equal to `tables` (all or none): entries that
+/// stay keep their counter slots, the others are added or removed. A
+/// deployment's entry change lands here on the host.
+pub fn set_tables(
+    roots: &Roots,
+    module: &str,
+    tables: &BTreeMap<String, Vec<Entry>>,
+    batch: bool,
+) -> Result<EntriesReport, DeployError> {
+    let mut st = super::pick_module(roots, Some(module))?;
+    let m = module_of(&st)?;
+    for (tname, list) in tables {
+        let t = entries::table(&m, tname)?;
+        let mut seen: Vec<Entry> = Vec::new();
+        for e in list {
+            entries::validate(&m, t, &seen, e)?;
+            seen.push(e.clone());
+        }
+    }
+    let lists = super::apply::given_entries(&m, Some(&st), tables);
+    let bound = super::ports::resolve(&m, &st.ports)?;
+    let plain: BTreeMap<String, Vec<Entry>> = lists
+        .iter()
+        .map(|(k, v)| (k.clone(), v.iter().map(|(e, _, _)| e.clone()).collect()))
+        .collect();
+    super::ports::check_bound(&m, &bound, &super::ports::used_ports(&m, &plain))?;
+    let mut changes = Vec::new();
+    let (mut added, mut deleted) = (0, 0);
+    for (t, list) in &lists {
+        let old: Vec<(Entry, u32)> = table_entries(&st, t)
+            .into_iter()
+            .map(|(e, s, _)| (e, s))
+            .collect();
+        let new: Vec<(Entry, u32)> = list.iter().map(|(e, s, _)| (e.clone(), *s)).collect();
+        if old == new {
+            continue;
+        }
+        let fresh: Vec<u32> = new
+            .iter()
+            .filter(|(_, s)| !old.iter().any(|(_, os)| os == s))
+            .map(|(_, s)| *s)
+            .collect();
+        added += new.iter().filter(|n| !old.contains(n)).count();
+        deleted += old.iter().filter(|o| !new.contains(o)).count();
+        changes.push(Change {
+            table: t.clone(),
+            old,
+            new,
+            fresh,
+        });
+    }
+    let writes = apply_changes(roots, &st, &m, &changes, batch)?;
+    for c in &changes {
+        let ts = st.tables.entry(c.table.clone()).or_default();
+        for s in &c.fresh {
+            ts.base.remove(s);
+        }
+        ts.entries = lists[&c.table]
+            .iter()
+            .map(|(e, s, rt)| {
+                let mut r = EntryRecord::from_entry(e, *s);
+                r.runtime = *rt;
+                r
+            })
+            .collect();
+    }
+    st.save(&roots.state_file(&st.module))?;
+    Ok(EntriesReport {
+        module: st.module.clone(),
+        added,
+        deleted,
+        placements: st.placements.len(),
+        writes,
+    })
+}
+
+/// Repairs the tables of one interface to what the state holds (drift found
+/// by a read-back): see [`write::resync`].
+pub fn resync(roots: &Roots, module: &str, iface: &str) -> Result<usize, DeployError> {
+    let st = super::pick_module(roots, Some(module))?;
+    let m = module_of(&st)?;
+    let sys = &Kernel;
+    let pl = st
+        .placement(iface)
+        .ok_or_else(|| DeployError::NoInterface {
+            iface: iface.into(),
+        })?;
+    let maps = open_gen_maps(sys, &roots.gen_dir(&st.module, &pl.iface, pl.gen))?;
+    let layout = placement_layout(&m, pl);
+    let mut written = 0;
+    for t in &m.tables {
+        let tl = layout.table(t.id);
+        let fill_err = |source| DeployError::Fill {
+            module: st.module.clone(),
+            iface: pl.iface.clone(),
+            source,
+        };
+        let fds = table_fds(tl, &maps).map_err(fill_err)?;
+        let list: Vec<(Entry, u32)> = table_entries(&st, &t.name)
+            .into_iter()
+            .map(|(e, s, _)| (e, s))
+            .collect();
+        let r = write::resync(sys, tl, t, fds, &list).map_err(fill_err)?;
+        written += r.batched + r.one_by_one + r.deleted;
+    }
+    Ok(written)
+}

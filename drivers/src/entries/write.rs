@@ -280,6 +280,55 @@ pub fn change(
     }
 }
 
+/// Brings a table back to `entries` from whatever its maps hold now (drift
+/// repair): elements missing or changed are written, unexpected ones
+/// deleted, the masks array and the default action rewritten. Elements
+/// already right are not touched, so traffic that hits them never notices.
+pub fn resync(
+    sys: &dyn Bpf,
+    layout: &TableLayout,
+    table: &Table,
+    fds: TableFds<'_>,
+    entries: &[(Entry, u32)],
+) -> Result<WriteReport, WriteError> {
+    let found = TableImage {
+        entries: read_elements(sys, layout, fds)?,
+        // Unknown: force the masks to be written.
+        masks: vec![(Vec::new(), Vec::new())],
+    };
+    let want = image(layout, table, entries)?;
+    let (k, v) = layout.encode_default(table);
+    sys::map_update(sys, fds.default, &k, &v, sys::BPF_ANY).map_err(|source| WriteError::Sys {
+        map: layout.default_map.clone(),
+        source,
+    })?;
+    apply_diff(sys, layout, fds, &found, &want, false)
+}
+
+/// The default action a table's array holds now.
+pub fn read_default(
+    sys: &dyn Bpf,
+    layout: &TableLayout,
+    module: &offload_core::ir::Module,
+    fds: TableFds<'_>,
+) -> Result<Option<offload_core::ir::ActionCall>, WriteError> {
+    let mut v = vec![0u8; layout.value.size as usize];
+    let found =
+        sys::map_lookup(sys, fds.default, &0u32.to_ne_bytes(), &mut v).map_err(|source| {
+            WriteError::Sys {
+                map: layout.default_map.clone(),
+                source,
+            }
+        })?;
+    if !found {
+        return Ok(None);
+    }
+    Ok(layout
+        .decode_value(module, &v)
+        .ok()
+        .map(|(call, _, _)| call))
+}
+
 fn apply_diff(
     sys: &dyn Bpf,
     layout: &TableLayout,

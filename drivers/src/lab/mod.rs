@@ -150,14 +150,7 @@ pub fn format_mac(m: &[u8; 6]) -> String {
         .join(":")
 }
 
-/// Interface index in the current namespace (0 = none).
-pub fn ifindex(iface: &str) -> u32 {
-    let Ok(c) = std::ffi::CString::new(iface) else {
-        return 0;
-    };
-    // SAFETY: c is a valid NUL-terminated string.
-    unsafe { libc::if_nametoindex(c.as_ptr()) }
-}
+pub use crate::host::ifindex;
 
 impl Lab {
     /// A new, empty lab. `tag` only makes names readable (`demo`, `test`).

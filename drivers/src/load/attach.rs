@@ -194,7 +194,7 @@ pub fn detach_cls_bpf(iface: &str, prog_id: u32) -> usize {
         if !f.handle.is_empty() {
             argv.extend_from_slice(&["handle", f.handle.as_str(), "bpf"]);
         }
-        if crate::lab::run(&argv).is_ok() {
+        if crate::host::run(&argv).is_ok() {
             n += 1;
         }
     }

@@ -55,7 +55,7 @@ pub enum ObserveError {
 
 /// The programs attached to `iface` right now.
 pub fn observe(iface: &str) -> Result<Observed, ObserveError> {
-    let ifindex = crate::lab::ifindex(iface);
+    let ifindex = crate::host::ifindex(iface);
     if ifindex == 0 {
         return Err(ObserveError::NoInterface {
             iface: iface.into(),
@@ -107,7 +107,7 @@ fn xdp_progs(iface: &str) -> Result<Vec<(Mode, ProgRef)>, ObserveError> {
         iface: iface.into(),
         detail,
     };
-    let out = crate::lab::run(&["ip", "-j", "-d", "link", "show", "dev", iface])
+    let out = crate::host::run(&["ip", "-j", "-d", "link", "show", "dev", iface])
         .map_err(|e| err(e.to_string()))?;
     parse_ip_link_xdp(&out).map_err(err)
 }
@@ -171,7 +171,7 @@ pub struct ClsBpf {
 /// The bpf filters on `iface` ingress, from `tc -j filter show` (empty when
 /// there is no clsact qdisc or no tc binary).
 pub fn cls_bpf_filters(iface: &str) -> Vec<ClsBpf> {
-    match crate::lab::run(&["tc", "-j", "filter", "show", "dev", iface, "ingress"]) {
+    match crate::host::run(&["tc", "-j", "filter", "show", "dev", iface, "ingress"]) {
         Ok(out) => parse_tc_filters(&out),
         Err(_) => Vec::new(),
     }

@@ -44,7 +44,9 @@ pub trait Target {
     /// Reads every placement back from the device. `desired` gives the
     /// module to decode tables with.
     fn observe(&mut self, desired: &Desired) -> Result<Vec<Observed>, TargetError>;
-    /// Applies entry operations as one batch: all of them or none.
+    /// Applies entry operations as one batch, all of them or none; `desired`
+    /// is the state they lead to (a target may simply make its tables equal
+    /// to it, which is what the operations do).
     fn write_entries(&mut self, desired: &Desired, ops: &[EntryOp]) -> Result<(), TargetError>;
     /// Repairs the entries of one of this target's placements (the others
     /// are in sync); by default the same as [`write_entries`](Target::write_entries).

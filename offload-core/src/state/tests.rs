@@ -340,9 +340,9 @@ fn entry_changes_land_everywhere_or_nowhere() {
         .unwrap()
         .entries
         .push(entry(0x0c00_0000, 8, 1, 0));
-    let ops = entry_ops(&d.tables, &after);
+    let d2 = d.with_tables(after);
     b.fail_write_at = Some(0);
-    let err = change_entries(&mut [&mut a, &mut b], &d, &ops).unwrap_err();
+    let err = change_entries(&mut [&mut a, &mut b], &d, &d2).unwrap_err();
     assert!(
         matches!(err, TxError::Entries { ref undone, .. } if undone.len() == 1),
         "{err}"
@@ -354,8 +354,8 @@ fn entry_changes_land_everywhere_or_nowhere() {
         diff(&d, &obs_a[0])
     );
     b.fail_write_at = None;
-    change_entries(&mut [&mut a, &mut b], &d, &ops).unwrap();
-    let d2 = d.with_tables(after);
+    let ops = change_entries(&mut [&mut a, &mut b], &d, &d2).unwrap();
+    assert_eq!(ops.len(), 1);
     for t in [&mut a, &mut b] {
         let o = t.observe(&d2).unwrap();
         assert!(diff(&d2, &o[0]).is_empty());

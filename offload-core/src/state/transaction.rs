@@ -7,6 +7,7 @@
 
 use super::desired::{Desired, PlacementId};
 use super::ops::{inverse, EntryOp};
+
 use super::target::{Target, TargetError};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -81,22 +82,26 @@ pub fn apply(targets: &mut [&mut dyn Target], desired: &Desired) -> Result<Apply
     Ok(out)
 }
 
-/// Entry operations on every target, or on none.
+/// Moves every target's entries from `before` to `after` (same module
+/// version), on every target or on none. Each target gets the operations and
+/// the desired state they lead to; a target that refuses makes those already
+/// changed apply the inverse, back to `before`.
 pub fn change_entries(
     targets: &mut [&mut dyn Target],
-    desired: &Desired,
-    ops: &[EntryOp],
-) -> Result<(), TxError> {
+    before: &Desired,
+    after: &Desired,
+) -> Result<Vec<EntryOp>, TxError> {
+    let ops = super::ops::entry_ops(&before.tables, &after.tables);
     if ops.is_empty() {
-        return Ok(());
+        return Ok(ops);
     }
     for i in 0..targets.len() {
-        if let Err(error) = targets[i].write_entries(desired, ops) {
-            let undo = inverse(ops);
+        if let Err(error) = targets[i].write_entries(after, &ops) {
+            let undo = inverse(&ops);
             let mut undone = Vec::new();
             let mut undo_failed = Vec::new();
             for t in targets[..i].iter_mut().rev() {
-                match t.write_entries(desired, &undo) {
+                match t.write_entries(before, &undo) {
                     Ok(()) => undone.extend(t.placements()),
                     Err(e) => undo_failed.push(e),
                 }
@@ -108,5 +113,5 @@ pub fn change_entries(
             });
         }
     }
-    Ok(())
+    Ok(ops)
 }
