@@ -5,6 +5,7 @@ pub mod lab;
 pub mod load;
 pub mod netlink;
 pub mod p4;
+pub mod p4rt;
 pub mod probe;
 pub mod sys;
 pub mod testenv;
