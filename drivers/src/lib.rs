@@ -31,6 +31,7 @@ pub mod lab;
 pub mod load;
 pub mod netlink;
 pub mod p4;
+pub mod p4rt;
 pub mod probe;
 pub mod sys;
 pub mod target;
