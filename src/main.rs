@@ -25,6 +25,7 @@ fn main() -> ExitCode {
         Command::Status(args) => cmd::status::run(args),
         Command::Entries(args) => cmd::entries::run(args),
         Command::Detach(args) => cmd::detach::run(args),
+        Command::Reconcile(args) => cmd::reconcile::run(args),
         Command::Demo(args) => cmd::demo::run(args),
     };
     match result {

@@ -6,6 +6,7 @@
 //! | module | job |
 //! |---|---|
 //! | [`target`] | one [`offload_core::state::Target`] per kind of target: host kernel / offloaded NIC, BMv2 switch, Tofino bundle |
+//! | [`deployment`] | a deployment file's placements as targets, and its record (the last desired state committed everywhere) |
 //! | [`deploy`] | the host kernel's deploy: apply in phases (prepare, commit, rollback, finish), status, runtime entries, detach |
 //! | [`load`] | loading and attaching programs (aya; our bpf(2) path for hardware offload), bpffs pins, what the kernel reports attached |
 //! | [`entries`] | table entries ↔ map elements, batch writes, read-back |
@@ -25,6 +26,7 @@
 //! | [`vmlab`] | the offload lab VM (netdevsim in QEMU) |
 //! | [`testenv`] | skip rules for kernel and P4 tests |
 pub mod deploy;
+pub mod deployment;
 pub mod entries;
 pub mod host;
 pub mod lab;

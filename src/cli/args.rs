@@ -42,6 +42,8 @@ pub enum Command {
     Status(crate::cmd::status::Args),
     /// Table entries of a deployed module at run time: add, del, list, load
     Entries(crate::cmd::entries::Args),
+    /// Read every placement of a deployment back and repair drift (only what offload owns); --watch keeps at it
+    Reconcile(crate::cmd::reconcile::Args),
     /// Remove a deployed module from its interfaces (only what offload attached)
     Detach(crate::cmd::detach::Args),
     /// Build a veth lab, deploy examples/edge-router.toml, send real traffic, compare with the reference

@@ -14,10 +14,11 @@ use std::path::PathBuf;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
-    /// The module file
+    /// The module file (with --on), or a deployment file (`deploy.toml`:
+    /// a module on host interfaces, BMv2 switches and Tofino bundles at once)
     pub file: PathBuf,
-    /// Interface to run on (repeat for several)
-    #[arg(long = "on", value_name = "IFACE", required = true)]
+    /// Interface to run on (repeat for several); not with a deployment file
+    #[arg(long = "on", value_name = "IFACE")]
     pub on: Vec<String>,
     /// Bind a logical port to an interface: NAME=IFACE (repeatable)
     #[arg(long = "port", value_name = "NAME=IFACE")]
@@ -82,7 +83,7 @@ type ModeChoice = (Vec<Mode>, Option<plan::Profile>);
 /// followed by the host targets it did not reject (refusals print why) — and
 /// the device's offload profile when offload is among them. A forced
 /// `offload` the planner refuses is an error with its reasons (exit 1).
-fn modes_for(
+pub fn modes_for(
     mode: &str,
     module: &offload_core::ir::Module,
     on: &[String],
@@ -201,6 +202,17 @@ fn modes_for(
 }
 
 pub fn run(args: &Args) -> anyhow::Result<i32> {
+    if super::deployment::is_deployment_file(&args.file) {
+        if !args.on.is_empty() || !args.ports.is_empty() || args.bind.is_some() {
+            eprintln!("error: {}: a deployment file names its own interfaces and ports; drop --on/--port/--bind", args.file.display());
+            return Ok(1);
+        }
+        return super::deployment::apply(&args.file, args.json, args.replace, args.no_batch);
+    }
+    if args.on.is_empty() {
+        eprintln!("error: {}: a module file needs --on IFACE (or write a deployment file, see README \"Deployments\")", args.file.display());
+        return Ok(1);
+    }
     let loaded = match load_module_or_report(&args.file)? {
         Ok(l) => l,
         Err(code) => return Ok(code),

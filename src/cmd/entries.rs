@@ -75,6 +75,10 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
         return Ok(2);
     }
     let roots = roots();
+    let recs = super::deployment::records(args.module.as_deref())?;
+    if recs.len() == 1 && !matches!(args.command, EntriesCommand::List { .. }) {
+        return deployment_entries(&recs[0], &args.command);
+    }
     let st = deploy::pick_module(&roots, args.module.as_deref())?;
     let module = offload_core::spec::compile(&st.source)
         .map_err(|_| anyhow::anyhow!("the stored source of {} no longer compiles", st.module))?;
@@ -181,4 +185,119 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
         }
     }
     Ok(0)
+}
+
+/// Entries of a deployment: validated once, then on every placement (host
+/// interfaces, switches, bundles) or on none.
+fn deployment_entries(
+    rec: &offload_drivers::deployment::Record,
+    cmd: &EntriesCommand,
+) -> anyhow::Result<i32> {
+    let (_, desired) = rec.desired()?;
+    let module = desired.module.clone();
+    let r = match cmd {
+        EntriesCommand::Add {
+            entry,
+            action,
+            args: a,
+        } => {
+            let text = EntryText {
+                table: entry.table.clone(),
+                matches: pairs(&entry.matches, "match")?,
+                priority: entry.priority,
+                action: action.clone(),
+                args: pairs(a, "arg")?,
+            };
+            let e = match parse::entry(&module, &text) {
+                Ok(e) => e,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return Ok(1);
+                }
+            };
+            let table = entry.table.clone();
+            super::deployment::change_entries(rec, move |m, tables| {
+                let t = offload_drivers::entries::table(m, &table).map_err(|e| e.to_string())?;
+                let td = tables.get_mut(&table).ok_or("no such table")?;
+                offload_drivers::entries::validate(m, t, &td.entries, &e)
+                    .map_err(|e| e.to_string())?;
+                if td.entries.len() as u32 >= t.size {
+                    return Err(format!("table {table} is full ({} entries)", t.size));
+                }
+                td.entries.push(e);
+                Ok(())
+            })?
+        }
+        EntriesCommand::Del { entry } => {
+            let t = match offload_drivers::entries::table(&module, &entry.table) {
+                Ok(t) => t.clone(),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return Ok(1);
+                }
+            };
+            let m = match parse::matches(&module, &t, &pairs(&entry.matches, "match")?) {
+                Ok(m) => m,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return Ok(1);
+                }
+            };
+            let prio = entry.priority.map(|p| u32::try_from(p).unwrap_or(u32::MAX));
+            let table = entry.table.clone();
+            super::deployment::change_entries(rec, move |_, tables| {
+                let td = tables.get_mut(&table).ok_or("no such table")?;
+                let before = td.entries.len();
+                td.entries
+                    .retain(|e| !(e.matches == m && (prio.is_none() || e.priority == prio)));
+                if td.entries.len() == before {
+                    return Err(format!("table {table} has no entry with these matches"));
+                }
+                Ok(())
+            })?
+        }
+        EntriesCommand::Load { file, .. } => {
+            let text = std::fs::read_to_string(file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            let list = match parse::file(&module, &file.display().to_string(), &text) {
+                Ok(l) => l,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return Ok(1);
+                }
+            };
+            super::deployment::change_entries(rec, move |m, tables| {
+                for (table, e) in list {
+                    let t =
+                        offload_drivers::entries::table(m, &table).map_err(|e| e.to_string())?;
+                    let td = tables.get_mut(&table).ok_or("no such table")?;
+                    offload_drivers::entries::validate(m, t, &td.entries, &e)
+                        .map_err(|e| e.to_string())?;
+                    td.entries.push(e);
+                }
+                Ok(())
+            })?
+        }
+        // `list` reads the host status (the caller never sends it here).
+        EntriesCommand::List { .. } => return Ok(2),
+    };
+    match r {
+        Ok(n) => {
+            println!(
+                "{n} entry operation(s) on every placement of {} ({})",
+                rec.module,
+                desired
+                    .placements
+                    .iter()
+                    .map(|p| p.0.clone())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            Ok(0)
+        }
+        Err(e) => {
+            eprintln!("error: {e}; nothing changed on any placement");
+            Ok(1)
+        }
+    }
 }

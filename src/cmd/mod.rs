@@ -7,6 +7,7 @@ pub mod compile;
 pub mod compile_p4;
 pub mod demo;
 pub mod deployed;
+pub mod deployment;
 pub mod detach;
 pub mod entries;
 pub mod hwdb;
@@ -15,6 +16,7 @@ pub mod lab_net;
 pub mod lab_vm;
 pub mod plan;
 pub mod probe;
+pub mod reconcile;
 pub mod run;
 pub mod status;
 

@@ -19,6 +19,11 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
         eprintln!("{line}");
         return Ok(2);
     }
+    let recs = super::deployment::records(args.module.as_deref())?;
+    if !recs.is_empty() {
+        // A deployment's placements, every kind of target, from the devices.
+        return super::deployment::status(&recs, args.json);
+    }
     let all = status::status(&roots(), args.module.as_deref())?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&all)?);

@@ -340,8 +340,23 @@ fn load_first(
                 offload::load_offloaded(&Kernel, &c.object, &c.program_name, iface, ifindex)
                     .map_err(|e| e.to_string())
             }
-            m => program::load_reusing(&c.object, &c.program_name, m, reuse)
-                .map_err(|e| e.to_string()),
+            m => {
+                // The verifier answers EAGAIN when it is cut short under load
+                // (seen at a load average of 8 on 2 cores): try again.
+                let mut r = program::load_reusing(&c.object, &c.program_name, m, reuse)
+                    .map_err(|e| e.to_string());
+                for _ in 0..3 {
+                    match &r {
+                        Err(e) if e.contains("(os error 11)") => {
+                            tracing::info!(iface, "the verifier answered EAGAIN; loading again");
+                            r = program::load_reusing(&c.object, &c.program_name, m, reuse)
+                                .map_err(|e| e.to_string());
+                        }
+                        _ => break,
+                    }
+                }
+                r
+            }
         };
         match r {
             Ok(l) => return Ok((l, c.layout, tried)),
@@ -733,6 +748,26 @@ impl Staged {
                 Ok(())
             }
             Work::Full { prepared, foreign } => {
+                // Record the programs about to run before any link switches
+                // (see `State::pending`).
+                let mut journal = self.old.clone().unwrap_or_else(|| State {
+                    module: module.clone(),
+                    source: self.req.source.clone(),
+                    source_path: self.req.source_path.clone(),
+                    version: 0,
+                    ports: self.req.ports.clone(),
+                    placements: Vec::new(),
+                    tables: BTreeMap::new(),
+                    pending: None,
+                });
+                journal.pending = Some(super::state::Pending {
+                    source: self.req.source.clone(),
+                    progs: prepared
+                        .iter()
+                        .map(|p| (p.iface.clone(), p.loaded.info.id))
+                        .collect(),
+                });
+                journal.save(&roots.state_file(&module))?;
                 // Foreign programs go only once everything is ready to take their place.
                 for (iface, idx, f) in foreign.iter() {
                     self.took_over.push(take_over(sys, iface, *idx, f)?);
@@ -790,6 +825,18 @@ impl Staged {
             Work::Full { prepared, .. } => {
                 for p in prepared {
                     let _ = std::fs::remove_dir_all(&p.gen_dir);
+                }
+                // The journal goes: the old state is the truth again.
+                let path = self.req.roots.state_file(&self.req.module.name);
+                match &self.old {
+                    Some(old) => {
+                        if let Err(e) = old.save(&path) {
+                            tracing::error!(error = %e, "rollback: could not restore the state file");
+                        }
+                    }
+                    None => {
+                        let _ = std::fs::remove_file(&path);
+                    }
                 }
             }
         }
@@ -895,6 +942,7 @@ impl Staged {
             ports: req.ports.clone(),
             placements,
             tables,
+            pending: None,
         };
         st.save(&state_path)?;
         Ok(ApplyReport {

@@ -99,6 +99,20 @@ pub struct State {
     pub ports: BTreeMap<String, String>,
     pub placements: Vec<Placement>,
     pub tables: BTreeMap<String, TableState>,
+    /// A version being committed: written before the first link switches
+    /// and gone once the commit finished (or was rolled back). A process
+    /// killed in between leaves it, so a later read-back still knows the
+    /// programs it finds as offload's own (and of which version).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<Pending>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Pending {
+    /// The new version's module source.
+    pub source: String,
+    /// Interface → program id of the new version.
+    pub progs: BTreeMap<String, u32>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -11,4 +11,4 @@
 
 pub mod bundle;
 pub mod host;
-// pub mod switch; (next: BMv2 over P4Runtime)
+pub mod switch;

@@ -1,0 +1,347 @@
+//! Deployments (`deploy.toml`): one module on every kind of target at once.
+//! The wiring between the file, the planner (for `mode = "auto"`), core's
+//! transaction and reconciler, and the drivers' targets.
+
+use super::deployed::roots;
+use super::load_module_or_report;
+use anyhow::Context as _;
+use offload_core::ir::Module;
+use offload_core::state::{self, DeploymentSpec, Desired, Drift, HostMode, TableDesired, Target};
+use offload_drivers::deployment::{self as dep, Context, HostModes, Record};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// A deployment file names a `module` at its top level; a module file has a
+/// `[module]` table.
+pub fn is_deployment_file(path: &Path) -> bool {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|t| t.parse::<toml::Table>().ok())
+        .is_some_and(|t| matches!(t.get("module"), Some(toml::Value::String(_))))
+}
+
+/// Host modes for `auto` placements, from the planner.
+fn host_modes(spec: &DeploymentSpec, module: &Module) -> anyhow::Result<Result<HostModes, String>> {
+    let mut out = HostModes::new();
+    for h in spec.host.iter().filter(|h| h.mode == HostMode::Auto) {
+        match super::apply::modes_for("auto", module, std::slice::from_ref(&h.iface))? {
+            Ok(m) => {
+                out.insert(h.iface.clone(), m);
+            }
+            Err(refusal) => return Ok(Err(format!("placement host:{}: {refusal}", h.iface))),
+        }
+    }
+    Ok(Ok(out))
+}
+
+pub struct Opened {
+    pub desired: Desired,
+    pub targets: Vec<Box<dyn Target>>,
+}
+
+impl Opened {
+    pub fn refs(&mut self) -> Vec<&mut dyn Target> {
+        self.targets
+            .iter_mut()
+            .map(|t| t.as_mut() as &mut dyn Target)
+            .collect()
+    }
+}
+
+/// The targets of a recorded deployment, with its desired state.
+pub fn open(rec: &Record, batch: bool) -> anyhow::Result<Opened> {
+    let (spec, desired) = rec.desired()?;
+    let file = PathBuf::from(&rec.file);
+    let base = file.parent().unwrap_or(Path::new("."));
+    let modes = match host_modes(&spec, &desired.module)? {
+        Ok(m) => m,
+        Err(e) => anyhow::bail!(e),
+    };
+    let cx = Context {
+        roots: roots(),
+        base,
+        host_modes: modes,
+        batch,
+        replace_foreign: false,
+        module: &desired.module,
+    };
+    let targets = dep::targets(&spec, &cx)?;
+    Ok(Opened { desired, targets })
+}
+
+/// Entries added at run time in `rec` (not in its module file) that the new
+/// module still accepts: they survive a new version, as on the host.
+fn runtime_entries(rec: &Record, new: &Module) -> BTreeMap<String, Vec<offload_core::ir::Entry>> {
+    let mut out = BTreeMap::new();
+    let Ok((_, old)) = rec.desired() else {
+        return out;
+    };
+    for (name, td) in &old.tables {
+        let (Some(ot), Some(nt)) = (old.module.table_by_name(name), new.table_by_name(name)) else {
+            continue;
+        };
+        for e in &td.entries {
+            let in_file = ot.entries.iter().any(|f| {
+                f.matches == e.matches && f.priority == e.priority && f.action == e.action
+            });
+            if in_file || nt.keys.len() != ot.keys.len() || !nt.actions.contains(&e.action.action) {
+                continue;
+            }
+            let existing: Vec<_> = nt.entries.clone();
+            if offload_drivers::entries::validate(new, nt, &existing, e).is_ok() {
+                out.entry(name.clone())
+                    .or_insert_with(Vec::new)
+                    .push(e.clone());
+            }
+        }
+    }
+    out
+}
+
+pub fn apply(path: &Path, json: bool, replace: bool, no_batch: bool) -> anyhow::Result<i32> {
+    let t0 = Instant::now();
+    let file =
+        std::fs::canonicalize(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read {shown}"))?;
+    let spec = match DeploymentSpec::parse(&shown, &text) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(1);
+        }
+    };
+    let base = file.parent().unwrap_or(Path::new(".")).to_path_buf();
+    let loaded = match load_module_or_report(&base.join(&spec.module))? {
+        Ok(l) => l,
+        Err(code) => return Ok(code),
+    };
+    let errs = spec.check(&shown, &loaded.module);
+    if !errs.is_empty() {
+        for e in &errs {
+            eprintln!("error: {e}");
+        }
+        eprintln!(
+            "error: {shown} refused: {} error(s); nothing was applied",
+            errs.len()
+        );
+        return Ok(1);
+    }
+    if let Some(line) = super::deployed::missing_root("apply") {
+        eprintln!("{line}");
+        return Ok(2);
+    }
+    let modes = match host_modes(&spec, &loaded.module)? {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("error: {shown}: {e}");
+            return Ok(1);
+        }
+    };
+    let roots = roots();
+    let old = Record::load(&roots, &loaded.module.name)?;
+    let placements = spec.placements().iter().map(|p| p.id()).collect();
+    let number = old.as_ref().map_or(1, |r| r.version + 1);
+    let mut desired =
+        Desired::from_module(loaded.module.clone(), &loaded.source, number, placements);
+    if let Some(rec) = &old {
+        for (t, list) in runtime_entries(rec, &loaded.module) {
+            if let Some(td) = desired.tables.get_mut(&t) {
+                td.entries.extend(list);
+            }
+        }
+    }
+    let cx = Context {
+        roots: roots.clone(),
+        base: &base,
+        host_modes: modes,
+        batch: !no_batch,
+        replace_foreign: replace,
+        module: &loaded.module,
+    };
+    let mut targets = dep::targets(&spec, &cx)?;
+    let mut refs: Vec<&mut dyn Target> = targets
+        .iter_mut()
+        .map(|t| t.as_mut() as &mut dyn Target)
+        .collect();
+    // Same program and placements: only entries can differ (hitless everywhere).
+    let same_program = old
+        .as_ref()
+        .is_some_and(|r| r.source == loaded.source && r.spec_text == text);
+    let outcome = if same_program {
+        let (_, before) = old.as_ref().expect("checked").desired()?;
+        desired.version = before.version.clone();
+        state::change_entries(&mut refs, &before, &desired)
+            .map(|ops| format!("{} entry change(s), program unchanged", ops.len()))
+    } else {
+        state::apply(&mut refs, &desired).map(|o| {
+            format!(
+                "version {} committed on {} placement(s)",
+                desired.version.number,
+                o.committed.len()
+            )
+        })
+    };
+    drop(refs);
+    match outcome {
+        Ok(what) => {
+            Record::from_desired(&file.display().to_string(), &text, &desired).save(&roots)?;
+            if json {
+                let v = serde_json::json!({
+                    "module": desired.module.name,
+                    "version": desired.version.number,
+                    "digest": desired.version.digest,
+                    "placements": spec.placements().iter().map(|p| p.id().0).collect::<Vec<_>>(),
+                    "elapsed_us": t0.elapsed().as_micros() as u64,
+                });
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                for p in spec.placements() {
+                    let id = p.id();
+                    let how = match p {
+                        state::PlacementSpec::Host(h) => {
+                            format!("host kernel, mode {:?}", h.mode).to_lowercase()
+                        }
+                        state::PlacementSpec::Switch(s) => {
+                            format!("BMv2 over P4Runtime at {} (device {})", s.grpc, s.device_id)
+                        }
+                        state::PlacementSpec::Bundle(b) => format!(
+                            "Tofino bundle written to {} — not loaded: load it with the Tofino SDE",
+                            base.join(&b.out).display()
+                        ),
+                    };
+                    println!(
+                        "{id}: {} v{} ({how})",
+                        desired.module.name, desired.version.number
+                    );
+                }
+                println!(
+                    "{what}; applied in {:.1} ms",
+                    t0.elapsed().as_secs_f64() * 1e3
+                );
+            }
+            Ok(0)
+        }
+        Err(e) => {
+            eprintln!("error: {shown}: {e}");
+            Ok(1)
+        }
+    }
+}
+
+/// The records to act on: one module or all.
+pub fn records(module: Option<&str>) -> anyhow::Result<Vec<Record>> {
+    let roots = roots();
+    Ok(match module {
+        Some(m) => Record::load(&roots, m)?.into_iter().collect(),
+        None => Record::all(&roots)?,
+    })
+}
+
+/// Per placement: what it runs and its drift.
+pub fn status(recs: &[Record], json: bool) -> anyhow::Result<i32> {
+    let mut any_drift = false;
+    let mut out = Vec::new();
+    for rec in recs {
+        let mut o = open(rec, true)?;
+        let desired = offload_drivers::target::switch::canonical_desired(&o.desired);
+        let mut places = Vec::new();
+        for t in o.targets.iter_mut() {
+            match t.observe(&desired) {
+                Ok(obs) => {
+                    for ob in obs {
+                        let drift: Vec<Drift> = state::diff(&desired, &ob);
+                        any_drift |= !drift.is_empty();
+                        places.push((ob, drift));
+                    }
+                }
+                Err(e) => {
+                    any_drift = true;
+                    places.push((
+                        state::Observed {
+                            placement: e.placement.clone(),
+                            program: state::ProgramState::Absent,
+                            tables: BTreeMap::new(),
+                        },
+                        vec![],
+                    ));
+                    eprintln!("error: {e}");
+                }
+            }
+        }
+        if json {
+            out.push(serde_json::json!({
+                "module": rec.module,
+                "version": rec.version,
+                "digest": desired.version.digest,
+                "file": rec.file,
+                "placements": places.iter().map(|(ob, drift)| serde_json::json!({
+                    "placement": ob.placement.0,
+                    "program": format!("{:?}", ob.program),
+                    "tables": ob.tables.iter().map(|(k, t)| (k.clone(), serde_json::json!({
+                        "entries": t.entries.len(),
+                        "counters": t.counters,
+                        "default_counter": t.default_counter,
+                    }))).collect::<BTreeMap<_, _>>(),
+                    "drift": drift.iter().map(|d| d.to_string()).collect::<Vec<_>>(),
+                })).collect::<Vec<_>>(),
+            }));
+            continue;
+        }
+        println!(
+            "deployment {} v{} (digest {}) from {}",
+            rec.module, rec.version, desired.version.digest, rec.file
+        );
+        for (ob, drift) in &places {
+            let prog = match &ob.program {
+                state::ProgramState::Ours { identity, .. } => identity.clone(),
+                state::ProgramState::Absent => "nothing runs".into(),
+                state::ProgramState::Detached { identity } => format!("{identity}, not attached"),
+                state::ProgramState::Foreign { identity } => format!("not ours: {identity}"),
+            };
+            println!("  {}: {prog}", ob.placement);
+            for (name, t) in &ob.tables {
+                let pk: u64 = t.counters.iter().map(|c| c.0).sum::<u64>()
+                    + t.default_counter.map_or(0, |c| c.0);
+                println!(
+                    "    table {name}: {} entries, {pk} packets counted",
+                    t.entries.len()
+                );
+            }
+            if drift.is_empty() {
+                println!("    in sync");
+            }
+            for d in drift {
+                println!("    drift: {d}");
+            }
+        }
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    }
+    Ok(if any_drift { 3 } else { 0 })
+}
+
+/// Changes a recorded deployment's entries on every placement (or none).
+pub fn change_entries(
+    rec: &Record,
+    change: impl FnOnce(&Module, &mut BTreeMap<String, TableDesired>) -> Result<(), String>,
+) -> anyhow::Result<Result<usize, String>> {
+    let mut o = open(rec, true)?;
+    let before = o.desired.clone();
+    let mut tables = before.tables.clone();
+    if let Err(e) = change(&before.module, &mut tables) {
+        return Ok(Err(e));
+    }
+    let after = before.with_tables(tables);
+    let mut refs = o.refs();
+    match state::change_entries(&mut refs, &before, &after) {
+        Ok(ops) => {
+            drop(refs);
+            Record::from_desired(&rec.file, &rec.spec_text, &after).save(&roots())?;
+            Ok(Ok(ops.len()))
+        }
+        Err(e) => Ok(Err(e.to_string())),
+    }
+}
