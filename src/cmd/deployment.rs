@@ -161,6 +161,20 @@ pub fn apply(path: &Path, json: bool, replace: bool, no_batch: bool) -> anyhow::
         module: &loaded.module,
     };
     let mut targets = dep::targets(&spec, &cx)?;
+    // Tests stop a transaction between two placements' commits (then kill
+    // the process there): OFFLOAD_TEST_PAUSE_AFTER_COMMIT_MS.
+    if let Some(ms) = std::env::var("OFFLOAD_TEST_PAUSE_AFTER_COMMIT_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        targets = targets
+            .into_iter()
+            .map(|t| {
+                Box::new(PauseAfterCommit(t, std::time::Duration::from_millis(ms)))
+                    as Box<dyn Target>
+            })
+            .collect();
+    }
     let mut refs: Vec<&mut dyn Target> = targets
         .iter_mut()
         .map(|t| t.as_mut() as &mut dyn Target)
@@ -343,5 +357,39 @@ pub fn change_entries(
             Ok(Ok(ops.len()))
         }
         Err(e) => Ok(Err(e.to_string())),
+    }
+}
+
+/// A target that sleeps after its commit (see `OFFLOAD_TEST_PAUSE_AFTER_COMMIT_MS`).
+struct PauseAfterCommit(Box<dyn Target>, std::time::Duration);
+
+impl Target for PauseAfterCommit {
+    fn placements(&self) -> Vec<state::PlacementId> {
+        self.0.placements()
+    }
+    fn prepare(&mut self, d: &Desired) -> Result<(), state::TargetError> {
+        self.0.prepare(d)
+    }
+    fn commit(&mut self) -> Result<(), state::TargetError> {
+        let r = self.0.commit();
+        eprintln!("test pause: committed {:?}", self.0.placements());
+        std::thread::sleep(self.1);
+        r
+    }
+    fn rollback(&mut self) {
+        self.0.rollback()
+    }
+    fn finish(&mut self) -> Result<(), state::TargetError> {
+        self.0.finish()
+    }
+    fn observe(&mut self, d: &Desired) -> Result<Vec<state::Observed>, state::TargetError> {
+        self.0.observe(d)
+    }
+    fn write_entries(
+        &mut self,
+        d: &Desired,
+        ops: &[state::EntryOp],
+    ) -> Result<(), state::TargetError> {
+        self.0.write_entries(d, ops)
     }
 }

@@ -167,19 +167,30 @@ pub fn observe_iface(
         tables: BTreeMap::new(),
     };
     let seen = observe::observe(iface).ok();
-    let Some(pl) = st.and_then(|s| s.placement(iface)) else {
+    // A version whose commit was cut short (the journal in the state).
+    let pending = st
+        .and_then(|s| s.pending.as_ref())
+        .and_then(|p| p.progs.get(iface).map(|id| (*id, digest(&p.source))));
+    let attached = seen
+        .as_ref()
+        .and_then(|o| o.all().next().map(|(m, p)| (m, p.clone())));
+    if let (Some((id, dg)), Some((m, p))) = (&pending, &attached) {
+        if p.id == *id {
+            return none(ProgramState::Ours {
+                digest: dg.clone(),
+                identity: format!("{m} program id {} (interrupted commit)", p.id),
+            });
+        }
+    }
+    let (Some(st), Some(pl)) = (st, st.and_then(|s| s.placement(iface))) else {
         // Not ours (yet): anything attached is someone else's.
-        return match seen
-            .as_ref()
-            .and_then(|o| o.all().next().map(|(m, p)| (m, p.clone())))
-        {
+        return match attached {
             Some((m, p)) => none(ProgramState::Foreign {
                 identity: format!("{m} program id {} {:?}", p.id, p.name),
             }),
             None => none(ProgramState::Absent),
         };
     };
-    let st = st.expect("placement implies state");
     let running = seen
         .as_ref()
         .and_then(|o| o.in_mode(pl.mode).into_iter().next().cloned());
