@@ -9,5 +9,6 @@ pub mod p4rt;
 pub mod probe;
 pub mod sys;
 pub mod testenv;
+pub mod testkit_bmv2;
 pub mod testrun;
 pub mod vmlab;
