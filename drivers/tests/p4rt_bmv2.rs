@@ -489,3 +489,62 @@ fn pipeline_actions_on_simple_switch_grpc() {
     drop(c);
     sw.stop().unwrap();
 }
+
+/// The namespace and its veths exist while the guard lives and are gone
+/// after it is dropped, also when the test panics; a switch that dies at
+/// start-up is reported with its log.
+#[test]
+fn testkit_cleans_up() {
+    let test = "testkit_cleans_up";
+    if !testenv::require_root(test) {
+        return;
+    }
+    let exists = |ns: &str| {
+        std::process::Command::new("ip")
+            .args(["netns", "list"])
+            .output()
+            .map(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .lines()
+                    .any(|l| l.split_whitespace().next() == Some(ns))
+            })
+            .unwrap_or(false)
+    };
+    let name = {
+        let ns = SwitchNetns::new(2).unwrap();
+        assert!(exists(ns.name()));
+        for (a, b) in ns.veths() {
+            assert!(a.len() <= 15 && b.len() <= 15, "{a} {b}");
+        }
+        let links = std::process::Command::new("ip")
+            .args(["-n", ns.name(), "-o", "link"])
+            .output()
+            .unwrap();
+        let links = String::from_utf8_lossy(&links.stdout).into_owned();
+        assert!(links.contains(&ns.veths()[1].1), "{links}");
+        ns.name().to_string()
+    };
+    assert!(!exists(&name), "netns {name} left behind");
+    let name = std::panic::catch_unwind(|| {
+        let ns = SwitchNetns::new(1).unwrap();
+        let name = ns.name().to_string();
+        std::panic::panic_any(name);
+    })
+    .unwrap_err()
+    .downcast::<String>()
+    .unwrap();
+    assert!(!exists(&name), "netns {name} left behind after a panic");
+
+    let dir = std::env::temp_dir().join(format!("offload-{test}-{}", std::process::id()));
+    let fake = GrpcTools {
+        switch: PathBuf::from("/bin/false"),
+        p4c: PathBuf::from("/bin/false"),
+    };
+    let ns = SwitchNetns::new(1).unwrap();
+    let err = GrpcSwitch::start(&fake, Some(ns.name()), &[], 1, &dir).unwrap_err();
+    assert!(
+        matches!(err, testkit_bmv2::TestkitError::SwitchDied { .. }),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

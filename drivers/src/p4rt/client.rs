@@ -788,11 +788,19 @@ impl Client {
                 data: None,
             })),
         };
+        // PI answers a query without match fields (an all-wildcard entry)
+        // with the counters of every entry: pick ours by key.
         let found = self
             .read(vec![q])?
             .into_iter()
             .find_map(|e| match e.entity {
-                Some(entity::Entity::DirectCounterEntry(d)) => Some(d.data.unwrap_or_default()),
+                Some(entity::Entity::DirectCounterEntry(d))
+                    if d.table_entry.as_ref().is_none_or(|t| {
+                        t.r#match == entry.r#match && t.priority == entry.priority
+                    }) =>
+                {
+                    Some(d.data.unwrap_or_default())
+                }
                 _ => None,
             });
         let data = found.ok_or_else(|| P4rtError::Protocol {
