@@ -795,9 +795,7 @@ impl Client {
             .into_iter()
             .find_map(|e| match e.entity {
                 Some(entity::Entity::DirectCounterEntry(d))
-                    if d.table_entry.as_ref().is_none_or(|t| {
-                        t.r#match == entry.r#match && t.priority == entry.priority
-                    }) =>
+                    if d.table_entry.as_ref().is_none_or(|t| same_key(t, entry)) =>
                 {
                     Some(d.data.unwrap_or_default())
                 }
@@ -831,6 +829,16 @@ fn table_entry_of(u: &Update) -> Option<&TableEntry> {
         entity::Entity::TableEntry(t) => Some(t),
         _ => None,
     }
+}
+
+/// Whether two entries have the same match key and priority (field order aside).
+fn same_key(a: &TableEntry, b: &TableEntry) -> bool {
+    let sorted = |t: &TableEntry| {
+        let mut m = t.r#match.clone();
+        m.sort_by_key(|f| f.field_id);
+        m
+    };
+    a.priority == b.priority && sorted(a) == sorted(b)
 }
 
 /// What identifies an entry: table, match key, priority.
