@@ -330,6 +330,22 @@ fn p4runtime_against_simple_switch_grpc() {
     .unwrap();
     assert_eq!(s.observed(&mut c), s.desired());
 
+    // All-or-none undoes MODIFY and DELETE too: change one route, delete
+    // another, then fail on a duplicate; the table is as before.
+    let mut changed = routes.entries[0].clone();
+    changed.action = routes.entries[2].action.clone();
+    let mixed = vec![
+        Update::modify(translate::table_entry(&s.n(), routes.id, &changed).unwrap()),
+        Update::delete(translate::table_entry(&s.n(), routes.id, &routes.entries[1]).unwrap()),
+        Update::insert(translate::table_entry(&s.n(), routes.id, &routes.entries[2]).unwrap()),
+    ];
+    let err = c.write_all_or_none(mixed).unwrap_err();
+    assert!(
+        matches!(&err, P4rtError::Write { per_update, .. } if per_update.len() == 1 && per_update[0].index == 2),
+        "{err}"
+    );
+    assert_eq!(s.observed(&mut c), s.desired(), "MODIFY/DELETE not undone");
+
     // Counters: one packet hits 10.1.0.0/16, one misses every route.
     let tx = PacketSocket::open_in(ns.name(), &ns.veths()[0].1).unwrap();
     let hit = frame(Ipv4Addr::new(10, 1, 2, 3), 9999);

@@ -15,20 +15,23 @@
 //!
 //! # What simple_switch_grpc does with each pipeline action
 //!
-//! Observed with `drivers/tests/p4rt_bmv2.rs` (PI 0.1.2, BMv2 1.15), agreeing
-//! with PI's `DeviceMgr::pipeline_config_set`:
-//! - `VERIFY`: parses the P4Info only; the device config is not checked.
-//! - `VERIFY_AND_COMMIT`: loads the program; all table entries are gone,
-//!   default actions are the program's again; the cookie is replaced.
-//! - `VERIFY_AND_SAVE` then `COMMIT`: `VERIFY_AND_SAVE` already makes the
-//!   new P4Info and cookie current for P4Runtime (Get answers them, writes
-//!   are checked against them) while BMv2 keeps forwarding with the old
-//!   program; `COMMIT` (config may be empty) swaps the data plane. Entries
-//!   written in between are applied to the new program's tables.
-//! - `RECONCILE_AND_COMMIT`: PI reads every entry, loads the new program and
-//!   writes the entries back, so entries are kept when the new program still
-//!   accepts them (same ids and formats); if any is refused the RPC fails
-//!   with `UNKNOWN` ("Error when reconciling config").
+//! simple_switch_grpc's P4Runtime server is PI's (`DeviceMgr::pipeline_config_set`
+//! in PI 0.1.2); checked against that server (with PI's dummy target) and,
+//! for what BMv2 itself does, by `drivers/tests/p4rt_bmv2.rs`:
+//! - `VERIFY`: parses the P4Info only (the device config is not looked at);
+//!   nothing changes, cookie and P4Info stay.
+//! - `VERIFY_AND_COMMIT`: loads the program; the cookie and P4Info are the
+//!   new ones at once.
+//! - `VERIFY_AND_SAVE` then `COMMIT`: `VERIFY_AND_SAVE` already makes the new
+//!   P4Info and cookie the ones `GetForwardingPipelineConfig` answers; the
+//!   config and cookie of the `COMMIT` request are ignored (the saved cookie
+//!   stays), and a `COMMIT` with nothing saved is accepted.
+//! - `RECONCILE_AND_COMMIT`: PI reads every entry first, loads the program,
+//!   and writes the entries back; if one is refused the RPC fails with
+//!   `UNKNOWN` ("Error when reconciling config").
+//!
+//! A P4Info that is not a valid message is refused with `INTERNAL` (the
+//! request itself does not parse).
 
 use super::proto::{
     self, entity, stream_message_request, stream_message_response, Atomicity, CounterData,
