@@ -74,11 +74,19 @@ impl fmt::Display for UpdateError {
     }
 }
 
-fn list(failures: &[UpdateError]) -> String {
-    failures
-        .iter()
-        .map(|u| format!("; {u}"))
-        .collect::<String>()
+/// The whole batch's status, then each failed update; PI's status for a
+/// batch with failed updates is a bare `UNKNOWN`, which says nothing itself.
+fn summary(code: Code, message: &str, failures: &[UpdateError]) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    if failures.is_empty() || !(code == Code::Unknown && message.is_empty()) {
+        parts.push(if message.is_empty() {
+            format!("{code:?}")
+        } else {
+            format!("{code:?}: {message}")
+        });
+    }
+    parts.extend(failures.iter().map(|u| u.to_string()));
+    parts.join("; ")
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -128,8 +136,8 @@ pub enum P4rtError {
         primary: u128,
     },
     #[error(
-        "{addr}: write of {updates} update(s) failed: {code:?}: {message}{}",
-        list(per_update)
+        "{addr}: write of {updates} update(s) failed: {}",
+        summary(*code, message, per_update)
     )]
     Write {
         addr: String,
