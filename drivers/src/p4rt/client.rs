@@ -644,21 +644,7 @@ impl Client {
         }
         let failed: std::collections::BTreeSet<usize> =
             per_update.iter().map(|u| u.index).collect();
-        let mut undo = Vec::new();
-        for (i, (u, prev)) in updates.iter().zip(before).enumerate().rev() {
-            if failed.contains(&i) {
-                continue;
-            }
-            let Some(te) = table_entry_of(u) else {
-                continue;
-            };
-            match (u.r#type(), prev) {
-                (UpdateType::Insert, _) => undo.push(Update::delete(key_of(te))),
-                (UpdateType::Modify, Some(p)) => undo.push(Update::modify(p)),
-                (UpdateType::Delete, Some(p)) => undo.push(Update::insert(p)),
-                _ => {}
-            }
-        }
+        let undo = undo_plan(&updates, before, &failed);
         let undone = undo.len();
         if undone > 0 {
             if let Err(e) = self.write(undo, Atomicity::ContinueOnError) {
@@ -835,6 +821,32 @@ impl Client {
     }
 }
 
+/// The updates that take back those of `updates` that succeeded (not in
+/// `failed`), last first: an INSERT by a DELETE of its key, a MODIFY or
+/// DELETE by putting back `before[i]`, what the entry was.
+fn undo_plan(
+    updates: &[Update],
+    before: Vec<Option<TableEntry>>,
+    failed: &std::collections::BTreeSet<usize>,
+) -> Vec<Update> {
+    let mut undo = Vec::new();
+    for (i, (u, prev)) in updates.iter().zip(before).enumerate().rev() {
+        if failed.contains(&i) {
+            continue;
+        }
+        let Some(te) = table_entry_of(u) else {
+            continue;
+        };
+        match (u.r#type(), prev) {
+            (UpdateType::Insert, _) => undo.push(Update::delete(key_of(te))),
+            (UpdateType::Modify, Some(p)) => undo.push(Update::modify(p)),
+            (UpdateType::Delete, Some(p)) => undo.push(Update::insert(p)),
+            _ => {}
+        }
+    }
+    undo
+}
+
 fn table_entry_of(u: &Update) -> Option<&TableEntry> {
     match u.entity.as_ref()?.entity.as_ref()? {
         entity::Entity::TableEntry(t) => Some(t),
@@ -914,6 +926,39 @@ mod tests {
         );
         assert!(decode_write_details(b"\xff\xff").is_empty());
         assert!(decode_write_details(&[]).is_empty());
+    }
+
+    #[test]
+    fn undo_takes_back_what_succeeded_last_first() {
+        let te = |id: u32, action: u32| TableEntry {
+            table_id: id,
+            action: Some(proto::TableAction::action(proto::Action {
+                action_id: action,
+                params: vec![],
+            })),
+            ..Default::default()
+        };
+        let updates = vec![
+            Update::insert(te(1, 10)),
+            Update::modify(te(2, 20)),
+            Update::delete(te(3, 0)),
+            Update::insert(te(4, 40)),
+        ];
+        let before = vec![None, Some(te(2, 21)), Some(te(3, 31)), None];
+        let failed = [3].into_iter().collect();
+        let plan = undo_plan(&updates, before, &failed);
+        let expected = vec![
+            Update::insert(te(3, 31)),
+            Update::modify(te(2, 21)),
+            // The key only: a DELETE needs no action.
+            Update::delete(TableEntry {
+                table_id: 1,
+                ..Default::default()
+            }),
+        ];
+        assert_eq!(plan, expected);
+        let all_failed = (0..4).collect();
+        assert!(undo_plan(&updates, vec![None; 4], &all_failed).is_empty());
     }
 
     #[test]
