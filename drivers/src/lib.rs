@@ -38,5 +38,6 @@ pub mod probe;
 pub mod sys;
 pub mod target;
 pub mod testenv;
+pub mod testkit_bmv2;
 pub mod testrun;
 pub mod vmlab;

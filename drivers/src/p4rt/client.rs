@@ -15,20 +15,23 @@
 //!
 //! # What simple_switch_grpc does with each pipeline action
 //!
-//! Observed with `drivers/tests/p4rt_bmv2.rs` (PI 0.1.2, BMv2 1.15), agreeing
-//! with PI's `DeviceMgr::pipeline_config_set`:
-//! - `VERIFY`: parses the P4Info only; the device config is not checked.
-//! - `VERIFY_AND_COMMIT`: loads the program; all table entries are gone,
-//!   default actions are the program's again; the cookie is replaced.
-//! - `VERIFY_AND_SAVE` then `COMMIT`: `VERIFY_AND_SAVE` already makes the
-//!   new P4Info and cookie current for P4Runtime (Get answers them, writes
-//!   are checked against them) while BMv2 keeps forwarding with the old
-//!   program; `COMMIT` (config may be empty) swaps the data plane. Entries
-//!   written in between are applied to the new program's tables.
-//! - `RECONCILE_AND_COMMIT`: PI reads every entry, loads the new program and
-//!   writes the entries back, so entries are kept when the new program still
-//!   accepts them (same ids and formats); if any is refused the RPC fails
-//!   with `UNKNOWN` ("Error when reconciling config").
+//! simple_switch_grpc's P4Runtime server is PI's (`DeviceMgr::pipeline_config_set`
+//! in PI 0.1.2); checked against that server (with PI's dummy target) and,
+//! for what BMv2 itself does, by `drivers/tests/p4rt_bmv2.rs`:
+//! - `VERIFY`: parses the P4Info only (the device config is not looked at);
+//!   nothing changes, cookie and P4Info stay.
+//! - `VERIFY_AND_COMMIT`: loads the program; the cookie and P4Info are the
+//!   new ones at once.
+//! - `VERIFY_AND_SAVE` then `COMMIT`: `VERIFY_AND_SAVE` already makes the new
+//!   P4Info and cookie the ones `GetForwardingPipelineConfig` answers; the
+//!   config and cookie of the `COMMIT` request are ignored (the saved cookie
+//!   stays), and a `COMMIT` with nothing saved is accepted.
+//! - `RECONCILE_AND_COMMIT`: PI reads every entry first, loads the program,
+//!   and writes the entries back; if one is refused the RPC fails with
+//!   `UNKNOWN` ("Error when reconciling config").
+//!
+//! A P4Info that is not a valid message is refused with `INTERNAL` (the
+//! request itself does not parse).
 
 use super::proto::{
     self, entity, stream_message_request, stream_message_response, Atomicity, CounterData,
@@ -71,11 +74,19 @@ impl fmt::Display for UpdateError {
     }
 }
 
-fn list(failures: &[UpdateError]) -> String {
-    failures
-        .iter()
-        .map(|u| format!("; {u}"))
-        .collect::<String>()
+/// The whole batch's status, then each failed update; PI's status for a
+/// batch with failed updates is a bare `UNKNOWN`, which says nothing itself.
+fn summary(code: Code, message: &str, failures: &[UpdateError]) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    if failures.is_empty() || !(code == Code::Unknown && message.is_empty()) {
+        parts.push(if message.is_empty() {
+            format!("{code:?}")
+        } else {
+            format!("{code:?}: {message}")
+        });
+    }
+    parts.extend(failures.iter().map(|u| u.to_string()));
+    parts.join("; ")
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -125,8 +136,8 @@ pub enum P4rtError {
         primary: u128,
     },
     #[error(
-        "{addr}: write of {updates} update(s) failed: {code:?}: {message}{}",
-        list(per_update)
+        "{addr}: write of {updates} update(s) failed: {}",
+        summary(*code, message, per_update)
     )]
     Write {
         addr: String,
@@ -633,21 +644,7 @@ impl Client {
         }
         let failed: std::collections::BTreeSet<usize> =
             per_update.iter().map(|u| u.index).collect();
-        let mut undo = Vec::new();
-        for (i, (u, prev)) in updates.iter().zip(before).enumerate().rev() {
-            if failed.contains(&i) {
-                continue;
-            }
-            let Some(te) = table_entry_of(u) else {
-                continue;
-            };
-            match (u.r#type(), prev) {
-                (UpdateType::Insert, _) => undo.push(Update::delete(key_of(te))),
-                (UpdateType::Modify, Some(p)) => undo.push(Update::modify(p)),
-                (UpdateType::Delete, Some(p)) => undo.push(Update::insert(p)),
-                _ => {}
-            }
-        }
+        let undo = undo_plan(&updates, before, &failed);
         let undone = undo.len();
         if undone > 0 {
             if let Err(e) = self.write(undo, Atomicity::ContinueOnError) {
@@ -788,11 +785,17 @@ impl Client {
                 data: None,
             })),
         };
+        // PI answers a query without match fields (an all-wildcard entry)
+        // with the counters of every entry: pick ours by key.
         let found = self
             .read(vec![q])?
             .into_iter()
             .find_map(|e| match e.entity {
-                Some(entity::Entity::DirectCounterEntry(d)) => Some(d.data.unwrap_or_default()),
+                Some(entity::Entity::DirectCounterEntry(d))
+                    if d.table_entry.as_ref().is_none_or(|t| same_key(t, entry)) =>
+                {
+                    Some(d.data.unwrap_or_default())
+                }
                 _ => None,
             });
         let data = found.ok_or_else(|| P4rtError::Protocol {
@@ -818,11 +821,47 @@ impl Client {
     }
 }
 
+/// The updates that take back those of `updates` that succeeded (not in
+/// `failed`), last first: an INSERT by a DELETE of its key, a MODIFY or
+/// DELETE by putting back `before[i]`, what the entry was.
+fn undo_plan(
+    updates: &[Update],
+    before: Vec<Option<TableEntry>>,
+    failed: &std::collections::BTreeSet<usize>,
+) -> Vec<Update> {
+    let mut undo = Vec::new();
+    for (i, (u, prev)) in updates.iter().zip(before).enumerate().rev() {
+        if failed.contains(&i) {
+            continue;
+        }
+        let Some(te) = table_entry_of(u) else {
+            continue;
+        };
+        match (u.r#type(), prev) {
+            (UpdateType::Insert, _) => undo.push(Update::delete(key_of(te))),
+            (UpdateType::Modify, Some(p)) => undo.push(Update::modify(p)),
+            (UpdateType::Delete, Some(p)) => undo.push(Update::insert(p)),
+            _ => {}
+        }
+    }
+    undo
+}
+
 fn table_entry_of(u: &Update) -> Option<&TableEntry> {
     match u.entity.as_ref()?.entity.as_ref()? {
         entity::Entity::TableEntry(t) => Some(t),
         _ => None,
     }
+}
+
+/// Whether two entries have the same match key and priority (field order aside).
+fn same_key(a: &TableEntry, b: &TableEntry) -> bool {
+    let sorted = |t: &TableEntry| {
+        let mut m = t.r#match.clone();
+        m.sort_by_key(|f| f.field_id);
+        m
+    };
+    a.priority == b.priority && sorted(a) == sorted(b)
 }
 
 /// What identifies an entry: table, match key, priority.
@@ -887,6 +926,39 @@ mod tests {
         );
         assert!(decode_write_details(b"\xff\xff").is_empty());
         assert!(decode_write_details(&[]).is_empty());
+    }
+
+    #[test]
+    fn undo_takes_back_what_succeeded_last_first() {
+        let te = |id: u32, action: u32| TableEntry {
+            table_id: id,
+            action: Some(proto::TableAction::action(proto::Action {
+                action_id: action,
+                params: vec![],
+            })),
+            ..Default::default()
+        };
+        let updates = vec![
+            Update::insert(te(1, 10)),
+            Update::modify(te(2, 20)),
+            Update::delete(te(3, 0)),
+            Update::insert(te(4, 40)),
+        ];
+        let before = vec![None, Some(te(2, 21)), Some(te(3, 31)), None];
+        let failed = [3].into_iter().collect();
+        let plan = undo_plan(&updates, before, &failed);
+        let expected = vec![
+            Update::insert(te(3, 31)),
+            Update::modify(te(2, 21)),
+            // The key only: a DELETE needs no action.
+            Update::delete(TableEntry {
+                table_id: 1,
+                ..Default::default()
+            }),
+        ];
+        assert_eq!(plan, expected);
+        let all_failed = (0..4).collect();
+        assert!(undo_plan(&updates, vec![None; 4], &all_failed).is_empty());
     }
 
     #[test]
