@@ -31,14 +31,6 @@ pub enum Item {
     },
     Header(HeaderType),
     Struct(StructType),
-    /// `function ret name(params) { body }` (p4c inlines functions at each call).
-    Function {
-        doc: Option<String>,
-        ret: Type,
-        name: String,
-        params: Vec<Param>,
-        body: Vec<Stmt>,
-    },
     Parser(Parser),
     Control(Control),
     /// The package instantiation, e.g. `V1Switch(P(), V(), ...) main;`
@@ -214,7 +206,7 @@ pub struct TableDecl {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Stmt {
     Assign(Expr, Expr),
-    /// A method or function call used as a statement.
+    /// A method call used as a statement.
     Call(Expr),
     If {
         cond: Expr,
@@ -222,13 +214,6 @@ pub enum Stmt {
         otherwise: Vec<Stmt>,
     },
     Comment(String),
-    /// `ty name = init;` (a local inside a function body).
-    Var {
-        ty: Type,
-        name: String,
-        init: Expr,
-    },
-    Return(Expr),
     /// `{ ... }` keeps related statements together (and scopes nothing).
     Block(Vec<Stmt>),
 }

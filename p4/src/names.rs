@@ -96,7 +96,6 @@ const RESERVED: &[&str] = &[
     "egress_metadata_t",
     "port_t",
     "CPU_PORT",
-    "csum16_update",
     "pipe",
     "ethernet_t",
     "vlan_t",

@@ -20,7 +20,6 @@ pub fn print(program: &Program) -> String {
             item,
             Item::Header(_)
                 | Item::Struct(_)
-                | Item::Function { .. }
                 | Item::Parser(_)
                 | Item::Control(_)
                 | Item::Package { .. }
@@ -112,22 +111,6 @@ impl Printer {
                 self.doc(&s.doc);
                 self.open(&format!("struct {}", s.name));
                 self.fields(&s.fields);
-                self.close("");
-            }
-            Item::Function {
-                doc,
-                ret,
-                name,
-                params,
-                body,
-            } => {
-                self.doc(doc);
-                self.open(&format!(
-                    "function {} {name}({})",
-                    ty_str(ret),
-                    Self::params(params)
-                ));
-                self.stmts(body);
                 self.close("");
             }
             Item::Parser(parser) => self.parser(parser),
@@ -311,10 +294,6 @@ impl Printer {
         match s {
             Stmt::Assign(l, r) => self.line(&format!("{} = {};", expr(l), expr_top(r))),
             Stmt::Call(c) => self.line(&format!("{};", expr(c))),
-            Stmt::Var { ty, name, init } => {
-                self.line(&format!("{} {name} = {};", ty_str(ty), expr_top(init)))
-            }
-            Stmt::Return(x) => self.line(&format!("return {};", expr_top(x))),
             Stmt::Comment(c) => {
                 for l in c.lines() {
                     self.line(&format!("// {l}"));

@@ -23,7 +23,6 @@ const KEYWORDS: &[&str] = &[
     "else",
     "exact",
     "false",
-    "function",
     "header",
     "if",
     "in",
@@ -170,7 +169,7 @@ pub fn check(source: &str, arch: Arch) -> Result<(), Vec<String>> {
                     declared.insert(n.to_string());
                 }
             }
-            "function" | "typedef" | "const" => {
+            "typedef" | "const" => {
                 // The name is the last identifier before `(`, `;` or `=`.
                 let mut j = i + 1;
                 let mut last = None;

@@ -625,7 +625,6 @@ impl Model {
                 Stmt::Call(e) => {
                     self.eval_mut(run, c, env, e);
                 }
-                other => panic!("statement {other:?}"),
             }
         }
     }
@@ -750,50 +749,6 @@ impl Model {
                     .strip_suffix(".isValid")
                     .unwrap();
                 V::Bool(run.hdr[h].valid)
-            }
-            Expr::Call(f, args) => {
-                let func = self
-                    .items
-                    .iter()
-                    .find_map(|i| match i {
-                        Item::Function {
-                            name, params, body, ..
-                        } if name == f => Some((params, body)),
-                        _ => None,
-                    })
-                    .unwrap_or_else(|| panic!("call {f}"));
-                let mut local = Env::new();
-                for (p, a) in func.0.iter().zip(args) {
-                    let v = self.eval(run, env, a);
-                    local.insert(
-                        p.name.clone(),
-                        V::Bits(v.n() & mask(type_width(&p.ty)), type_width(&p.ty)),
-                    );
-                }
-                let mut scratch = Run {
-                    out: Vec::new(),
-                    csum_acc: 0,
-                    hdr: BTreeMap::new(),
-                    meta: BTreeMap::new(),
-                    std: BTreeMap::new(),
-                    length: 0,
-                };
-                for s in func.1 {
-                    match s {
-                        Stmt::Var { ty, name, init } => {
-                            let v = self.eval(run, &local, init);
-                            let w = type_width(ty);
-                            local.insert(name.clone(), V::Bits(v.n() & mask(w), w));
-                        }
-                        Stmt::Assign(l, r) => {
-                            let v = self.eval(run, &local, r);
-                            self.assign(&mut scratch, &mut local, l, v);
-                        }
-                        Stmt::Return(x) => return self.eval(run, &local, x),
-                        other => panic!("function statement {other:?}"),
-                    }
-                }
-                panic!("function {f} did not return")
             }
             other => panic!("expression {other:?}"),
         }

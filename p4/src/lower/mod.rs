@@ -66,10 +66,6 @@ pub(crate) struct Ctx<'m> {
 }
 
 impl Ctx<'_> {
-    pub fn incremental(&self) -> bool {
-        self.arch.checksum_style() == ChecksumStyle::Incremental
-    }
-
     /// Switch port of a logical port (identity unless mapped).
     pub fn switch_port(&self, logical: u16) -> u32 {
         self.port_map
@@ -178,9 +174,6 @@ pub(crate) fn lower(module: &Module, options: &Options) -> Result<(Program, Nami
     items.extend(arch.includes());
     items.extend(constants(&ctx));
     items.extend(types(&ctx));
-    if ctx.incremental() && (csum.ipv4 || csum.l4) {
-        items.push(prims::csum_function());
-    }
     items.push(parser::parser(&ctx));
     items.push(ingress::ingress(&ctx)?);
     items.extend(arch.tail(&deparse_order(arch), &csum));
@@ -553,6 +546,11 @@ pub(crate) fn meta_fields(ctx: &Ctx) -> Vec<FieldDecl> {
                 v.push(fc(b(32), "old32", "an IPv4 address before a rewrite"));
                 v.push(fc(b(128), "old128", "an IPv6 address before a rewrite"));
                 v.push(fc(b(16), "csum", "a checksum being updated"));
+                v.push(fc(
+                    b(32),
+                    "csum_sum",
+                    "RFC 1624 sum of one word's update, before its folds",
+                ));
             }
         }
         ChecksumStyle::Deparser => {

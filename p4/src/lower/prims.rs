@@ -50,58 +50,6 @@ pub(super) fn deferred_params(action: &Action, split: usize) -> Vec<usize> {
     v
 }
 
-/// RFC 1624 as a P4 function, the same arithmetic as `wire::checksum::update`.
-pub(super) fn csum_function() -> Item {
-    let s = || e::path("s");
-    let fold = || {
-        Stmt::Assign(
-            s(),
-            e::bin(
-                "+",
-                e::bin("&", s(), e::hex(32, 0xffff)),
-                e::bin(">>", s(), e::num(16)),
-            ),
-        )
-    };
-    Item::Function {
-        doc: Some(
-            "RFC 1624 eqn. 3: the checksum after one 16-bit word it covers changed\n\
-             from `o` to `n`: HC' = ~(~HC + ~o + n) in ones' complement arithmetic.\n\
-             An unchanged word leaves the checksum alone, like the reference."
-                .into(),
-        ),
-        ret: Type::Bit(16),
-        name: "csum16_update".into(),
-        params: vec![
-            Param::new("in", Type::Bit(16), "hc"),
-            Param::new("in", Type::Bit(16), "o"),
-            Param::new("in", Type::Bit(16), "n"),
-        ],
-        body: vec![
-            Stmt::Var {
-                ty: Type::Bit(32),
-                name: "s".into(),
-                init: e::bin(
-                    "+",
-                    e::bin(
-                        "+",
-                        e::cast(32, e::compl(e::path("hc"))),
-                        e::cast(32, e::compl(e::path("o"))),
-                    ),
-                    e::cast(32, e::path("n")),
-                ),
-            },
-            fold(),
-            fold(),
-            Stmt::Return(e::cond(
-                e::eq(e::path("o"), e::path("n")),
-                e::path("hc"),
-                e::compl(e::slice(s(), 15, 0)),
-            )),
-        ],
-    }
-}
-
 pub(super) struct Lowerer<'c, 'm> {
     pub ctx: &'c Ctx<'m>,
     pub action: &'m Action,
@@ -387,62 +335,87 @@ impl Lowerer<'_, '_> {
     }
 }
 
-fn update(target: &str, o: &Expr, n: &Expr) -> Expr {
-    e::call("csum16_update", vec![e::path(target), o.clone(), n.clone()])
+/// RFC 1624 eqn. 3 as straight-line code: `meta.csum` starts as `start`
+/// and, for every changed 16-bit word `o` → `n`, becomes
+/// `HC' = ~(~HC + ~o + n)` in ones' complement arithmetic (32-bit sum, two
+/// end-around folds), the same arithmetic as `wire::checksum::update_words`;
+/// an unchanged word leaves it alone, like the reference.
+///
+/// Every statement reads its operands once and writes a metadata field, so
+/// the code grows linearly with the words. (A `csum16_update` function called
+/// in a chain, `c = f(f(c, ..), ..)`, was inlined by p4c with its argument
+/// copied into each of its uses: p4c-bm2-ss's time and memory grew about
+/// 4.5x per chained call, past 30 GB for the 8 words of an IPv6 address.)
+fn csum_chain(start: Expr, words: &[(Expr, Expr)]) -> Vec<Stmt> {
+    let a = |l: &str, r: Expr| Stmt::Assign(e::path(l), r);
+    let s = || e::path("meta.csum_sum");
+    let c = || e::path("meta.csum");
+    let mut out = vec![a("meta.csum", start)];
+    for (o, n) in words {
+        out.push(a(
+            "meta.csum_sum",
+            e::bin(
+                "+",
+                e::bin(
+                    "+",
+                    e::cast(32, e::compl(c())),
+                    e::cast(32, e::compl(o.clone())),
+                ),
+                e::cast(32, n.clone()),
+            ),
+        ));
+        for _ in 0..2 {
+            out.push(a(
+                "meta.csum_sum",
+                e::bin(
+                    "+",
+                    e::bin("&", s(), e::hex(32, 0xffff)),
+                    e::bin(">>", s(), e::num(16)),
+                ),
+            ));
+        }
+        out.push(a(
+            "meta.csum",
+            e::cond(
+                e::eq(o.clone(), n.clone()),
+                c(),
+                e::compl(e::slice(s(), 15, 0)),
+            ),
+        ));
+    }
+    out
 }
 
 fn ipv4_updates(words: &[(Expr, Expr)]) -> Vec<Stmt> {
-    words
-        .iter()
-        .map(|(o, n)| {
-            Stmt::Assign(
-                e::path("hdr.ipv4.hdr_checksum"),
-                update("hdr.ipv4.hdr_checksum", o, n),
-            )
-        })
-        .collect()
+    let mut out = csum_chain(e::path("hdr.ipv4.hdr_checksum"), words);
+    out.push(Stmt::Assign(
+        e::path("hdr.ipv4.hdr_checksum"),
+        e::path("meta.csum"),
+    ));
+    out
 }
 
 /// TCP and UDP checksum updates for changed words. `l3` guards the update
 /// for address writes: the transport checksum covers the pseudo-header of
-/// the packet's own IP version only.
+/// the packet's own IP version only. The updates run whether or not TCP or
+/// UDP is valid: a write into an invalid header is never emitted.
 fn l4_updates(words: &[(Expr, Expr)], l3: Option<&str>) -> Vec<Stmt> {
-    let mut out = Vec::new();
-    for (o, n) in words {
-        let upd = update("hdr.tcp.checksum", o, n);
-        match l3 {
-            // The call stays the whole right-hand side (p4c inlines such calls
-            // without introducing a conditional inside the action).
-            Some(l3) => {
-                out.push(Stmt::Assign(e::path("meta.csum"), upd));
-                out.push(Stmt::Assign(
-                    e::path("hdr.tcp.checksum"),
-                    e::cond(
-                        e::valid(&format!("hdr.{l3}")),
-                        e::path("meta.csum"),
-                        e::path("hdr.tcp.checksum"),
-                    ),
-                ));
-            }
-            None => out.push(Stmt::Assign(e::path("hdr.tcp.checksum"), upd)),
-        }
-    }
+    let l3_valid = || l3.map(|l3| e::valid(&format!("hdr.{l3}")));
+    let mut out = csum_chain(e::path("hdr.tcp.checksum"), words);
+    out.push(Stmt::Assign(
+        e::path("hdr.tcp.checksum"),
+        match l3_valid() {
+            Some(v) => e::cond(v, e::path("meta.csum"), e::path("hdr.tcp.checksum")),
+            None => e::path("meta.csum"),
+        },
+    ));
     out.push(Stmt::Comment(
         "UDP: a zero checksum (none) stays zero; a computed zero is sent as 0xFFFF".into(),
     ));
-    out.push(Stmt::Assign(
-        e::path("meta.csum"),
-        e::path("hdr.udp.checksum"),
-    ));
-    for (o, n) in words {
-        out.push(Stmt::Assign(
-            e::path("meta.csum"),
-            update("meta.csum", o, n),
-        ));
-    }
+    out.extend(csum_chain(e::path("hdr.udp.checksum"), words));
     let mut keep = e::eq(e::path("hdr.udp.checksum"), e::int(16, 0));
-    if let Some(l3) = l3 {
-        keep = e::bin("||", e::not(e::valid(&format!("hdr.{l3}"))), keep);
+    if let Some(v) = l3_valid() {
+        keep = e::bin("||", e::not(v), keep);
     }
     out.push(Stmt::Assign(
         e::path("hdr.udp.checksum"),
@@ -463,8 +436,8 @@ fn l4_updates(words: &[(Expr, Expr)], l3: Option<&str>) -> Vec<Stmt> {
 mod tests {
     use offload_core::wire::checksum;
 
-    /// `csum16_update` exactly as the generated P4 computes it, in 32-bit
-    /// unsigned arithmetic with two folds.
+    /// One word of `csum_chain` exactly as the generated P4 computes it, in
+    /// 32-bit unsigned arithmetic with two folds.
     fn p4_csum16_update(hc: u16, o: u16, n: u16) -> u16 {
         let mut s: u32 = u32::from(!hc) + u32::from(!o) + u32::from(n);
         s = (s & 0xffff) + (s >> 16);

@@ -118,17 +118,8 @@ struct metadata_t {
     bit<32> old32;  // an IPv4 address before a rewrite
     bit<128> old128;  // an IPv6 address before a rewrite
     bit<16> csum;  // a checksum being updated
+    bit<32> csum_sum;  // RFC 1624 sum of one word's update, before its folds
     port_t arg_route_port;  // argument `port` of `route`
-}
-
-// RFC 1624 eqn. 3: the checksum after one 16-bit word it covers changed
-// from `o` to `n`: HC' = ~(~HC + ~o + n) in ones' complement arithmetic.
-// An unchanged word leaves the checksum alone, like the reference.
-function bit<16> csum16_update(in bit<16> hc, in bit<16> o, in bit<16> n) {
-    bit<32> s = (bit<32>)~hc + (bit<32>)~o + (bit<32>)n;
-    s = (s & 32w0xffff) + (s >> 16);
-    s = (s & 32w0xffff) + (s >> 16);
-    return (o == n) ? hc : ~s[15:0];
 }
 
 parser IngressParserImpl(
@@ -419,7 +410,12 @@ control IngressImpl(
                         // set(ipv4.ttl, ...)
                         meta.old16 = hdr.ipv4.ttl ++ hdr.ipv4.protocol;
                         hdr.ipv4.ttl = hdr.ipv4.ttl - 8w1;
-                        hdr.ipv4.hdr_checksum = csum16_update(hdr.ipv4.hdr_checksum, meta.old16, (hdr.ipv4.ttl ++ hdr.ipv4.protocol));
+                        meta.csum = hdr.ipv4.hdr_checksum;
+                        meta.csum_sum = (bit<32>)~meta.csum + (bit<32>)~meta.old16 + (bit<32>)(hdr.ipv4.ttl ++ hdr.ipv4.protocol);
+                        meta.csum_sum = (meta.csum_sum & 32w0xffff) + (meta.csum_sum >> 16);
+                        meta.csum_sum = (meta.csum_sum & 32w0xffff) + (meta.csum_sum >> 16);
+                        meta.csum = (meta.old16 == (hdr.ipv4.ttl ++ hdr.ipv4.protocol)) ? meta.csum : ~meta.csum_sum[15:0];
+                        hdr.ipv4.hdr_checksum = meta.csum;
                     }
                 } else if (hdr.ipv6.isValid()) {
                     if (hdr.ipv6.hop_limit <= 8w1) {
