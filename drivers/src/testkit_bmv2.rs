@@ -206,6 +206,11 @@ impl GrpcSwitch {
         Ok(sw)
     }
 
+    /// The switch's process id (0 once stopped).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, |c| c.id())
+    }
+
     pub fn netns(&self) -> Option<&str> {
         self.netns.as_deref()
     }

@@ -1,5 +1,12 @@
 //! `offloadctl demo`: the whole story on one machine, as root.
 //!
+//! With the P4 toolchain installed (`simple_switch_grpc`, `p4c-bm2-ss`), the
+//! same module also runs on a BMv2 switch beside the host, as one
+//! deployment: one transaction, the same runtime entry on both, the same
+//! traffic through both compared with the reference, counters from both,
+//! and an entry deleted behind offload's back found and repaired. Without
+//! it, one line says what was skipped and how to get BMv2.
+//!
 //! Builds a lab (hosts behind the uplink, servers and backup ports of
 //! `examples/edge-router.toml`, each in its own network namespace), deploys
 //! the module on the lab's interfaces (the most offloaded target the kernel
@@ -14,17 +21,24 @@ use super::deployed::{missing_root, status_text};
 use anyhow::Context as _;
 use offload_core::ir::Module;
 use offload_core::semantics::{CounterSlot, Verdict};
-use offload_drivers::deploy::{self, runtime, status, ApplyRequest, Roots};
+use offload_core::state::{self, Desired, Target};
+use offload_drivers::deploy::{self, status, Roots};
 use offload_drivers::entries::parse::{self, EntryText, Lit};
 use offload_drivers::lab::compare::{reconcile, PacketCheck, Recorder, Wire};
 use offload_drivers::lab::traffic::{self, TcpResult};
 use offload_drivers::lab::{self, format_mac, Host, Lab};
 use offload_drivers::load::{bpffs, Mode};
+use offload_drivers::target::host::HostTarget;
+use offload_drivers::target::switch::{canonical_desired, SwitchTarget};
+use offload_drivers::testkit_bmv2::GrpcSwitch;
 use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
+
+/// The switch process, for the Ctrl-C handler (0: none).
+static SWITCH_PID: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
 
 /// The module the demo deploys (built in, so it runs from any directory).
 const EDGE_ROUTER: &str = include_str!("../../examples/edge-router.toml");
@@ -66,6 +80,13 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
     // Ctrl-C / SIGTERM: remove the lab (and with it the deployment) and leave.
     let _ = ctrlc::set_handler(|| {
         eprintln!("\ninterrupted: tearing the lab down");
+        let pid = SWITCH_PID.load(std::sync::atomic::Ordering::SeqCst);
+        if pid != 0 {
+            // The handler runs on its own thread: a plain `kill` will do.
+            let _ = std::process::Command::new("kill")
+                .arg(pid.to_string())
+                .status();
+        }
         lab::cleanup_registered();
         std::process::exit(130);
     });
@@ -74,7 +95,7 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
     let module = offload_core::spec::compile(EDGE_ROUTER)
         .map_err(|d| anyhow::anyhow!("built-in example does not compile: {d:?}"))?;
 
-    say("[1/6] building the lab: three hosts in their own network namespaces");
+    say("[1/7] building the lab: three hosts in their own network namespaces");
     let mut lab = Lab::new("demo");
     let pid = std::process::id();
     let roots = Roots {
@@ -116,27 +137,93 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
         ));
     }
 
-    say(format!(
-        "[2/6] deploying {} on {}, {}, {}",
-        module.name, up.outer, srv.outer, bak.outer
+    // The BMv2 side: the same three hosts again, wired to a switch's ports.
+    let tools = offload_drivers::p4rt::tools::GrpcTools::find();
+    let mut sw_lab = None;
+    let mut switch = None;
+    match &tools {
+        Ok(tools) => {
+            let mut l = Lab::new("demosw");
+            let (u, s, b) = three_hosts(&mut l)?;
+            let sw = GrpcSwitch::start(
+                tools,
+                None,
+                &[(1, u.outer.clone()), (2, s.outer.clone()), (3, b.outer.clone())],
+                1,
+                &roots.state.join("bmv2"),
+            )?;
+            SWITCH_PID.store(sw.pid(), std::sync::atomic::Ordering::SeqCst);
+            say(format!(
+                "      and the same three hosts behind a BMv2 switch: simple_switch_grpc ports 1-3 = {}, {}, {}; P4Runtime on {}",
+                u.outer, s.outer, b.outer, sw.addr
+            ));
+            sw_lab = Some((l, u, s, b));
+            switch = Some(sw);
+        }
+        Err(e) => say(format!(
+            "      skipped: the BMv2 half of the demo ({e}); build the P4 toolchain as README \"P4 toolchain\" says"
+        )),
+    }
+
+    let mut host = HostTarget::new(
+        roots.clone(),
+        [&up, &srv, &bak]
+            .iter()
+            .map(|h| (h.outer.clone(), modes.clone()))
+            .collect(),
+        [("uplink", &up), ("servers", &srv), ("backup", &bak)]
+            .into_iter()
+            .map(|(p, h)| (p.to_string(), h.outer.clone()))
+            .collect(),
+    );
+    let mut sw_target = switch.as_ref().map(|sw| {
+        SwitchTarget::new(
+            &offload_core::state::deployment::SwitchSpec {
+                name: "bmv2-demo".into(),
+                grpc: sw.addr.clone(),
+                device_id: 1,
+                election_id: 1,
+                ports: [("uplink", 1), ("servers", 2), ("backup", 3)]
+                    .into_iter()
+                    .map(|(p, n)| (p.to_string(), n))
+                    .collect(),
+                switch_ports: vec![1, 2, 3],
+                replace: false,
+            },
+            roots.clone(),
+        )
+    });
+    let desired = canonical_desired(&Desired::from_module(
+        module.clone(),
+        EDGE_ROUTER,
+        1,
+        vec![],
     ));
-    let ports: BTreeMap<String, String> = [("uplink", &up), ("servers", &srv), ("backup", &bak)]
-        .into_iter()
-        .map(|(p, h)| (p.to_string(), h.outer.clone()))
-        .collect();
-    let req = ApplyRequest {
-        module: &module,
-        source: EDGE_ROUTER,
-        source_path: Some("examples/edge-router.toml".into()),
-        on: vec![up.outer.clone(), srv.outer.clone(), bak.outer.clone()],
-        ports,
-        modes,
-        replace_foreign: false,
-        batch: true,
-        roots: roots.clone(),
-        offload_profile: None,
-    };
-    let rep = deploy::apply(&req)?;
+    say(format!(
+        "[2/7] deploying {} v1 as one transaction on {}, {}, {}{}",
+        module.name,
+        up.outer,
+        srv.outer,
+        bak.outer,
+        if sw_target.is_some() {
+            " and the BMv2 switch"
+        } else {
+            ""
+        }
+    ));
+    let t_apply = Instant::now();
+    {
+        let mut targets: Vec<&mut dyn Target> = vec![&mut host];
+        if let Some(s) = sw_target.as_mut() {
+            targets.push(s);
+        }
+        state::apply(&mut targets, &desired)?;
+    }
+    let apply_ms = t_apply.elapsed().as_secs_f64() * 1e3;
+    let rep = host
+        .last_report
+        .clone()
+        .context("the host reports its apply")?;
     for p in &rep.placements {
         for (t, why) in &p.tried {
             say(format!(
@@ -153,13 +240,16 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
             p.tag
         ));
     }
-    say(format!(
-        "      applied in {:.1} ms",
-        rep.elapsed.as_secs_f64() * 1e3
-    ));
+    if let (Some(sw), Some(_)) = (&switch, &sw_target) {
+        say(format!(
+            "      switch:bmv2-demo: v1model program compiled by p4c-bm2-ss, pipeline set over P4Runtime at {} (cookie = version digest {})",
+            sw.addr, desired.version.digest
+        ));
+    }
+    say(format!("      applied in {apply_ms:.1} ms"));
     let xdp = rep.placements.iter().all(|p| p.mode.is_xdp());
 
-    say("[3/6] adding the return route at run time: 10.0.1.0/24 → uplink");
+    say("[3/7] adding the return route at run time on every placement: 10.0.1.0/24 → uplink");
     let back = parse::entry(
         &module,
         &EntryText {
@@ -174,13 +264,27 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
             ],
         },
     )?;
-    runtime::add(
-        &roots,
-        Some(&module.name),
-        &[("routes".into(), back.clone())],
-        true,
-    )?;
-    // The reference judges with the same entries the kernel has.
+    let mut tables = desired.tables.clone();
+    tables
+        .get_mut("routes")
+        .context("routes table")?
+        .entries
+        .push(back.clone());
+    let desired2 = canonical_desired(&desired.with_tables(tables));
+    let t_entry = Instant::now();
+    {
+        let mut targets: Vec<&mut dyn Target> = vec![&mut host];
+        if let Some(s) = sw_target.as_mut() {
+            targets.push(s);
+        }
+        state::change_entries(&mut targets, &desired, &desired2)?;
+    }
+    say(format!(
+        "      on {} placement(s) in {:.1} ms",
+        3 + usize::from(sw_target.is_some()),
+        t_entry.elapsed().as_secs_f64() * 1e3
+    ));
+    // The reference judges with the same entries the targets have.
     let mut reference = module.clone();
     let routes = reference
         .table_by_name("routes")
@@ -188,15 +292,104 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
         .context("routes table")?;
     reference.tables[routes].entries.push(back);
 
-    say("[4/6] sending traffic");
-    let wires = wires(&module, &up, &srv, &bak);
-    let recorder = Recorder::start(&wires)?;
+    say("[4/7] sending traffic through the host kernel");
+    let host_wires = wires(&module, &up, &srv, &bak);
+    let recorder = Recorder::start(&host_wires)?;
     let flows = run_flows(&up, &srv, &bak)?;
     std::thread::sleep(Duration::from_millis(300));
     let captured = recorder.finish();
 
-    say("[5/6] comparing every packet with the reference interpreter");
+    say("[5/7] comparing every packet with the reference interpreter");
     let (checks, unexplained) = reconcile(&reference, &captured, xdp);
+    let mut mismatches = report(&reference, &flows, &checks, &unexplained);
+
+    let mut sw_checks = Vec::new();
+    if let Some((_, u, s, b)) = &sw_lab {
+        say("      the same traffic through the BMv2 switch:");
+        let sw_wires = wires(&module, u, s, b);
+        let recorder = Recorder::start(&sw_wires)?;
+        let flows = run_flows(u, s, b)?;
+        std::thread::sleep(Duration::from_millis(300));
+        let captured = recorder.finish();
+        // A switch has no host stack: a pass goes to its CPU port.
+        let (c, unexplained) = reconcile(&reference, &captured, false);
+        mismatches += report(&reference, &flows, &c, &unexplained);
+        sw_checks = c;
+    }
+
+    say("[6/7] counters read back from every placement");
+    let st = status::status(&roots, Some(&module.name))?.remove(0);
+    for line in status_text(&st).lines() {
+        say(format!("      {line}"));
+    }
+    mismatches += compare_counters(&reference, &st, &checks);
+    if let Some(s) = sw_target.as_mut() {
+        let obs = s.observe(&desired2)?;
+        mismatches += compare_switch_counters(&reference, &obs[0], &sw_checks);
+    }
+
+    say("[7/7] drift: an entry deleted behind offload's back is found and repaired");
+    let back = desired2.tables["routes"]
+        .entries
+        .last()
+        .cloned()
+        .context("the return route")?;
+    mismatches += drift_and_repair(
+        &mut host,
+        sw_target.as_mut(),
+        switch.as_ref(),
+        &desired2,
+        &roots,
+        &back,
+    )?;
+
+    if args.keep {
+        lab.keep();
+        if let Some((l, ..)) = sw_lab.as_mut() {
+            l.keep();
+        }
+        if let Some(sw) = switch {
+            std::mem::forget(sw);
+        }
+        say(format!(
+            "kept: lab {} and deployment (state in {})",
+            lab.name(),
+            roots.state.display()
+        ));
+    } else {
+        let _ = deploy::detach(&roots, Some(&module.name));
+        drop(switch);
+        if let Some((mut l, ..)) = sw_lab {
+            l.teardown();
+        }
+        lab.teardown();
+        say("lab torn down");
+    }
+    if mismatches == 0 {
+        say(format!(
+            "demo passed in {:.1} s: {} did exactly what the reference interpreter says",
+            t0.elapsed().as_secs_f64(),
+            if sw_target.is_some() {
+                "the kernel and the BMv2 switch"
+            } else {
+                "the kernel"
+            }
+        ));
+        Ok(0)
+    } else {
+        say(format!("demo FAILED: {mismatches} mismatch(es)"));
+        Ok(1)
+    }
+}
+
+/// Prints each flow's outcome and every packet that disagreed; returns the
+/// number of mismatches.
+fn report(
+    reference: &Module,
+    flows: &[Flow],
+    checks: &[PacketCheck],
+    unexplained: &[String],
+) -> usize {
     let mut mismatches = 0;
     for (i, f) in flows.iter().enumerate() {
         // A flow's packets: captured from its start until the next flow's.
@@ -208,7 +401,7 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
             })
             .collect();
         let bad = mine.iter().filter(|c| !c.ok).count();
-        let verdicts = verdict_summary(&reference, &mine);
+        let verdicts = verdict_summary(reference, &mine);
         say(format!(
             "      {:<44} {:<34} {:<28} {}",
             f.label,
@@ -234,7 +427,7 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
         ));
         mismatches += 1;
     }
-    for u in &unexplained {
+    for u in unexplained {
         say(format!("      ✗ {u}"));
         mismatches += 1;
     }
@@ -245,35 +438,7 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
         checks.iter().filter(|c| !c.ok).count() + unexplained.len()
     ));
 
-    say("[6/6] counters read back from the kernel");
-    let st = status::status(&roots, Some(&module.name))?.remove(0);
-    for line in status_text(&st).lines() {
-        say(format!("      {line}"));
-    }
-    mismatches += compare_counters(&reference, &st, &checks);
-
-    if args.keep {
-        lab.keep();
-        say(format!(
-            "kept: lab {} and deployment (state in {})",
-            lab.name(),
-            roots.state.display()
-        ));
-    } else {
-        let _ = deploy::detach(&roots, Some(&module.name));
-        lab.teardown();
-        say("lab torn down");
-    }
-    if mismatches == 0 {
-        say(format!(
-            "demo passed in {:.1} s: the kernel did exactly what the reference interpreter says",
-            t0.elapsed().as_secs_f64()
-        ));
-        Ok(0)
-    } else {
-        say(format!("demo FAILED: {mismatches} mismatch(es)"));
-        Ok(1)
-    }
+    mismatches
 }
 
 /// The reason in one line: its first two lines, cut at a readable length.
@@ -514,4 +679,174 @@ fn compare_counters(module: &Module, st: &status::ModuleStatus, checks: &[Packet
         say("      every counter equals the reference's");
     }
     bad
+}
+
+/// The three hosts of the demo (uplink, servers, backup) with the MACs the
+/// module's routes rewrite to and static gateways.
+fn three_hosts(lab: &mut Lab) -> anyhow::Result<(Host, Host, Host)> {
+    let up = lab.add_host("uplink", Ipv4Addr::new(10, 0, 1, 2), 24)?;
+    lab.add_host("servers", Ipv4Addr::new(192, 168, 1, 2), 24)?;
+    lab.add_host("backup", Ipv4Addr::new(192, 168, 2, 2), 16)?;
+    let srv = lab.set_host_mac("servers", [2, 0, 0, 0, 0, 2])?;
+    let bak = lab.set_host_mac("backup", [2, 0, 0, 0, 0, 3])?;
+    lab.add_address(&up, "172.16.0.5/32")?;
+    lab.add_address(&up, "192.0.2.9/32")?;
+    lab.add_route(&up, "default", Ipv4Addr::new(10, 0, 1, 1), &up.outer_mac)?;
+    lab.add_route(
+        &srv,
+        "default",
+        Ipv4Addr::new(192, 168, 1, 1),
+        &srv.outer_mac,
+    )?;
+    lab.add_route(
+        &bak,
+        "default",
+        Ipv4Addr::new(192, 168, 2, 1),
+        &bak.outer_mac,
+    )?;
+    Ok((up, srv, bak))
+}
+
+/// The switch's counters (read over P4Runtime) against the reference's.
+fn compare_switch_counters(
+    module: &Module,
+    obs: &offload_core::state::Observed,
+    checks: &[PacketCheck],
+) -> usize {
+    let mut want: BTreeMap<(String, Option<usize>), (u64, u64)> = BTreeMap::new();
+    for c in checks {
+        for h in &c.hits {
+            let t = module.table(h.table).name.clone();
+            let slot = match h.slot {
+                CounterSlot::Entry(i) => Some(i),
+                CounterSlot::Default => None,
+            };
+            let e = want.entry((t, slot)).or_default();
+            e.0 += 1;
+            e.1 += h.bytes;
+        }
+    }
+    let mut bad = 0;
+    let mut counted = 0u64;
+    for t in module.tables.iter().filter(|t| t.counters) {
+        let Some(o) = obs.tables.get(&t.name) else {
+            say(format!("      ✗ switch table {} not read back", t.name));
+            bad += 1;
+            continue;
+        };
+        for (i, e) in t.entries.iter().enumerate() {
+            let w = want
+                .get(&(t.name.clone(), Some(i)))
+                .copied()
+                .unwrap_or((0, 0));
+            let got = o
+                .entries
+                .iter()
+                .position(|x| x.matches == e.matches && x.priority == e.priority)
+                .and_then(|k| o.counters.get(k).copied());
+            counted += got.map_or(0, |g| g.0);
+            if got != Some(w) {
+                say(format!(
+                    "      ✗ switch counter {} entry {i}: {got:?} (pkts, bytes), reference {w:?}",
+                    t.name
+                ));
+                bad += 1;
+            }
+        }
+        let w = want.get(&(t.name.clone(), None)).copied().unwrap_or((0, 0));
+        counted += o.default_counter.map_or(0, |g| g.0);
+        if o.default_counter != Some(w) {
+            say(format!(
+                "      ✗ switch default counter of {}: {:?}, reference {w:?}",
+                t.name, o.default_counter
+            ));
+            bad += 1;
+        }
+    }
+    if bad == 0 {
+        say(format!(
+            "      switch:bmv2-demo: every counter equals the reference's ({counted} packets counted, read over P4Runtime)"
+        ));
+    }
+    bad
+}
+
+/// Deletes the return route behind offload's back — on the switch through
+/// another P4Runtime controller, or (without BMv2) straight from the
+/// kernel map — then shows `status` finding it and `reconcile` repairing it.
+fn drift_and_repair(
+    host: &mut HostTarget,
+    sw_target: Option<&mut SwitchTarget>,
+    switch: Option<&GrpcSwitch>,
+    desired: &Desired,
+    roots: &Roots,
+    back: &offload_core::ir::Entry,
+) -> anyhow::Result<usize> {
+    let t0;
+    let mut targets: Vec<&mut dyn Target> = vec![host];
+    match (sw_target, switch) {
+        (Some(s), Some(sw)) => {
+            let mut other = sw.connect(10, Duration::from_secs(5))?;
+            let victim = s.p4rt_entry(desired, "routes", back)?;
+            other.write(
+                vec![offload_drivers::p4rt::Update::delete(victim)],
+                offload_drivers::p4rt::Atomicity::ContinueOnError,
+            )?;
+            drop(other);
+            say("      another P4Runtime controller (election id 10) deleted 10.0.1.0/24 from the switch's routes table");
+            t0 = Instant::now();
+            targets.push(s);
+        }
+        _ => {
+            // Straight from the kernel map, with bpf(2).
+            let st = offload_drivers::deploy::State::load(&roots.state_file(&desired.module.name))?
+                .context("the host state")?;
+            let pl = st.placements.first().context("a host placement")?;
+            let routes = desired.module.table_by_name("routes").context("routes")?;
+            let layout = offload_ebpf::codegen::layout_for(
+                &desired.module,
+                &offload_drivers::deploy::target_for(pl.mode, None),
+            );
+            let tl = layout.table(routes.id);
+            let name: String = tl.entries_map.chars().take(15).collect();
+            let path = roots.gen_dir(&st.module, &pl.iface, pl.gen).join(name);
+            let fd = offload_drivers::sys::obj_get(&offload_drivers::sys::Kernel, &path)?;
+            let img = tl.encode_entries(routes, &[(back, 0)])?;
+            use std::os::fd::AsFd;
+            offload_drivers::sys::map_delete(
+                &offload_drivers::sys::Kernel,
+                fd.as_fd(),
+                &img.entries[0].0,
+            )?;
+            say(format!(
+                "      10.0.1.0/24 deleted from the kernel's routes map on {} with bpf(2), behind offload's back",
+                pl.iface
+            ));
+            t0 = Instant::now();
+        }
+    }
+    let mut found = 0;
+    for t in targets.iter_mut() {
+        for o in t.observe(desired)? {
+            for d in state::diff(desired, &o) {
+                say(format!("      status: {}: drift: {d}", o.placement));
+                found += 1;
+            }
+        }
+    }
+    let r = state::reconcile(&mut targets, desired);
+    let after = state::reconcile(&mut targets, desired);
+    say(format!(
+        "      reconcile: {} repair(s) in {:.1} ms after the change; a second pass finds {}",
+        r.repaired.len(),
+        t0.elapsed().as_secs_f64() * 1e3,
+        if after.in_sync() {
+            "everything in sync".to_string()
+        } else {
+            format!("{} drift(s) left", after.drift.len())
+        }
+    ));
+    Ok(usize::from(
+        found == 0 || r.repaired.is_empty() || !after.in_sync(),
+    ))
 }

@@ -205,6 +205,31 @@ impl SwitchTarget {
         Ok((module, out.names, info))
     }
 
+    /// Where the running version's P4Info is recorded.
+    pub fn current_p4info_path(&self) -> PathBuf {
+        self.dir().join("current").join("p4info.bin")
+    }
+
+    /// The P4Runtime form of one module entry of the running version (for
+    /// tools and demos that talk to the switch directly).
+    pub fn p4rt_entry(
+        &self,
+        d: &Desired,
+        table: &str,
+        e: &offload_core::ir::Entry,
+    ) -> Result<p4rt::TableEntry, TargetError> {
+        let (module, names, info) = self.running_names(d)?;
+        let n = Names {
+            module: &module,
+            names: &names,
+            p4info: &info,
+        };
+        let t = module
+            .table_by_name(table)
+            .ok_or_else(|| self.err(format!("no table {table}")))?;
+        translate::table_entry(&n, t.id, e).map_err(|x| self.err(x))
+    }
+
     fn snapshot(&mut self) -> Result<Option<Previous>, TargetError> {
         let Some(cookie) = self.our_cookie() else {
             return Ok(None);
