@@ -298,7 +298,7 @@ pub fn status(recs: &[Record], json: bool) -> anyhow::Result<i32> {
                         "counters": t.counters,
                         "default_counter": t.default_counter,
                     }))).collect::<BTreeMap<_, _>>(),
-                    "drift": drift.iter().map(|d| d.to_string()).collect::<Vec<_>>(),
+                    "drift": drift.iter().map(|d| d.describe(&desired.module)).collect::<Vec<_>>(),
                 })).collect::<Vec<_>>(),
             }));
             continue;
@@ -327,7 +327,7 @@ pub fn status(recs: &[Record], json: bool) -> anyhow::Result<i32> {
                 println!("    in sync");
             }
             for d in drift {
-                println!("    drift: {d}");
+                println!("    drift: {}", d.describe(&desired.module));
             }
         }
     }

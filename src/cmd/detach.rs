@@ -16,9 +16,57 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
         eprintln!("{line}");
         return Ok(2);
     }
+    let recs = super::deployment::records(args.module.as_deref())?;
+    if recs.len() == 1 {
+        return detach_deployment(&recs[0]);
+    }
     let st = deploy::detach(&roots(), args.module.as_deref())?;
     for p in &st.placements {
         println!("detached {} from {}", st.module, p.iface);
     }
     Ok(0)
+}
+
+/// A deployment: the host placements detached, the switches' tables emptied
+/// (P4Runtime cannot unload a pipeline: it stays, with no entries of ours),
+/// bundles left where they are (they are files for a lab), the record gone.
+fn detach_deployment(rec: &offload_drivers::deployment::Record) -> anyhow::Result<i32> {
+    let (spec, _) = rec.desired()?;
+    let roots = roots();
+    let mut failed = 0;
+    if !spec.host.is_empty() {
+        match deploy::detach(&roots, Some(&rec.module)) {
+            Ok(st) => {
+                for p in &st.placements {
+                    println!("host:{}: detached {}", p.iface, st.module);
+                }
+            }
+            Err(e) => {
+                eprintln!("error: host: {e}");
+                failed += 1;
+            }
+        }
+    }
+    for s in &spec.switch {
+        match offload_drivers::target::switch::clear(s, &roots) {
+            Ok(n) => println!(
+                "switch:{}: {n} entries deleted; the pipeline stays loaded (P4Runtime has no unload)",
+                s.name
+            ),
+            Err(e) => {
+                eprintln!("error: {e}");
+                failed += 1;
+            }
+        }
+    }
+    for b in &spec.bundle {
+        println!("bundle:{}: left in place ({}): it is the lab's to load or delete", b.name, b.out);
+    }
+    if failed == 0 {
+        offload_drivers::deployment::Record::remove(&roots, &rec.module);
+        Ok(0)
+    } else {
+        eprintln!("the deployment record is kept: run detach again once the placements above answer");
+        Ok(1)
+    }
 }

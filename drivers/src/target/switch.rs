@@ -576,3 +576,31 @@ pub fn canonical_desired(d: &Desired) -> Desired {
     }
     out
 }
+
+/// Deletes every entry of the switch's tables (offload's deployment goes)
+/// and forgets the recorded version. Returns how many entries were deleted.
+pub fn clear(spec: &SwitchSpec, roots: &Roots) -> Result<usize, TargetError> {
+    let mut t = SwitchTarget::new(spec, roots.clone());
+    let id = t.id();
+    let client = t.client()?;
+    let entries = client
+        .read_table_entries(0, false)
+        .map_err(|e| TargetError::new(&id, e.to_string()))?;
+    let n = entries.len();
+    let ups: Vec<Update> = entries
+        .into_iter()
+        .map(|e| {
+            Update::delete(p4rt::TableEntry {
+                counter_data: None,
+                ..e
+            })
+        })
+        .collect();
+    if !ups.is_empty() {
+        client
+            .write_all_or_none(ups)
+            .map_err(|e| TargetError::new(&id, e.to_string()))?;
+    }
+    let _ = std::fs::remove_dir_all(t.dir());
+    Ok(n)
+}

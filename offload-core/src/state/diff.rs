@@ -158,6 +158,45 @@ pub fn diff(desired: &Desired, observed: &Observed) -> Vec<Drift> {
     out
 }
 
+impl Drift {
+    /// The drift in the module's own syntax
+    /// (`table routes: entry missing ipv4.dst=10.0.1.0/24 -> route { … }`).
+    pub fn describe(&self, module: &crate::ir::Module) -> String {
+        let entry = |table: &str, e: &Entry| match module.table_by_name(table) {
+            Some(t) => {
+                let keys: Vec<String> = t
+                    .keys
+                    .iter()
+                    .zip(&e.matches)
+                    .map(|(k, m)| format!("{}={}", k.field, crate::spec::print::key_match(k.field, m)))
+                    .collect();
+                let prio = e.priority.map(|p| format!(" priority {p}")).unwrap_or_default();
+                format!("{}{prio} -> {}", keys.join(" "), crate::spec::print::call(module, &e.action))
+            }
+            None => short(e),
+        };
+        match self {
+            Drift::EntryMissing { table, entry: e } => {
+                format!("table {table}: entry missing: {}", entry(table, e))
+            }
+            Drift::EntryExtra { table, entry: e } => {
+                format!("table {table}: extra entry: {}", entry(table, e))
+            }
+            Drift::EntryChanged { table, want, have } => format!(
+                "table {table}: entry changed: {} (want {})",
+                entry(table, have),
+                crate::spec::print::call(module, &want.action)
+            ),
+            Drift::DefaultChanged { table, want, have } => format!(
+                "table {table}: default action {} (want {})",
+                crate::spec::print::call(module, have),
+                crate::spec::print::call(module, want)
+            ),
+            other => other.to_string(),
+        }
+    }
+}
+
 impl std::fmt::Display for Drift {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
