@@ -60,13 +60,18 @@ fn detach_deployment(rec: &offload_drivers::deployment::Record) -> anyhow::Resul
         }
     }
     for b in &spec.bundle {
-        println!("bundle:{}: left in place ({}): it is the lab's to load or delete", b.name, b.out);
+        println!(
+            "bundle:{}: left in place ({}): it is the lab's to load or delete",
+            b.name, b.out
+        );
     }
     if failed == 0 {
         offload_drivers::deployment::Record::remove(&roots, &rec.module);
         Ok(0)
     } else {
-        eprintln!("the deployment record is kept: run detach again once the placements above answer");
+        eprintln!(
+            "the deployment record is kept: run detach again once the placements above answer"
+        );
         Ok(1)
     }
 }

@@ -26,7 +26,7 @@ use crate::target::bundle::module_with_entries;
 use offload_core::ir::Module;
 use offload_core::state::deployment::SwitchSpec;
 use offload_core::state::{
-    Desired, EntryOp, Observed, PlacementId, ProgramState, TableObserved, Target, TargetError,
+    self, Desired, EntryOp, Observed, PlacementId, ProgramState, TableObserved, Target, TargetError,
 };
 use offload_p4::{Arch, NamingMap, Options};
 use std::collections::BTreeMap;
@@ -38,6 +38,7 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A compiled version, ready to load.
 struct Compiled {
+    desired: Desired,
     module: Module,
     names: NamingMap,
     p4info_bytes: Vec<u8>,
@@ -65,6 +66,8 @@ pub struct SwitchTarget {
     committed: bool,
     /// The last commit swapped the pipeline (not hitless).
     pub swapped: bool,
+    /// What undoes an entries-only commit.
+    undo: Option<(Desired, Vec<EntryOp>)>,
 }
 
 impl SwitchTarget {
@@ -77,6 +80,7 @@ impl SwitchTarget {
             previous: None,
             committed: false,
             swapped: false,
+            undo: None,
         }
     }
 
@@ -170,6 +174,7 @@ impl SwitchTarget {
         let json = read("program.json")?;
         let p4info = P4Info::parse(&p4info_bytes).map_err(|e| self.err(e))?;
         Ok(Compiled {
+            desired: canonical_desired(d),
             module,
             names: out.names,
             p4info_bytes,
@@ -286,6 +291,7 @@ impl Target for SwitchTarget {
     fn prepare(&mut self, d: &Desired) -> Result<(), TargetError> {
         self.committed = false;
         self.swapped = false;
+        self.undo = None;
         let c = self.compile(d)?;
         let updates = self.updates_for(&c)?;
         let ours = self.our_cookie();
@@ -326,30 +332,27 @@ impl Target for SwitchTarget {
             .ok_or_else(|| self.err("commit without a prepared version"))?;
         let running = self.client()?.pipeline_cookie().map_err(|e| self.err(e))?;
         let result = if running == Some(c.cookie) && self.our_cookie() == Some(c.cookie) {
-            // Same program: the entries are the only difference.
+            // Same program: only the entries that differ are written, so
+            // traffic that hits the others never notices (hitless).
             self.previous = None;
-            let n = Names {
-                module: &c.module,
-                names: &c.names,
-                p4info: &c.p4info,
-            };
-            let want = translate::module_updates(&n).map_err(|e| self.err(e))?;
-            let id = self.id();
-            let client = self.client()?;
-            let have = client
-                .read_table_entries(0, false)
-                .map_err(|e| TargetError::new(&id, e.to_string()))?;
-            let mut updates = Vec::new();
-            for h in &have {
-                updates.push(Update::delete(p4rt::TableEntry {
-                    counter_data: None,
-                    ..h.clone()
-                }));
+            let d = c.desired.clone();
+            let observed = self.observe(&d)?;
+            let ops: Vec<EntryOp> = state::plan_repairs(&d, &observed)
+                .into_iter()
+                .flat_map(|r| match r {
+                    state::Repair::Entries { ops, .. } => ops,
+                    _ => Vec::new(),
+                })
+                .collect();
+            if ops.is_empty() {
+                Ok(())
+            } else {
+                let r = self.write_entries(&d, &ops);
+                if r.is_ok() {
+                    self.undo = Some((d, state::inverse(&ops)));
+                }
+                r
             }
-            updates.extend(want);
-            client
-                .write_all_or_none(updates)
-                .map_err(|e| TargetError::new(&id, e.to_string()))
         } else {
             self.previous = self.snapshot()?;
             let updates = self.updates_for(&c)?;
@@ -387,6 +390,12 @@ impl Target for SwitchTarget {
         }
         self.committed = false;
         let staged = self.staged.take();
+        if let Some((d, ops)) = self.undo.take() {
+            if let Err(e) = self.write_entries(&d, &ops) {
+                tracing::error!(placement = %self.id(), error = %e, "rollback: could not restore the entries");
+            }
+            return;
+        }
         let Some(prev) = self.previous.take() else {
             if self.swapped {
                 tracing::error!(placement = %self.id(), "rollback: no previous version was recorded on this switch; the new program stays loaded");
@@ -443,6 +452,7 @@ impl Target for SwitchTarget {
             .map_err(|e| self.err(format!("recording the running version: {e}")))?;
         let _ = std::fs::remove_dir_all(&c.dir);
         self.previous = None;
+        self.undo = None;
         self.committed = false;
         Ok(())
     }

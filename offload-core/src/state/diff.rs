@@ -168,10 +168,19 @@ impl Drift {
                     .keys
                     .iter()
                     .zip(&e.matches)
-                    .map(|(k, m)| format!("{}={}", k.field, crate::spec::print::key_match(k.field, m)))
+                    .map(|(k, m)| {
+                        format!("{}={}", k.field, crate::spec::print::key_match(k.field, m))
+                    })
                     .collect();
-                let prio = e.priority.map(|p| format!(" priority {p}")).unwrap_or_default();
-                format!("{}{prio} -> {}", keys.join(" "), crate::spec::print::call(module, &e.action))
+                let prio = e
+                    .priority
+                    .map(|p| format!(" priority {p}"))
+                    .unwrap_or_default();
+                format!(
+                    "{}{prio} -> {}",
+                    keys.join(" "),
+                    crate::spec::print::call(module, &e.action)
+                )
             }
             None => short(e),
         };
