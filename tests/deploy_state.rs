@@ -431,5 +431,64 @@ fn kill_9_during_apply_leaves_one_version_that_the_next_run_adopts() {
         torn >= 4,
         "only {torn} rounds showed placements on two versions"
     );
-    let _ = ctl(&["detach", "--module", &rl.module.name]);
+    // Runtime entries through the CLI land on every placement of the deployment.
+    let out = ctl(&[
+        "entries",
+        "add",
+        "--table",
+        "routes",
+        "--match",
+        "ipv4.dst=10.9.0.0/16",
+        "--action",
+        "deny",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let st = ctl(&["status", "--json"]);
+    assert!(
+        st.status.success(),
+        "drift after entries add: {}",
+        String::from_utf8_lossy(&st.stdout)
+    );
+    let bundle = std::fs::read_to_string(
+        dir.join("bundle")
+            .join(format!("{}.entries.txt", rl.module.name)),
+    )
+    .unwrap();
+    assert!(
+        bundle.contains("10.9.0.0/16"),
+        "the bundle has the new entry:\n{bundle}"
+    );
+    // A refused entry (unknown action) changes nothing anywhere.
+    let out = ctl(&[
+        "entries",
+        "add",
+        "--table",
+        "routes",
+        "--match",
+        "ipv4.dst=10.10.0.0/16",
+        "--action",
+        "nosuch",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = ctl(&["detach", "--module", &rl.module.name]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!rl
+        .roots
+        .state
+        .join("deployments")
+        .join(format!("{}.json", rl.module.name))
+        .exists());
 }
