@@ -485,3 +485,123 @@ fn packets_lost_during_a_program_change_on_bmv2_and_on_xdp() {
     );
     assert_eq!(got, sent, "a program change on XDP must be hitless");
 }
+
+/// `offloadctl apply` of a host + BMv2 deployment killed with SIGKILL at
+/// random points and between the two placements' commits: after the next
+/// `reconcile` both run one version and `status` finds no drift. And a
+/// binding to a port the switch lacks is refused naming the placement,
+/// before anything is applied.
+#[test]
+fn cli_kill_9_with_a_switch_and_bad_bindings() {
+    let Some(b) = setup("dsw5") else { return };
+    let dir = b.rl.roots.state.join("work");
+    std::fs::create_dir_all(&dir).unwrap();
+    let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_offloadctl"));
+    let rl = &b.rl;
+    let write = |source: &str, switch_ports: &str| {
+        std::fs::write(dir.join("module.toml"), source).unwrap();
+        std::fs::write(
+            dir.join("deploy.toml"),
+            format!(
+                "module = \"module.toml\"\n[ports]\nuplink = \"{}\"\nservers = \"{}\"\nbackup = \"{}\"\n[[host]]\niface = \"{}\"\nmode = \"generic\"\n[[switch]]\nname = \"{}\"\ngrpc = \"{}\"\nports = {{ uplink = 1, servers = 2, backup = 3 }}\nswitch_ports = {switch_ports}\n",
+                rl.up.outer, rl.srv.outer, rl.bak.outer, rl.up.outer, b.spec.name, b.spec.grpc
+            ),
+        )
+        .unwrap();
+    };
+    let ctl = |args: &[&str]| {
+        std::process::Command::new(&bin)
+            .args(args)
+            .env("OFFLOAD_STATE_DIR", &rl.roots.state)
+            .output()
+            .unwrap()
+    };
+    let deploy = dir.join("deploy.toml");
+    let deploy = deploy.to_str().unwrap();
+
+    write(&rl.source(), "[1, 2]");
+    let out = ctl(&["apply", deploy]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!("placement switch:{}", b.spec.name)) && err.contains("switch port 3"),
+        "{err}"
+    );
+    assert!(
+        !rl.roots.state.join("deployments").exists(),
+        "nothing recorded"
+    );
+
+    write(&rl.source(), "[1, 2, 3]");
+    let out = ctl(&["apply", deploy]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut torn = 0;
+    for round in 0..4u64 {
+        write(
+            &rl.source()
+                .replace("198.51.100.7", &format!("198.51.100.{}", 20 + round)),
+            "[1, 2, 3]",
+        );
+        let paused = round % 2 == 1;
+        let mut cmd = std::process::Command::new(&bin);
+        cmd.args(["apply", deploy])
+            .env("OFFLOAD_STATE_DIR", &rl.roots.state)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        if paused {
+            cmd.env("OFFLOAD_TEST_PAUSE_AFTER_COMMIT_MS", "2000");
+        }
+        let mut child = cmd.spawn().unwrap();
+        if paused {
+            use std::io::BufRead;
+            let mut e = std::io::BufReader::new(child.stderr.take().unwrap());
+            let mut line = String::new();
+            while e.read_line(&mut line).unwrap() > 0 && !line.contains("test pause: committed") {
+                line.clear();
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        } else {
+            std::thread::sleep(Duration::from_millis(150 + 250 * round));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        if ctl(&["status"]).status.code() == Some(3) {
+            torn += 1;
+        }
+        let out = ctl(&["reconcile"]);
+        assert!(
+            out.status.success(),
+            "round {round}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let st = ctl(&["status", "--json"]);
+        let text = String::from_utf8_lossy(&st.stdout).into_owned();
+        assert!(
+            st.status.success(),
+            "round {round}: drift after reconcile:\n{text}"
+        );
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let digest = v[0]["digest"].as_str().unwrap().to_string();
+        for p in v[0]["placements"].as_array().unwrap() {
+            assert!(
+                p["program"].as_str().unwrap().contains(&digest),
+                "round {round}: {p}"
+            );
+        }
+    }
+    assert!(
+        torn >= 2,
+        "the paused rounds must leave the placements on two versions ({torn})"
+    );
+    let out = ctl(&["detach", "--module", &rl.module.name]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

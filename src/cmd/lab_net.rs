@@ -19,6 +19,15 @@ pub struct UpArgs {
     /// Print the lab as JSON
     #[arg(long)]
     pub json: bool,
+    /// Also start a BMv2 switch (simple_switch_grpc, P4Runtime on 127.0.0.1)
+    /// whose ports 1..N are the hosts' interfaces, for a `[[switch]]` placement
+    #[arg(long)]
+    pub bmv2: bool,
+}
+
+/// Where `lab up --bmv2` records the switch it started.
+fn bmv2_record(name: &str) -> std::path::PathBuf {
+    std::path::PathBuf::from("/run/offload-lab").join(format!("{name}.bmv2.json"))
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -81,6 +90,25 @@ pub fn up(args: &UpArgs) -> anyhow::Result<i32> {
     }
     // Up and stays up: `lab down` removes it.
     lab.keep();
+    let mut switch = None;
+    if args.bmv2 {
+        let tools = offload_drivers::p4rt::tools::GrpcTools::find()?;
+        let ports: Vec<(u32, String)> = lab
+            .hosts()
+            .iter()
+            .enumerate()
+            .map(|(i, h)| (i as u32 + 1, h.outer.clone()))
+            .collect();
+        let dir = std::path::PathBuf::from("/run/offload-lab").join(&args.name);
+        let sw = offload_drivers::testkit_bmv2::GrpcSwitch::start(&tools, None, &ports, 1, &dir)?;
+        let rec = serde_json::json!({"pid": sw.pid(), "grpc": sw.addr, "device_id": 1,
+            "ports": ports.iter().map(|(n, i)| serde_json::json!({"port": n, "iface": i})).collect::<Vec<_>>(),
+            "log": sw.log.display().to_string()});
+        std::fs::write(bmv2_record(&args.name), serde_json::to_string_pretty(&rec)?)?;
+        switch = Some(rec);
+        // It keeps running after this command: `lab down` stops it.
+        std::mem::forget(sw);
+    }
     if args.json {
         let hosts: Vec<serde_json::Value> = lab
             .hosts()
@@ -95,7 +123,9 @@ pub fn up(args: &UpArgs) -> anyhow::Result<i32> {
             .collect();
         println!(
             "{}",
-            serde_json::to_string_pretty(&serde_json::json!({"lab": args.name, "hosts": hosts}))?
+            serde_json::to_string_pretty(
+                &serde_json::json!({"lab": args.name, "hosts": hosts, "bmv2": switch})
+            )?
         );
     } else {
         println!("lab {} is up:", args.name);
@@ -110,6 +140,19 @@ pub fn up(args: &UpArgs) -> anyhow::Result<i32> {
                 h.outer
             );
         }
+        if let Some(sw) = &switch {
+            println!(
+                "  BMv2 simple_switch_grpc (pid {}) with ports 1..{} = the interfaces above, P4Runtime at {}",
+                sw["pid"],
+                lab.hosts().len(),
+                sw["grpc"].as_str().unwrap_or("?")
+            );
+            println!(
+                "  for deploy.toml:  [[switch]]  name = \"{}\"  grpc = \"{}\"  device_id = 1",
+                args.name,
+                sw["grpc"].as_str().unwrap_or("?")
+            );
+        }
     }
     Ok(0)
 }
@@ -120,6 +163,18 @@ pub fn down(args: &DownArgs) -> anyhow::Result<i32> {
         return Ok(2);
     }
     check_name(&args.name)?;
+    if let Ok(text) = std::fs::read_to_string(bmv2_record(&args.name)) {
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        if let Some(pid) = v["pid"].as_u64().filter(|p| *p > 0) {
+            let _ = std::process::Command::new("kill")
+                .arg(pid.to_string())
+                .status();
+            println!("stopped the lab's BMv2 switch (pid {pid})");
+        }
+        let _ = std::fs::remove_file(bmv2_record(&args.name));
+        let _ =
+            std::fs::remove_dir_all(std::path::PathBuf::from("/run/offload-lab").join(&args.name));
+    }
     let n = Lab::down_named(&args.name)?;
     if n == 0 {
         println!("lab {} was not up", args.name);
