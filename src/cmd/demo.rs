@@ -829,7 +829,11 @@ fn drift_and_repair(
     for t in targets.iter_mut() {
         for o in t.observe(desired)? {
             for d in state::diff(desired, &o) {
-                say(format!("      status: {}: drift: {}", o.placement, d.describe(&desired.module)));
+                say(format!(
+                    "      status: {}: drift: {}",
+                    o.placement,
+                    d.describe(&desired.module)
+                ));
                 found += 1;
             }
         }

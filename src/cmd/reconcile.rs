@@ -32,7 +32,11 @@ fn pass(module: Option<&str>) -> anyhow::Result<(usize, usize, usize)> {
         let t0 = Instant::now();
         let r = state::reconcile(&mut refs, &desired);
         for (p, d) in &r.drift {
-            println!("{}: {p}: drift: {}", rec.module, d.describe(&desired.module));
+            println!(
+                "{}: {p}: drift: {}",
+                rec.module,
+                d.describe(&desired.module)
+            );
         }
         for rep in &r.repaired {
             let what = match rep {
