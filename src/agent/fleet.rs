@@ -27,6 +27,26 @@ pub fn status_prefix(group: &str) -> String {
     format!("/offload/status/{group}/")
 }
 
+/// A client on the first endpoint that answers. (The client's own balanced
+/// channel keeps sending some requests to a dead member; one live member of
+/// a cluster with quorum is all we need.)
+pub async fn connect_any(
+    endpoints: &[String],
+    opts: ConnectOptions,
+) -> Result<Client, etcd_client::Error> {
+    let mut last = None;
+    for e in endpoints {
+        match Client::connect([e], Some(opts.clone())).await {
+            Ok(mut c) => match c.status().await {
+                Ok(_) => return Ok(c),
+                Err(err) => last = Some(err),
+            },
+            Err(err) => last = Some(err),
+        }
+    }
+    Err(last.unwrap_or_else(|| etcd_client::Error::InvalidArgs("no etcd endpoint given".into())))
+}
+
 /// One version of a deployment: its `deploy.toml` (may hold `${NAME}`, filled
 /// per host by the agent's `--var`) and the files it names (the module).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -261,7 +281,7 @@ async fn session(
         .with_connect_timeout(Duration::from_secs(2))
         .with_timeout(Duration::from_secs(5))
         .with_keep_alive(Duration::from_secs(2), Duration::from_secs(2));
-    let mut client = Client::connect(&agent.args.etcd, Some(opts)).await?;
+    let mut client = connect_any(&agent.args.etcd, opts).await?;
     let lease = client.lease_grant(agent.args.lease_ttl_s, None).await?.id();
     let (mut keeper, mut _acks) = client.lease_keep_alive(lease).await?;
     let prefix = desired_prefix(&agent.args.group);

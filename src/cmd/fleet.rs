@@ -110,14 +110,26 @@ async fn connect(args: &Args) -> anyhow::Result<Client> {
     let opts = ConnectOptions::new()
         .with_connect_timeout(Duration::from_secs(3))
         .with_timeout(Duration::from_secs(5));
-    Client::connect(&args.etcd, Some(opts))
+    crate::agent::fleet::connect_any(&args.etcd, opts)
         .await
         .with_context(|| format!("cannot reach etcd at {}", args.etcd.join(",")))
 }
 
 /// The desired value and its mod_revision (0: no key).
 async fn read(c: &mut Client, key: &str) -> anyhow::Result<(Option<FleetDesired>, i64)> {
-    let r = c.get(key, None).await?;
+    // Reads are retried through a leader election (a member just died).
+    let mut tries = 0;
+    let r = loop {
+        match c.get(key, None).await {
+            Ok(r) => break r,
+            Err(e) if tries < 10 => {
+                tracing::debug!(error = %e, "etcd read: retrying");
+                tries += 1;
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    };
     match r.kvs().first() {
         None => Ok((None, 0)),
         Some(kv) => Ok((
@@ -145,9 +157,21 @@ async fn cas(c: &mut Client, key: &str, expect: i64, d: &FleetDesired) -> anyhow
 
 /// Every live agent's status in the group (their leases keep them there).
 async fn statuses(c: &mut Client, group: &str) -> anyhow::Result<Vec<HostStatus>> {
-    let r = c
-        .get(status_prefix(group), Some(GetOptions::new().with_prefix()))
-        .await?;
+    let mut tries = 0;
+    let r = loop {
+        match c
+            .get(status_prefix(group), Some(GetOptions::new().with_prefix()))
+            .await
+        {
+            Ok(r) => break r,
+            Err(e) if tries < 10 => {
+                tracing::debug!(error = %e, "etcd read: retrying");
+                tries += 1;
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    };
     Ok(r.kvs()
         .iter()
         .filter_map(|kv| serde_json::from_slice(kv.value()).ok())
