@@ -48,4 +48,6 @@ pub enum Command {
     Detach(crate::cmd::detach::Args),
     /// Build a veth lab, deploy examples/edge-router.toml, send real traffic, compare with the reference
     Demo(crate::cmd::demo::Args),
+    /// The fleet through etcd: desired state per host group, agents' status, staged rollouts
+    Fleet(crate::cmd::fleet::Args),
 }

@@ -3,7 +3,6 @@
 //! transaction and reconciler, and the drivers' targets.
 
 use super::deployed::roots;
-use super::load_module_or_report;
 use anyhow::Context as _;
 use offload_core::ir::Module;
 use offload_core::state::{self, DeploymentSpec, Desired, Drift, HostMode, TableDesired, Target};
@@ -11,6 +10,8 @@ use offload_drivers::deployment::{self as dep, Context, HostModes, Record};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
+
+pub use super::Reply;
 
 /// A deployment file names a `module` at its top level; a module file has a
 /// `[module]` table.
@@ -100,6 +101,21 @@ fn runtime_entries(rec: &Record, new: &Module) -> BTreeMap<String, Vec<offload_c
 }
 
 pub fn apply(path: &Path, json: bool, replace: bool, no_batch: bool) -> anyhow::Result<i32> {
+    let mut r = Reply::default();
+    let code = apply_into(&mut r, path, json, replace, no_batch);
+    r.print();
+    code
+}
+
+/// [`apply`], its output into `r` (offloadd runs the same code for a request
+/// on its control socket).
+pub fn apply_into(
+    r: &mut Reply,
+    path: &Path,
+    json: bool,
+    replace: bool,
+    no_batch: bool,
+) -> anyhow::Result<i32> {
     let t0 = Instant::now();
     let file =
         std::fs::canonicalize(path).with_context(|| format!("cannot read {}", path.display()))?;
@@ -108,34 +124,44 @@ pub fn apply(path: &Path, json: bool, replace: bool, no_batch: bool) -> anyhow::
     let spec = match DeploymentSpec::parse(&shown, &text) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("error: {e}");
+            complain!(r, "error: {e}");
             return Ok(1);
         }
     };
     let base = file.parent().unwrap_or(Path::new(".")).to_path_buf();
-    let loaded = match load_module_or_report(&base.join(&spec.module))? {
+    let loaded = match super::load_module(&base.join(&spec.module))? {
         Ok(l) => l,
-        Err(code) => return Ok(code),
+        Err(rej) => {
+            complain!(r, "{}", rej.render(false).trim_end());
+            complain!(
+                r,
+                "error: {} refused: {} error(s)",
+                rej.file,
+                rej.diagnostics.len()
+            );
+            return Ok(1);
+        }
     };
     let errs = spec.check(&shown, &loaded.module);
     if !errs.is_empty() {
         for e in &errs {
-            eprintln!("error: {e}");
+            complain!(r, "error: {e}");
         }
-        eprintln!(
+        complain!(
+            r,
             "error: {shown} refused: {} error(s); nothing was applied",
             errs.len()
         );
         return Ok(1);
     }
     if let Some(line) = super::deployed::missing_root("apply") {
-        eprintln!("{line}");
+        complain!(r, "{line}");
         return Ok(2);
     }
     let modes = match host_modes(&spec, &loaded.module)? {
         Ok(m) => m,
         Err(e) => {
-            eprintln!("error: {shown}: {e}");
+            complain!(r, "error: {shown}: {e}");
             return Ok(1);
         }
     };
@@ -209,7 +235,7 @@ pub fn apply(path: &Path, json: bool, replace: bool, no_batch: bool) -> anyhow::
                     "placements": spec.placements().iter().map(|p| p.id().0).collect::<Vec<_>>(),
                     "elapsed_us": t0.elapsed().as_micros() as u64,
                 });
-                println!("{}", serde_json::to_string_pretty(&v)?);
+                say!(r, "{}", serde_json::to_string_pretty(&v)?);
             } else {
                 for p in spec.placements() {
                     let id = p.id();
@@ -225,12 +251,15 @@ pub fn apply(path: &Path, json: bool, replace: bool, no_batch: bool) -> anyhow::
                             base.join(&b.out).display()
                         ),
                     };
-                    println!(
+                    say!(
+                        r,
                         "{id}: {} v{} ({how})",
-                        desired.module.name, desired.version.number
+                        desired.module.name,
+                        desired.version.number
                     );
                 }
-                println!(
+                say!(
+                    r,
                     "{what}; applied in {:.1} ms",
                     t0.elapsed().as_secs_f64() * 1e3
                 );
@@ -238,7 +267,7 @@ pub fn apply(path: &Path, json: bool, replace: bool, no_batch: bool) -> anyhow::
             Ok(0)
         }
         Err(e) => {
-            eprintln!("error: {shown}: {e}");
+            complain!(r, "error: {shown}: {e}");
             Ok(1)
         }
     }
@@ -255,6 +284,14 @@ pub fn records(module: Option<&str>) -> anyhow::Result<Vec<Record>> {
 
 /// Per placement: what it runs and its drift.
 pub fn status(recs: &[Record], json: bool) -> anyhow::Result<i32> {
+    let mut r = Reply::default();
+    let code = status_into(&mut r, recs, json);
+    r.print();
+    code
+}
+
+/// [`status`], its output into `r`.
+pub fn status_into(r: &mut Reply, recs: &[Record], json: bool) -> anyhow::Result<i32> {
     let mut any_drift = false;
     let mut out = Vec::new();
     for rec in recs {
@@ -280,7 +317,7 @@ pub fn status(recs: &[Record], json: bool) -> anyhow::Result<i32> {
                         },
                         vec![],
                     ));
-                    eprintln!("error: {e}");
+                    complain!(r, "error: {e}");
                 }
             }
         }
@@ -303,9 +340,13 @@ pub fn status(recs: &[Record], json: bool) -> anyhow::Result<i32> {
             }));
             continue;
         }
-        println!(
+        say!(
+            r,
             "deployment {} v{} (digest {}) from {}",
-            rec.module, rec.version, desired.version.digest, rec.file
+            rec.module,
+            rec.version,
+            desired.version.digest,
+            rec.file
         );
         for (ob, drift) in &places {
             let prog = match &ob.program {
@@ -314,25 +355,26 @@ pub fn status(recs: &[Record], json: bool) -> anyhow::Result<i32> {
                 state::ProgramState::Detached { identity } => format!("{identity}, not attached"),
                 state::ProgramState::Foreign { identity } => format!("not ours: {identity}"),
             };
-            println!("  {}: {prog}", ob.placement);
+            say!(r, "  {}: {prog}", ob.placement);
             for (name, t) in &ob.tables {
                 let pk: u64 = t.counters.iter().map(|c| c.0).sum::<u64>()
                     + t.default_counter.map_or(0, |c| c.0);
-                println!(
+                say!(
+                    r,
                     "    table {name}: {} entries, {pk} packets counted",
                     t.entries.len()
                 );
             }
             if drift.is_empty() {
-                println!("    in sync");
+                say!(r, "    in sync");
             }
             for d in drift {
-                println!("    drift: {}", d.describe(&desired.module));
+                say!(r, "    drift: {}", d.describe(&desired.module));
             }
         }
     }
     if json {
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        say!(r, "{}", serde_json::to_string_pretty(&out)?);
     }
     Ok(if any_drift { 3 } else { 0 })
 }

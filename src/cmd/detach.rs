@@ -31,6 +31,17 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
 /// (P4Runtime cannot unload a pipeline: it stays, with no entries of ours),
 /// bundles left where they are (they are files for a lab), the record gone.
 fn detach_deployment(rec: &offload_drivers::deployment::Record) -> anyhow::Result<i32> {
+    let mut r = super::Reply::default();
+    let code = detach_deployment_into(&mut r, rec);
+    r.print();
+    code
+}
+
+/// [`detach_deployment`], its output into `r` (offloadd runs the same code).
+pub fn detach_deployment_into(
+    r: &mut super::Reply,
+    rec: &offload_drivers::deployment::Record,
+) -> anyhow::Result<i32> {
     let (spec, _) = rec.desired()?;
     let roots = roots();
     let mut failed = 0;
@@ -38,38 +49,41 @@ fn detach_deployment(rec: &offload_drivers::deployment::Record) -> anyhow::Resul
         match deploy::detach(&roots, Some(&rec.module)) {
             Ok(st) => {
                 for p in &st.placements {
-                    println!("host:{}: detached {}", p.iface, st.module);
+                    say!(r, "host:{}: detached {}", p.iface, st.module);
                 }
             }
             Err(e) => {
-                eprintln!("error: host: {e}");
+                complain!(r, "error: host: {e}");
                 failed += 1;
             }
         }
     }
     for s in &spec.switch {
         match offload_drivers::target::switch::clear(s, &roots) {
-            Ok(n) => println!(
+            Ok(n) => say!(r,
                 "switch:{}: {n} entries deleted; the pipeline stays loaded (P4Runtime has no unload)",
                 s.name
             ),
             Err(e) => {
-                eprintln!("error: {e}");
+                complain!(r, "error: {e}");
                 failed += 1;
             }
         }
     }
     for b in &spec.bundle {
-        println!(
+        say!(
+            r,
             "bundle:{}: left in place ({}): it is the lab's to load or delete",
-            b.name, b.out
+            b.name,
+            b.out
         );
     }
     if failed == 0 {
         offload_drivers::deployment::Record::remove(&roots, &rec.module);
         Ok(0)
     } else {
-        eprintln!(
+        complain!(
+            r,
             "the deployment record is kept: run detach again once the placements above answer"
         );
         Ok(1)

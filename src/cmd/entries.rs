@@ -8,7 +8,7 @@ use offload_drivers::deploy::{self, runtime, status};
 use offload_drivers::entries::parse::{self, flag_pair, EntryText, Lit};
 use std::path::PathBuf;
 
-#[derive(Debug, Clone, clap::Args)]
+#[derive(Debug, Clone, clap::Args, serde::Serialize, serde::Deserialize)]
 pub struct Args {
     /// The deployed module (needed when several are deployed)
     #[arg(long, global = true)]
@@ -17,7 +17,7 @@ pub struct Args {
     pub command: EntriesCommand,
 }
 
-#[derive(Debug, Clone, clap::Args)]
+#[derive(Debug, Clone, clap::Args, serde::Serialize, serde::Deserialize)]
 pub struct EntryFlags {
     /// The table
     #[arg(long)]
@@ -30,7 +30,7 @@ pub struct EntryFlags {
     pub priority: Option<i64>,
 }
 
-#[derive(Debug, Clone, clap::Subcommand)]
+#[derive(Debug, Clone, clap::Subcommand, serde::Serialize, serde::Deserialize)]
 pub enum EntriesCommand {
     /// Add one entry
     Add {
@@ -193,6 +193,18 @@ fn deployment_entries(
     rec: &offload_drivers::deployment::Record,
     cmd: &EntriesCommand,
 ) -> anyhow::Result<i32> {
+    let mut r = super::Reply::default();
+    let code = deployment_entries_into(&mut r, rec, cmd);
+    r.print();
+    code
+}
+
+/// [`deployment_entries`], its output into `out` (offloadd runs the same code).
+pub fn deployment_entries_into(
+    out: &mut super::Reply,
+    rec: &offload_drivers::deployment::Record,
+    cmd: &EntriesCommand,
+) -> anyhow::Result<i32> {
     let (_, desired) = rec.desired()?;
     let module = desired.module.clone();
     let r = match cmd {
@@ -211,7 +223,7 @@ fn deployment_entries(
             let e = match parse::entry(&module, &text) {
                 Ok(e) => e,
                 Err(e) => {
-                    eprintln!("error: {e}");
+                    complain!(out, "error: {e}");
                     return Ok(1);
                 }
             };
@@ -232,14 +244,14 @@ fn deployment_entries(
             let t = match offload_drivers::entries::table(&module, &entry.table) {
                 Ok(t) => t.clone(),
                 Err(e) => {
-                    eprintln!("error: {e}");
+                    complain!(out, "error: {e}");
                     return Ok(1);
                 }
             };
             let m = match parse::matches(&module, &t, &pairs(&entry.matches, "match")?) {
                 Ok(m) => m,
                 Err(e) => {
-                    eprintln!("error: {e}");
+                    complain!(out, "error: {e}");
                     return Ok(1);
                 }
             };
@@ -262,7 +274,7 @@ fn deployment_entries(
             let list = match parse::file(&module, &file.display().to_string(), &text) {
                 Ok(l) => l,
                 Err(e) => {
-                    eprintln!("error: {e}");
+                    complain!(out, "error: {e}");
                     return Ok(1);
                 }
             };
@@ -283,7 +295,8 @@ fn deployment_entries(
     };
     match r {
         Ok(n) => {
-            println!(
+            say!(
+                out,
                 "{n} entry operation(s) on every placement of {} ({})",
                 rec.module,
                 desired
@@ -296,7 +309,7 @@ fn deployment_entries(
             Ok(0)
         }
         Err(e) => {
-            eprintln!("error: {e}; nothing changed on any placement");
+            complain!(out, "error: {e}; nothing changed on any placement");
             Ok(1)
         }
     }

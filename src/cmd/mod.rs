@@ -1,6 +1,21 @@
 //! One module per verb. Each exposes `Args` (clap) and
 //! `run(&Args) -> anyhow::Result<i32>` (the exit code). Shared helpers live here.
 
+/// A line of output into a [`Reply`] (`say!`: stdout, `complain!`: stderr).
+macro_rules! say {
+    ($r:expr, $($t:tt)*) => {{
+        use std::fmt::Write as _;
+        let _ = writeln!($r.out, $($t)*);
+    }};
+}
+macro_rules! complain {
+    ($r:expr, $($t:tt)*) => {{
+        use std::fmt::Write as _;
+        let _ = writeln!($r.err, $($t)*);
+    }};
+}
+
+pub mod agent_client;
 pub mod apply;
 pub mod check;
 pub mod compile;
@@ -10,6 +25,7 @@ pub mod deployed;
 pub mod deployment;
 pub mod detach;
 pub mod entries;
+pub mod fleet;
 pub mod hwdb;
 pub mod lab;
 pub mod lab_net;
@@ -26,6 +42,24 @@ use offload_core::diag::Diagnostics;
 use offload_core::{ir, spec};
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
+
+/// What a command says and its exit code. offloadctl prints it; offloadd
+/// runs the same command code for a request on its control socket and sends
+/// it back, so both say the same thing.
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Reply {
+    pub code: i32,
+    pub out: String,
+    pub err: String,
+}
+
+impl Reply {
+    pub fn print(&self) -> i32 {
+        print!("{}", self.out);
+        eprint!("{}", self.err);
+        self.code
+    }
+}
 
 /// A module file that compiled.
 #[derive(Debug)]
