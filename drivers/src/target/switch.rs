@@ -60,7 +60,7 @@ struct Previous {
 pub struct SwitchTarget {
     pub spec: SwitchSpec,
     roots: Roots,
-    client: Option<Client>,
+    client: Option<SharedClient>,
     staged: Option<Compiled>,
     previous: Option<Previous>,
     committed: bool,
@@ -96,23 +96,19 @@ impl SwitchTarget {
         self.roots.state.join("switches").join(&self.spec.name)
     }
 
-    fn client(&mut self) -> Result<&mut Client, TargetError> {
-        if self.client.as_mut().is_some_and(|c| c.is_primary()) {
-            return Ok(self.client.as_mut().expect("checked"));
+    fn client(&mut self) -> Result<SharedClient, TargetError> {
+        let primary = self.client.as_ref().is_some_and(|c| lock(c).is_primary());
+        if !primary {
+            self.client = None;
+            let c = shared_client(&self.spec).map_err(|e| {
+                self.err(format!(
+                    "switch at {} (device {}) unreachable or refused us as primary: {e}",
+                    self.spec.grpc, self.spec.device_id
+                ))
+            })?;
+            self.client = Some(c);
         }
-        let c = Client::connect(
-            &self.spec.grpc,
-            self.spec.device_id,
-            u128::from(self.spec.election_id),
-            TIMEOUT,
-        )
-        .map_err(|e| {
-            self.err(format!(
-                "switch at {} (device {}) unreachable or refused us as primary: {e}",
-                self.spec.grpc, self.spec.device_id
-            ))
-        })?;
-        Ok(self.client.insert(c))
+        Ok(self.client.clone().expect("set above"))
     }
 
     /// The cookie of the version offload last committed here.
@@ -247,14 +243,14 @@ impl SwitchTarget {
             return Ok(None);
         };
         let info = P4Info::parse(&p4info_bytes).map_err(|e| self.err(e))?;
-        let c = self.client()?;
-        let entries = c
+        let sc = self.client()?;
+        let entries = lock(&sc)
             .read_table_entries(0, false)
             .map_err(|e| TargetError::new(&PlacementId(String::new()), e.to_string()))
             .map_err(|e| self.err(e.message))?;
         let mut defaults = Vec::new();
         for t in &info.tables {
-            if let Ok(Some(d)) = self.client()?.read_default_entry(t.id()) {
+            if let Ok(Some(d)) = lock(&self.client()?).read_default_entry(t.id()) {
                 defaults.push(d);
             }
         }
@@ -272,6 +268,46 @@ impl SwitchTarget {
             defaults,
         }))
     }
+}
+
+/// One P4Runtime stream per (switch, device, election id) in this process:
+/// a controller is one client to the switch, and a second stream with the
+/// same election id is refused ("Election id already exists"). Targets
+/// share it while any of them lives.
+type SharedClient = std::sync::Arc<std::sync::Mutex<Client>>;
+
+/// A poisoned lock only means another thread panicked mid-call; the stream
+/// itself is still usable.
+fn lock(c: &SharedClient) -> std::sync::MutexGuard<'_, Client> {
+    c.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn shared_client(spec: &SwitchSpec) -> Result<SharedClient, P4rtError> {
+    use std::sync::{Arc, Mutex, OnceLock, Weak};
+    type Key = (String, u64, u64);
+    static STREAMS: OnceLock<Mutex<BTreeMap<Key, Weak<Mutex<Client>>>>> = OnceLock::new();
+    let key = (spec.grpc.clone(), spec.device_id, spec.election_id);
+    let mut streams = STREAMS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    if let Some(c) = streams.get(&key).and_then(Weak::upgrade) {
+        if lock(&c).is_primary() {
+            return Ok(c);
+        }
+        // Not primary any more (another controller took over): a new
+        // stream, once the old one is gone.
+        streams.remove(&key);
+        drop(c);
+    }
+    let c = Arc::new(Mutex::new(Client::connect(
+        &spec.grpc,
+        spec.device_id,
+        u128::from(spec.election_id),
+        TIMEOUT,
+    )?));
+    streams.insert(key, Arc::downgrade(&c));
+    Ok(c)
 }
 
 fn write_file(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
@@ -297,7 +333,8 @@ impl Target for SwitchTarget {
         let ours = self.our_cookie();
         let replace = self.spec.replace;
         let id = self.id();
-        let client = self.client()?;
+        let sc = self.client()?;
+        let mut client = lock(&sc);
         let running = client
             .pipeline_cookie()
             .map_err(|e| TargetError::new(&id, format!("reading the running pipeline: {e}")))?;
@@ -330,7 +367,9 @@ impl Target for SwitchTarget {
             .staged
             .take()
             .ok_or_else(|| self.err("commit without a prepared version"))?;
-        let running = self.client()?.pipeline_cookie().map_err(|e| self.err(e))?;
+        let running = lock(&self.client()?)
+            .pipeline_cookie()
+            .map_err(|e| self.err(e))?;
         let result = if running == Some(c.cookie) && self.our_cookie() == Some(c.cookie) {
             // Same program: only the entries that differ are written, so
             // traffic that hits the others never notices (hitless).
@@ -358,7 +397,8 @@ impl Target for SwitchTarget {
             let updates = self.updates_for(&c)?;
             let id = self.id();
             self.swapped = true;
-            let client = self.client()?;
+            let sc = self.client()?;
+            let mut client = lock(&sc);
             client
                 .set_pipeline(
                     PipelineAction::VerifyAndCommit,
@@ -406,7 +446,8 @@ impl Target for SwitchTarget {
             return;
         };
         let id = self.id();
-        let r = self.client().and_then(|client| {
+        let r = self.client().and_then(|sc| {
+            let mut client = lock(&sc);
             client
                 .set_pipeline(
                     PipelineAction::VerifyAndCommit,
@@ -460,8 +501,7 @@ impl Target for SwitchTarget {
     fn observe(&mut self, d: &Desired) -> Result<Vec<Observed>, TargetError> {
         let id = self.id();
         let ours = self.our_cookie();
-        let cookie = self
-            .client()?
+        let cookie = lock(&self.client()?)
             .pipeline_cookie()
             .map_err(|e| TargetError::new(&id, format!("reading the pipeline: {e}")))?;
         let program = match cookie {
@@ -488,7 +528,8 @@ impl Target for SwitchTarget {
             for t in &module.tables {
                 tables.insert(t.name.clone(), TableObserved::default());
             }
-            let client = self.client.as_mut().expect("connected above");
+            let sc = self.client()?;
+            let mut client = lock(&sc);
             let all = client
                 .read_table_entries(0, true)
                 .map_err(|e| TargetError::new(&id, format!("reading tables: {e}")))?;
@@ -564,7 +605,8 @@ impl Target for SwitchTarget {
                 ),
             });
         }
-        let client = self.client()?;
+        let sc = self.client()?;
+        let mut client = lock(&sc);
         client
             .write_all_or_none(updates)
             .map_err(|e| TargetError::new(&id, e.to_string()))
@@ -592,7 +634,8 @@ pub fn canonical_desired(d: &Desired) -> Desired {
 pub fn clear(spec: &SwitchSpec, roots: &Roots) -> Result<usize, TargetError> {
     let mut t = SwitchTarget::new(spec, roots.clone());
     let id = t.id();
-    let client = t.client()?;
+    let sc = t.client()?;
+    let mut client = lock(&sc);
     let entries = client
         .read_table_entries(0, false)
         .map_err(|e| TargetError::new(&id, e.to_string()))?;
