@@ -270,6 +270,49 @@ impl SwitchTarget {
     }
 }
 
+/// Switches the data plane to another program with its entries in place.
+///
+/// On `simple_switch_grpc` (PI 0.1.2; pinned by `drivers/tests/p4rt_bmv2.rs`)
+/// VERIFY_AND_SAVE makes the control plane see the new pipeline while packets
+/// keep going through the old program and its entries; the entries written
+/// then land in the saved pipeline, and COMMIT swaps the data plane to it,
+/// entries included. So the program changes with its tables already full —
+/// far fewer packets meet empty tables than with VERIFY_AND_COMMIT (which
+/// loads the program with empty tables and is used where SAVE is not
+/// implemented). RECONCILE_AND_COMMIT is not used: PI refuses to replay our
+/// indexed miss counters and fails half-way (see `p4rt::client`).
+fn swap_pipeline(
+    client: &mut Client,
+    p4info: &[u8],
+    json: &[u8],
+    cookie: u64,
+    updates: Vec<Update>,
+) -> Result<(), String> {
+    let saved = match client.set_pipeline(PipelineAction::VerifyAndSave, p4info, json, cookie) {
+        Ok(()) => true,
+        Err(e) if matches!(e.code(), Some(tonic::Code::Unimplemented)) => false,
+        Err(e) => {
+            return Err(format!(
+                "SetForwardingPipelineConfig (VERIFY_AND_SAVE): {e}"
+            ))
+        }
+    };
+    if !saved {
+        client
+            .set_pipeline(PipelineAction::VerifyAndCommit, p4info, json, cookie)
+            .map_err(|e| format!("SetForwardingPipelineConfig (VERIFY_AND_COMMIT): {e}"))?;
+    }
+    client
+        .write_all_or_none(updates)
+        .map_err(|e| format!("writing the entries: {e}"))?;
+    if saved {
+        client
+            .set_pipeline(PipelineAction::Commit, p4info, json, cookie)
+            .map_err(|e| format!("SetForwardingPipelineConfig (COMMIT): {e}"))?;
+    }
+    Ok(())
+}
+
 /// One P4Runtime stream per (switch, device, election id) in this process:
 /// a controller is one client to the switch, and a second stream with the
 /// same election id is refused ("Election id already exists"). Targets
@@ -399,19 +442,8 @@ impl Target for SwitchTarget {
             self.swapped = true;
             let sc = self.client()?;
             let mut client = lock(&sc);
-            client
-                .set_pipeline(
-                    PipelineAction::VerifyAndCommit,
-                    &c.p4info_bytes,
-                    &c.json,
-                    c.cookie,
-                )
-                .map_err(|e| TargetError::new(&id, format!("SetForwardingPipelineConfig: {e}")))
-                .and_then(|()| {
-                    client
-                        .write_all_or_none(updates)
-                        .map_err(|e| TargetError::new(&id, format!("writing the entries: {e}")))
-                })
+            swap_pipeline(&mut client, &c.p4info_bytes, &c.json, c.cookie, updates)
+                .map_err(|e| TargetError::new(&id, e))
         };
         self.committed = true;
         self.staged = Some(c);
@@ -448,20 +480,16 @@ impl Target for SwitchTarget {
         let id = self.id();
         let r = self.client().and_then(|sc| {
             let mut client = lock(&sc);
-            client
-                .set_pipeline(
-                    PipelineAction::VerifyAndCommit,
-                    &prev.p4info_bytes,
-                    &prev.json,
-                    prev.cookie,
-                )
-                .and_then(|()| {
-                    let mut ups: Vec<Update> =
-                        prev.defaults.iter().cloned().map(Update::modify).collect();
-                    ups.extend(prev.entries.iter().cloned().map(Update::insert));
-                    client.write_all_or_none(ups)
-                })
-                .map_err(|e: P4rtError| TargetError::new(&id, e.to_string()))
+            let mut ups: Vec<Update> = prev.defaults.iter().cloned().map(Update::modify).collect();
+            ups.extend(prev.entries.iter().cloned().map(Update::insert));
+            swap_pipeline(
+                &mut client,
+                &prev.p4info_bytes,
+                &prev.json,
+                prev.cookie,
+                ups,
+            )
+            .map_err(|e| TargetError::new(&id, e))
         });
         match r {
             Ok(()) => {
