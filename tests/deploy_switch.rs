@@ -458,7 +458,14 @@ fn packets_lost_during_a_program_change_on_bmv2_and_on_xdp() {
         "FIGURE BMv2 program change: {} of {sent} packets lost",
         sent - got
     );
-    assert!(got > 0 && got <= sent, "{got}/{sent}");
+    // VERIFY_AND_SAVE + entries + COMMIT swaps to a full pipeline: 0 lost
+    // in every run here (VERIFY_AND_COMMIT, empty tables first, lost 4 of
+    // 2,904). At most a packet in flight at the swap is allowed.
+    assert!(
+        got <= sent && sent - got <= 2,
+        "{} of {sent} lost",
+        sent - got
+    );
     // An entry-only change on BMv2 is hitless.
     let mut t = v2d.tables.clone();
     let route_id = v2d.module.action_by_name("route").unwrap().id;
