@@ -104,27 +104,7 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
     };
     lab.remove_on_teardown(roots.bpffs.clone());
     lab.remove_on_teardown(roots.state.clone());
-    let up = lab.add_host("uplink", Ipv4Addr::new(10, 0, 1, 2), 24)?;
-    lab.add_host("servers", Ipv4Addr::new(192, 168, 1, 2), 24)?;
-    lab.add_host("backup", Ipv4Addr::new(192, 168, 2, 2), 16)?;
-    // The hosts take the MACs the module's routes rewrite to.
-    let srv = lab.set_host_mac("servers", [2, 0, 0, 0, 0, 2])?;
-    let bak = lab.set_host_mac("backup", [2, 0, 0, 0, 0, 3])?;
-    lab.add_address(&up, "172.16.0.5/32")?;
-    lab.add_address(&up, "192.0.2.9/32")?;
-    lab.add_route(&up, "default", Ipv4Addr::new(10, 0, 1, 1), &up.outer_mac)?;
-    lab.add_route(
-        &srv,
-        "default",
-        Ipv4Addr::new(192, 168, 1, 1),
-        &srv.outer_mac,
-    )?;
-    lab.add_route(
-        &bak,
-        "default",
-        Ipv4Addr::new(192, 168, 2, 1),
-        &bak.outer_mac,
-    )?;
+    let (up, srv, bak) = three_hosts(&mut lab)?;
     for h in [&up, &srv, &bak] {
         say(format!(
             "      {:<8} {}/{}  mac {}  netns {}  ↔ {}",
@@ -682,11 +662,15 @@ fn compare_counters(module: &Module, st: &status::ModuleStatus, checks: &[Packet
 }
 
 /// The three hosts of the demo (uplink, servers, backup) with the MACs the
-/// module's routes rewrite to and static gateways.
+/// module's routes rewrite to (and one fixed for the uplink, which the
+/// return route rewrites to) and static gateways.
 fn three_hosts(lab: &mut Lab) -> anyhow::Result<(Host, Host, Host)> {
-    let up = lab.add_host("uplink", Ipv4Addr::new(10, 0, 1, 2), 24)?;
+    lab.add_host("uplink", Ipv4Addr::new(10, 0, 1, 2), 24)?;
     lab.add_host("servers", Ipv4Addr::new(192, 168, 1, 2), 24)?;
     lab.add_host("backup", Ipv4Addr::new(192, 168, 2, 2), 16)?;
+    // The same MAC for the uplink host of every lab: the return route
+    // written at run time rewrites to it on every placement.
+    let up = lab.set_host_mac("uplink", [2, 0, 0, 0, 0, 0x0a])?;
     let srv = lab.set_host_mac("servers", [2, 0, 0, 0, 0, 2])?;
     let bak = lab.set_host_mac("backup", [2, 0, 0, 0, 0, 3])?;
     lab.add_address(&up, "172.16.0.5/32")?;
