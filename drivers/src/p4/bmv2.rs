@@ -22,6 +22,10 @@ use std::time::{Duration, Instant};
 /// The environment variable naming a BMv2/p4c install prefix (or its `bin/`).
 pub const BMV2_DIR_ENV: &str = "OFFLOAD_BMV2_DIR";
 
+/// simple_switch's log level (`trace`, `debug`, `info`, ...; default `info`):
+/// `trace` logs every packet's way through the program.
+pub const LOG_LEVEL_ENV: &str = "OFFLOAD_BMV2_LOG_LEVEL";
+
 pub const P4C: &str = "p4c-bm2-ss";
 pub const SWITCH: &str = "simple_switch";
 pub const CLI: &str = "simple_switch_CLI";
@@ -301,7 +305,10 @@ impl Switch {
             cmd.arg("-i").arg(format!("{port}@{iface}"));
         }
         cmd.arg("--thrift-port").arg(thrift_port.to_string());
-        cmd.arg("--log-console");
+        // Per-packet logging (`debug`/`trace`) slows the switch down many
+        // times; start-up messages and errors are kept by default.
+        let level = std::env::var(LOG_LEVEL_ENV).unwrap_or_else(|_| "info".into());
+        cmd.arg("--log-console").arg("--log-level").arg(level);
         cmd.arg(json);
         let err = logf.try_clone().map_err(io("duplicate log file"))?;
         cmd.stdin(Stdio::null()).stdout(logf).stderr(err);
