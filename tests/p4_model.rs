@@ -13,6 +13,7 @@
 //!   deviations excluded);
 //! - it runs in every `cargo test`, in seconds, on machines without p4c or
 //!   BMv2, and names the statement that goes wrong (BMv2 only shows bytes).
+//!
 //! For v1model it is a model: where it and BMv2 disagree, BMv2 wins and the
 //! model is fixed.
 
