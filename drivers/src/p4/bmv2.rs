@@ -135,6 +135,9 @@ pub struct Measured {
     pub stdout: String,
     pub stderr: String,
     pub seconds: f64,
+    /// CPU time (user + system): unlike wall time, not inflated by other
+    /// work on a shared machine.
+    pub cpu_seconds: f64,
     /// Peak resident memory of the process, in KiB (`ru_maxrss`).
     pub max_rss_kib: u64,
     /// Killed because it ran past its time limit.
@@ -213,7 +216,9 @@ pub fn run_measured(cmd: &mut Command, limit: Duration) -> Result<Measured, Bmv2
     } else {
         format!("wait status {status:#x}")
     };
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
     Ok(Measured {
+        cpu_seconds: tv(rusage.ru_utime) + tv(rusage.ru_stime),
         success: success && !timed_out,
         status: status_text,
         stdout: read(&out_path),
@@ -237,6 +242,7 @@ pub struct Compiled {
     /// What p4c-bm2-ss printed on success: its warnings.
     pub warnings: String,
     pub seconds: f64,
+    pub cpu_seconds: f64,
     pub max_rss_kib: u64,
 }
 
@@ -267,6 +273,7 @@ pub fn compile(tools: &Tools, source: &str, dir: &Path) -> Result<Compiled, Bmv2
         json,
         warnings: format!("{}{}", m.stdout, m.stderr).trim().to_string(),
         seconds: m.seconds,
+        cpu_seconds: m.cpu_seconds,
         max_rss_kib: m.max_rss_kib,
     })
 }
