@@ -30,7 +30,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 use toolchain::{say, P4test};
 
-/// Limits every generated program must compile within (issue 11).
+/// Limits every generated program must compile within (issue 11), in CPU
+/// seconds of the compiler (wall time on a shared machine measures the others).
 const MAX_COMPILE_SECONDS: f64 = 10.0;
 const MAX_COMPILE_KIB: u64 = 1024 * 1024;
 
@@ -72,6 +73,7 @@ struct Compiled {
     label: String,
     arch: Arch,
     seconds: f64,
+    cpu_seconds: f64,
     max_rss_kib: u64,
     warnings: String,
 }
@@ -104,17 +106,17 @@ fn compile_one(label: &str, module: &Module, judge: Judge) -> Result<Option<Comp
         Err(e) => return Err(format!("{label} on {arch}: backend failed: {e}")),
     };
     let dir = workdir(&format!("compile-{arch}-{}", label.replace(' ', "-")));
-    let (seconds, max_rss_kib, warnings) = match judge {
+    let (seconds, cpu_seconds, max_rss_kib, warnings) = match judge {
         Judge::Bm(bm) => {
             let c = bmv2::compile(bm, &out.source, &dir).map_err(|e| format!("{label}: {e}"))?;
-            (c.seconds, c.max_rss_kib, c.warnings)
+            (c.seconds, c.cpu_seconds, c.max_rss_kib, c.warnings)
         }
         Judge::Tna(p4test) => {
             let m = p4test
                 .check_tna(&out.source, &dir)
                 .map_err(|e| format!("{label}: {e}"))?;
             let w = format!("{}{}", m.stdout, m.stderr).trim().to_string();
-            (m.seconds, m.max_rss_kib, w)
+            (m.seconds, m.cpu_seconds, m.max_rss_kib, w)
         }
     };
     let _ = std::fs::remove_dir_all(&dir);
@@ -122,6 +124,7 @@ fn compile_one(label: &str, module: &Module, judge: Judge) -> Result<Option<Comp
         label: label.to_string(),
         arch,
         seconds,
+        cpu_seconds,
         max_rss_kib,
         warnings,
     }))
@@ -137,15 +140,17 @@ fn judge_all(what: &str, results: &[Compiled], refused: usize, failures: &[Strin
         }
         let slowest = mine
             .iter()
-            .max_by(|a, b| a.seconds.total_cmp(&b.seconds))
+            .max_by(|a, b| a.cpu_seconds.total_cmp(&b.cpu_seconds))
             .unwrap();
         let biggest = mine.iter().map(|c| c.max_rss_kib).max().unwrap();
-        let total: f64 = mine.iter().map(|c| c.seconds).sum();
+        let total: f64 = mine.iter().map(|c| c.cpu_seconds).sum();
+        let wall = mine.iter().map(|c| c.seconds).fold(0.0, f64::max);
         say(&format!(
-            "{what} on {arch}: {} programs compiled, slowest {:.2} s ({}), mean {:.2} s, peak memory {} MiB",
+            "{what} on {arch}: {} programs compiled, slowest {:.2} s CPU ({}, {:.2} s wall), mean {:.2} s CPU, longest wall time {wall:.2} s, peak memory {} MiB",
             mine.len(),
-            slowest.seconds,
+            slowest.cpu_seconds,
             slowest.label,
+            slowest.seconds,
             total / mine.len() as f64,
             biggest / 1024
         ));
@@ -156,17 +161,20 @@ fn judge_all(what: &str, results: &[Compiled], refused: usize, failures: &[Strin
         ));
     }
     for c in results {
-        if c.seconds > MAX_COMPILE_SECONDS || c.max_rss_kib > MAX_COMPILE_KIB {
+        // CPU time, not wall time: the machines are shared, and other
+        // builds stretch wall time several times over.
+        if c.cpu_seconds > MAX_COMPILE_SECONDS || c.max_rss_kib > MAX_COMPILE_KIB {
             problems.push(format!(
-                "{} on {}: {:.2} s, {} MiB (limits: {MAX_COMPILE_SECONDS} s, {} MiB)",
+                "{} on {}: {:.2} s CPU, {} MiB (limits: {MAX_COMPILE_SECONDS} s, {} MiB)",
                 c.label,
                 c.arch,
-                c.seconds,
+                c.cpu_seconds,
                 c.max_rss_kib / 1024,
                 MAX_COMPILE_KIB / 1024
             ));
         }
-        if !c.warnings.is_empty() {
+        let unexplained = toolchain::undocumented_warnings(&c.warnings);
+        if !unexplained.is_empty() {
             problems.push(format!(
                 "{} on {}: the compiler warned:\n{}",
                 c.label, c.arch, c.warnings
@@ -189,7 +197,8 @@ fn examples_compile(judge: Judge) {
         match compile_one(&name, &m, judge) {
             Ok(Some(c)) => {
                 say(&format!(
-                    "{name} on {arch}: {:.2} s, {} MiB",
+                    "{name} on {arch}: {:.2} s CPU ({:.2} s wall), {} MiB",
+                    c.cpu_seconds,
                     c.seconds,
                     c.max_rss_kib / 1024
                 ));
@@ -200,7 +209,7 @@ fn examples_compile(judge: Judge) {
             Err(e) => failures.push(e),
         }
     }
-    judge_all(&format!("examples on {arch}"), &results, 0, &failures);
+    judge_all("examples", &results, 0, &failures);
 }
 
 fn generated_modules_compile(judge: Judge) {
@@ -234,12 +243,7 @@ fn generated_modules_compile(judge: Judge) {
         "{n} generated modules (seeds 1..={n}) on {arch} in {:.1} s",
         started.elapsed().as_secs_f64()
     ));
-    judge_all(
-        &format!("generated modules on {arch}"),
-        &results,
-        refused,
-        &failures,
-    );
+    judge_all("generated modules", &results, refused, &failures);
 }
 
 #[test]
@@ -370,7 +374,9 @@ fn bmv2_agrees_with_the_reference() {
     }
     let mut problems = report.mismatches.clone();
     for (label, w) in &report.warnings {
-        problems.push(format!("{label}: p4c-bm2-ss warned:\n{w}"));
+        if !toolchain::undocumented_warnings(w).is_empty() {
+            problems.push(format!("{label}: p4c-bm2-ss warned:\n{w}"));
+        }
     }
     assert!(
         problems.is_empty(),

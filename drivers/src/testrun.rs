@@ -175,12 +175,26 @@ struct AuxData {
 pub struct Capture {
     fd: OwnedFd,
     ifindex: u32,
+    /// Frames the interface sends instead of those it receives.
+    outgoing: bool,
 }
 
 impl Capture {
     /// Opens a capture on `ifindex` of the calling thread's namespace. The
     /// socket stays bound to that namespace wherever it is used later.
     pub fn open(ifindex: u32) -> io::Result<Capture> {
+        Capture::open_direction(ifindex, false)
+    }
+
+    /// Like [`Capture::open`], but for the frames the interface *sends*
+    /// (what a program or a switch transmits on it), seen before the far
+    /// side's receive path can drop or alter them (Linux drops a VLAN-tagged
+    /// frame with fewer than 6 bytes after the TPID on receive).
+    pub fn open_outgoing(ifindex: u32) -> io::Result<Capture> {
+        Capture::open_direction(ifindex, true)
+    }
+
+    fn open_direction(ifindex: u32, outgoing: bool) -> io::Result<Capture> {
         // SAFETY: plain socket(2); the result is checked.
         let raw = unsafe {
             libc::socket(
@@ -235,7 +249,11 @@ impl Capture {
         if rc < 0 {
             return Err(io::Error::last_os_error());
         }
-        Ok(Capture { fd, ifindex })
+        Ok(Capture {
+            fd,
+            ifindex,
+            outgoing,
+        })
     }
 
     pub fn ifindex(&self) -> u32 {
@@ -259,8 +277,9 @@ impl Capture {
         Ok(())
     }
 
-    /// The next incoming frame (not the socket's own outgoing ones), waiting
-    /// at most `timeout`. The outer VLAN tag is put back where it was.
+    /// The next incoming frame (not the socket's own outgoing ones; for
+    /// [`Capture::open_outgoing`], the next outgoing one), waiting at most
+    /// `timeout`. The outer VLAN tag is put back where it was.
     pub fn recv(&self, timeout: Duration) -> io::Result<Option<Vec<u8>>> {
         let deadline = Instant::now() + timeout;
         let mut buf = vec![0u8; 65536];
@@ -310,7 +329,7 @@ impl Capture {
                 }
                 return Err(e);
             }
-            if sll.sll_pkttype == libc::PACKET_OUTGOING {
+            if (sll.sll_pkttype == libc::PACKET_OUTGOING) != self.outgoing {
                 continue;
             }
             let mut frame = buf[..n as usize].to_vec();

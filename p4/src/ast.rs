@@ -198,7 +198,8 @@ pub struct TableDecl {
     pub actions: Vec<String>,
     /// `default_action = name(args);`
     pub default_action: (String, Vec<Expr>),
-    pub size: u32,
+    /// `size = N;` (none for a keyless table).
+    pub size: Option<u32>,
     /// Table properties printed verbatim as `name = value;` (counters, ...).
     pub properties: Vec<(String, Expr)>,
 }

@@ -14,7 +14,7 @@ use offload_core::ir::{
     ActionCall, Entry, FieldKind, KeyMatch, MatchKind, Module, ParamType, Table,
 };
 use std::fmt::Write;
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::Ipv4Addr;
 
 /// Largest module priority simple_switch_CLI can represent (BMv2 priorities are i32).
 pub const CLI_MAX_PRIORITY: u32 = i32::MAX as u32;
@@ -43,7 +43,11 @@ pub fn format_value(kind: FieldKind, width: u32, v: u128) -> String {
                 .join(":")
         }
         (FieldKind::Ipv4, 32) => Ipv4Addr::from(v as u32).to_string(),
-        (FieldKind::Ipv6, 128) => Ipv6Addr::from(v).to_string(),
+        // In hex, not `2001:db8::1`: BMv2 1.15's runtime_CLI parses IPv6 text
+        // with the Python 2 era `ipaddr` package, which current Python
+        // installs lack (the CLI then dies with ModuleNotFoundError);
+        // numbers it parses itself.
+        (FieldKind::Ipv6, 128) => format!("0x{v:032x}"),
         _ => v.to_string(),
     }
 }
@@ -360,9 +364,12 @@ mod tests {
         );
         assert_eq!(
             format_key_cli(Ipv6, 128, &KeyMatch::Exact(V6)),
-            "2001:db8::1"
+            "0x20010db8000000000000000000000001"
         );
-        assert_eq!(format_key_cli(Ipv6, 128, &KeyMatch::Exact(0)), "::");
+        assert_eq!(
+            format_key_cli(Ipv6, 128, &KeyMatch::Exact(0)),
+            "0x00000000000000000000000000000000"
+        );
         assert_eq!(format_key_cli(Int, 16, &KeyMatch::Exact(443)), "443");
         assert_eq!(format_key_cli(Port, 16, &KeyMatch::Exact(3)), "3");
     }
@@ -378,9 +385,12 @@ mod tests {
         );
         assert_eq!(
             format_key_cli(Ipv6, 128, &m(0x2001_0db8u128 << 96, 32)),
-            "2001:db8::/32"
+            "0x20010db8000000000000000000000000/32"
         );
-        assert_eq!(format_key_cli(Ipv6, 128, &m(V6, 128)), "2001:db8::1/128");
+        assert_eq!(
+            format_key_cli(Ipv6, 128, &m(V6, 128)),
+            "0x20010db8000000000000000000000001/128"
+        );
     }
 
     #[test]
@@ -397,7 +407,7 @@ mod tests {
         );
         assert_eq!(
             format_key_cli(Ipv6, 128, &m(0xfe80u128 << 112, 0xffc0u128 << 112)),
-            "fe80::&&&ffc0::"
+            "0xfe800000000000000000000000000000&&&0xffc00000000000000000000000000000"
         );
         assert_eq!(format_key_cli(Int, 8, &m(0x02, 0x12)), "0x2&&&0x12");
         assert_eq!(format_key_cli(Int, 8, &m(0, 0)), "0x0&&&0x0");

@@ -269,7 +269,9 @@ impl Printer {
                 t.default_action.0,
                 args.join(", ")
             ));
-            self.line(&format!("size = {};", t.size));
+            if let Some(size) = t.size {
+                self.line(&format!("size = {size};"));
+            }
             for (k, v) in &t.properties {
                 self.line(&format!("{k} = {};", expr(v)));
             }

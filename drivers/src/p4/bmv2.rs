@@ -22,6 +22,10 @@ use std::time::{Duration, Instant};
 /// The environment variable naming a BMv2/p4c install prefix (or its `bin/`).
 pub const BMV2_DIR_ENV: &str = "OFFLOAD_BMV2_DIR";
 
+/// simple_switch's log level (`trace`, `debug`, `info`, ...; default `info`):
+/// `trace` logs every packet's way through the program.
+pub const LOG_LEVEL_ENV: &str = "OFFLOAD_BMV2_LOG_LEVEL";
+
 pub const P4C: &str = "p4c-bm2-ss";
 pub const SWITCH: &str = "simple_switch";
 pub const CLI: &str = "simple_switch_CLI";
@@ -131,6 +135,9 @@ pub struct Measured {
     pub stdout: String,
     pub stderr: String,
     pub seconds: f64,
+    /// CPU time (user + system): unlike wall time, not inflated by other
+    /// work on a shared machine.
+    pub cpu_seconds: f64,
     /// Peak resident memory of the process, in KiB (`ru_maxrss`).
     pub max_rss_kib: u64,
     /// Killed because it ran past its time limit.
@@ -209,7 +216,9 @@ pub fn run_measured(cmd: &mut Command, limit: Duration) -> Result<Measured, Bmv2
     } else {
         format!("wait status {status:#x}")
     };
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
     Ok(Measured {
+        cpu_seconds: tv(rusage.ru_utime) + tv(rusage.ru_stime),
         success: success && !timed_out,
         status: status_text,
         stdout: read(&out_path),
@@ -233,6 +242,7 @@ pub struct Compiled {
     /// What p4c-bm2-ss printed on success: its warnings.
     pub warnings: String,
     pub seconds: f64,
+    pub cpu_seconds: f64,
     pub max_rss_kib: u64,
 }
 
@@ -263,6 +273,7 @@ pub fn compile(tools: &Tools, source: &str, dir: &Path) -> Result<Compiled, Bmv2
         json,
         warnings: format!("{}{}", m.stdout, m.stderr).trim().to_string(),
         seconds: m.seconds,
+        cpu_seconds: m.cpu_seconds,
         max_rss_kib: m.max_rss_kib,
     })
 }
@@ -301,7 +312,10 @@ impl Switch {
             cmd.arg("-i").arg(format!("{port}@{iface}"));
         }
         cmd.arg("--thrift-port").arg(thrift_port.to_string());
-        cmd.arg("--log-console");
+        // Per-packet logging (`debug`/`trace`) slows the switch down many
+        // times; start-up messages and errors are kept by default.
+        let level = std::env::var(LOG_LEVEL_ENV).unwrap_or_else(|_| "info".into());
+        cmd.arg("--log-console").arg("--log-level").arg(level);
         cmd.arg(json);
         let err = logf.try_clone().map_err(io("duplicate log file"))?;
         cmd.stdin(Stdio::null()).stdout(logf).stderr(err);

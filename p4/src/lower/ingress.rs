@@ -194,7 +194,9 @@ pub(super) fn ingress(ctx: &Ctx) -> Result<Item, P4Error> {
                 .chain((!t.actions.contains(&t.default_action.action)).then(|| dname.clone()))
                 .collect(),
             default_action: (dname, default_args(ctx, &t.default_action)?),
-            size: t.size.max(1),
+            // A table without keys holds no entries: p4c warns that a size
+            // means nothing there ([--Wwarn=mismatch]), so none is given.
+            size: (!t.keys.is_empty()).then(|| t.size.max(1)),
             properties: if t.counters {
                 vec![("counters".into(), e::path(format!("{tn}_counter")))]
             } else {

@@ -549,8 +549,22 @@ pub(crate) fn meta_fields(ctx: &Ctx) -> Vec<FieldDecl> {
                 v.push(fc(
                     b(32),
                     "csum_sum",
-                    "RFC 1624 sum of one word's update, before its folds",
+                    "~checksum + the summed terms, before its folds",
                 ));
+                if ctx.csum.ipv4 {
+                    v.push(fc(
+                        b(32),
+                        "ip_sum",
+                        "RFC 1624 terms for the IPv4 header checksum (this block)",
+                    ));
+                }
+                if ctx.csum.l4 {
+                    v.push(fc(
+                        b(32),
+                        "l4_sum",
+                        "RFC 1624 terms for the TCP/UDP checksum (this block)",
+                    ));
+                }
             }
         }
         ChecksumStyle::Deparser => {

@@ -112,7 +112,35 @@ impl Lowerer<'_, '_> {
         }
     }
 
+    /// The statements of a block of primitives (an action body, or the
+    /// deferred rest of one). Checksum terms are summed while it runs and
+    /// applied once at its end ([`csum_flush`]).
     pub fn lower(&self, prims: &[Primitive]) -> Result<Vec<Stmt>, P4Error> {
+        let body = self.lower_seq(prims)?;
+        let (ip, l4) = if self.ctx.arch.checksum_style() == ChecksumStyle::Incremental {
+            csum_touched(prims)
+        } else {
+            (false, false)
+        };
+        if !ip && !l4 {
+            return Ok(body);
+        }
+        let mut out = vec![Stmt::Comment(
+            "checksums: the RFC 1624 terms of every rewrite below are summed, then applied once"
+                .into(),
+        )];
+        if ip {
+            out.push(Stmt::Assign(e::path("meta.ip_sum"), e::int(32, 0)));
+        }
+        if l4 {
+            out.push(Stmt::Assign(e::path("meta.l4_sum"), e::int(32, 0)));
+        }
+        out.extend(body);
+        out.extend(csum_flush(ip, l4));
+        Ok(out)
+    }
+
+    fn lower_seq(&self, prims: &[Primitive]) -> Result<Vec<Stmt>, P4Error> {
         let mut out = Vec::new();
         for (i, p) in prims.iter().enumerate() {
             match p {
@@ -122,7 +150,7 @@ impl Lowerer<'_, '_> {
                     if !rest.is_empty() {
                         out.push(Stmt::If {
                             cond: e::eq(e::path("meta.verdict"), e::path("VERDICT_CONTINUE")),
-                            then: self.lower(rest)?,
+                            then: self.lower_seq(rest)?,
                             otherwise: vec![],
                         });
                     }
@@ -265,7 +293,7 @@ impl Lowerer<'_, '_> {
                 out.push(a(&m, v));
                 if incremental {
                     let words = vec![(p("meta.old16"), p(&m))];
-                    out.extend(l4_updates(&words, None));
+                    out.extend(csum_terms("meta.l4_sum", &words, None));
                 } else {
                     out.push(a("meta.l4_csum_dirty", e::int(1, 1)));
                 }
@@ -293,9 +321,13 @@ impl Lowerer<'_, '_> {
                         })
                         .collect();
                     if l3 == "ipv4" {
-                        out.extend(ipv4_updates(&words));
+                        out.extend(csum_terms("meta.ip_sum", &words, None));
                     }
-                    out.extend(l4_updates(&words, Some(l3)));
+                    // The transport checksum covers the pseudo-header of the
+                    // packet's own IP version only (a write into the other,
+                    // invalid header changes nothing).
+                    let valid = e::valid(&format!("hdr.{l3}"));
+                    out.extend(csum_terms("meta.l4_sum", &words, Some(valid)));
                 } else {
                     if l3 == "ipv4" {
                         out.push(a("meta.ipv4_csum_dirty", e::int(1, 1)));
@@ -324,7 +356,11 @@ impl Lowerer<'_, '_> {
                 }
                 out.push(a(super::field_path(field), v));
                 if incremental {
-                    out.extend(ipv4_updates(&[(p("meta.old16"), word())]));
+                    out.extend(csum_terms(
+                        "meta.ip_sum",
+                        &[(p("meta.old16"), word())],
+                        None,
+                    ));
                 } else {
                     out.push(a("meta.ipv4_csum_dirty", e::int(1, 1)));
                 }
@@ -335,100 +371,127 @@ impl Lowerer<'_, '_> {
     }
 }
 
-/// RFC 1624 eqn. 3 as straight-line code: `meta.csum` starts as `start`
-/// and, for every changed 16-bit word `o` → `n`, becomes
-/// `HC' = ~(~HC + ~o + n)` in ones' complement arithmetic (32-bit sum, two
-/// end-around folds), the same arithmetic as `wire::checksum::update_words`;
-/// an unchanged word leaves it alone, like the reference.
+/// Which checksums a block of primitives rewrites: (IPv4 header, TCP/UDP).
+fn csum_touched(prims: &[Primitive]) -> (bool, bool) {
+    let mut ip = false;
+    let mut l4 = false;
+    for p in prims {
+        match p {
+            Primitive::DecTtl => ip = true,
+            Primitive::Set { field, .. } => match field {
+                Field::Ipv4Ttl | Field::Ipv4Dscp => ip = true,
+                Field::Ipv4Src | Field::Ipv4Dst => {
+                    ip = true;
+                    l4 = true;
+                }
+                Field::Ipv6Src | Field::Ipv6Dst | Field::L4SrcPort | Field::L4DstPort => l4 = true,
+                _ => {}
+            },
+            _ => {}
+        }
+    }
+    (ip, l4)
+}
+
+/// RFC 1624 eqn. 3 for a changed 16-bit word `o` → `n` contributes
+/// `~o + n` to the ones' complement sum `~HC + ...` (HC' is its
+/// complement); an unchanged word contributes nothing, like the reference.
+/// One statement per word adds that term to `acc` (`meta.ip_sum` or
+/// `meta.l4_sum`), read at the time of the rewrite; `gate` false also
+/// contributes nothing.
 ///
-/// Every statement reads its operands once and writes a metadata field, so
-/// the code grows linearly with the words. (A `csum16_update` function called
-/// in a chain, `c = f(f(c, ..), ..)`, was inlined by p4c with its argument
-/// copied into each of its uses: p4c-bm2-ss's time and memory grew about
-/// 4.5x per chained call, past 30 GB for the 8 words of an IPv6 address.)
-fn csum_chain(start: Expr, words: &[(Expr, Expr)]) -> Vec<Stmt> {
-    let a = |l: &str, r: Expr| Stmt::Assign(e::path(l), r);
+/// Why sums and one update per block (issue 11): p4c's local copy
+/// propagation substitutes each assignment into the statements that read
+/// it, so a chain `c = f(c, ..)` whose step reads `c` more than once (a
+/// fold reads its sum twice) grows exponentially: p4c-bm2-ss's time grew
+/// ~4.5x per chained update, past 120 s for one IPv6 address. Here every
+/// statement reads the accumulator once, so the code p4c sees grows
+/// linearly with the words.
+fn csum_terms(acc: &str, words: &[(Expr, Expr)], gate: Option<Expr>) -> Vec<Stmt> {
+    words
+        .iter()
+        .map(|(o, n)| {
+            let mut skip = e::eq(o.clone(), n.clone());
+            if let Some(g) = &gate {
+                skip = e::bin("||", skip, e::not(g.clone()));
+            }
+            Stmt::Assign(
+                e::path(acc),
+                e::bin(
+                    "+",
+                    e::path(acc),
+                    e::cond(
+                        skip,
+                        e::int(32, 0),
+                        e::bin(
+                            "+",
+                            e::cast(32, e::compl(o.clone())),
+                            e::cast(32, n.clone()),
+                        ),
+                    ),
+                ),
+            )
+        })
+        .collect()
+}
+
+/// `meta.csum_sum = ~hc + acc`, folded twice (end-around carry; two folds
+/// suffice for any 32-bit sum), complemented: the checksum after every
+/// summed rewrite. Summing all terms first and folding once gives exactly
+/// what updating word by word gives (`wire::checksum::update_words`, as the
+/// reference does): both are the ones' complement sum, zero only when
+/// every part is zero.
+fn csum_apply(checksum: &str, acc: &str) -> Vec<Stmt> {
     let s = || e::path("meta.csum_sum");
-    let c = || e::path("meta.csum");
-    let mut out = vec![a("meta.csum", start)];
-    for (o, n) in words {
-        out.push(a(
-            "meta.csum_sum",
+    let mut out = vec![Stmt::Assign(
+        s(),
+        e::bin("+", e::cast(32, e::compl(e::path(checksum))), e::path(acc)),
+    )];
+    for _ in 0..2 {
+        out.push(Stmt::Assign(
+            s(),
             e::bin(
                 "+",
-                e::bin(
-                    "+",
-                    e::cast(32, e::compl(c())),
-                    e::cast(32, e::compl(o.clone())),
-                ),
-                e::cast(32, n.clone()),
+                e::bin("&", s(), e::hex(32, 0xffff)),
+                e::bin(">>", s(), e::num(16)),
             ),
         ));
-        for _ in 0..2 {
-            out.push(a(
-                "meta.csum_sum",
-                e::bin(
-                    "+",
-                    e::bin("&", s(), e::hex(32, 0xffff)),
-                    e::bin(">>", s(), e::num(16)),
-                ),
-            ));
-        }
+    }
+    out
+}
+
+/// The end of a block: the summed terms applied to each checksum they
+/// touch. With nothing summed a checksum stays as it was (~~HC = HC). The
+/// writes go into TCP and UDP alike; only the valid one is ever emitted.
+fn csum_flush(ip: bool, l4: bool) -> Vec<Stmt> {
+    let a = |l: &str, r: Expr| Stmt::Assign(e::path(l), r);
+    let result = || e::compl(e::slice(e::path("meta.csum_sum"), 15, 0));
+    let mut out = Vec::new();
+    if ip {
+        out.extend(csum_apply("hdr.ipv4.hdr_checksum", "meta.ip_sum"));
+        out.push(a("hdr.ipv4.hdr_checksum", result()));
+    }
+    if l4 {
+        out.extend(csum_apply("hdr.tcp.checksum", "meta.l4_sum"));
+        out.push(a("hdr.tcp.checksum", result()));
+        out.push(Stmt::Comment(
+            "UDP: a zero checksum (none) stays zero; a computed zero is sent as 0xFFFF".into(),
+        ));
+        out.extend(csum_apply("hdr.udp.checksum", "meta.l4_sum"));
+        out.push(a("meta.csum", result()));
         out.push(a(
-            "meta.csum",
+            "hdr.udp.checksum",
             e::cond(
-                e::eq(o.clone(), n.clone()),
-                c(),
-                e::compl(e::slice(s(), 15, 0)),
+                e::eq(e::path("hdr.udp.checksum"), e::int(16, 0)),
+                e::int(16, 0),
+                e::cond(
+                    e::eq(e::path("meta.csum"), e::int(16, 0)),
+                    e::hex(16, 0xffff),
+                    e::path("meta.csum"),
+                ),
             ),
         ));
     }
-    out
-}
-
-fn ipv4_updates(words: &[(Expr, Expr)]) -> Vec<Stmt> {
-    let mut out = csum_chain(e::path("hdr.ipv4.hdr_checksum"), words);
-    out.push(Stmt::Assign(
-        e::path("hdr.ipv4.hdr_checksum"),
-        e::path("meta.csum"),
-    ));
-    out
-}
-
-/// TCP and UDP checksum updates for changed words. `l3` guards the update
-/// for address writes: the transport checksum covers the pseudo-header of
-/// the packet's own IP version only. The updates run whether or not TCP or
-/// UDP is valid: a write into an invalid header is never emitted.
-fn l4_updates(words: &[(Expr, Expr)], l3: Option<&str>) -> Vec<Stmt> {
-    let l3_valid = || l3.map(|l3| e::valid(&format!("hdr.{l3}")));
-    let mut out = csum_chain(e::path("hdr.tcp.checksum"), words);
-    out.push(Stmt::Assign(
-        e::path("hdr.tcp.checksum"),
-        match l3_valid() {
-            Some(v) => e::cond(v, e::path("meta.csum"), e::path("hdr.tcp.checksum")),
-            None => e::path("meta.csum"),
-        },
-    ));
-    out.push(Stmt::Comment(
-        "UDP: a zero checksum (none) stays zero; a computed zero is sent as 0xFFFF".into(),
-    ));
-    out.extend(csum_chain(e::path("hdr.udp.checksum"), words));
-    let mut keep = e::eq(e::path("hdr.udp.checksum"), e::int(16, 0));
-    if let Some(v) = l3_valid() {
-        keep = e::bin("||", e::not(v), keep);
-    }
-    out.push(Stmt::Assign(
-        e::path("hdr.udp.checksum"),
-        e::cond(
-            keep,
-            e::path("hdr.udp.checksum"),
-            e::cond(
-                e::eq(e::path("meta.csum"), e::int(16, 0)),
-                e::hex(16, 0xffff),
-                e::path("meta.csum"),
-            ),
-        ),
-    ));
     out
 }
 
@@ -436,51 +499,107 @@ fn l4_updates(words: &[(Expr, Expr)], l3: Option<&str>) -> Vec<Stmt> {
 mod tests {
     use offload_core::wire::checksum;
 
-    /// One word of `csum_chain` exactly as the generated P4 computes it, in
-    /// 32-bit unsigned arithmetic with two folds.
-    fn p4_csum16_update(hc: u16, o: u16, n: u16) -> u16 {
-        let mut s: u32 = u32::from(!hc) + u32::from(!o) + u32::from(n);
+    /// A block's checksum code exactly as the generated P4 computes it, in
+    /// 32-bit unsigned arithmetic: each rewrite's words add their terms to
+    /// the accumulator, then `~(~hc + acc)` with two folds; UDP keeps a zero
+    /// and sends a computed zero as 0xFFFF.
+    fn p4_block(hc: u16, rewrites: &[Vec<(u16, u16)>], udp: bool) -> u16 {
+        let mut acc: u32 = 0;
+        for words in rewrites {
+            for &(o, n) in words {
+                acc += if o == n {
+                    0
+                } else {
+                    u32::from(!o) + u32::from(n)
+                };
+            }
+        }
+        let mut s: u32 = u32::from(!hc) + acc;
         s = (s & 0xffff) + (s >> 16);
         s = (s & 0xffff) + (s >> 16);
-        if o == n {
-            hc
+        let r = !(s as u16);
+        if udp && hc == 0 {
+            0
+        } else if udp && r == 0 {
+            0xffff
         } else {
-            !(s as u16)
+            r
+        }
+    }
+
+    /// The reference: `update_words` per rewrite, with the UDP zero rules
+    /// after each one (offload_core::semantics::rewrite::set).
+    fn reference(hc: u16, rewrites: &[Vec<(u16, u16)>], udp: bool) -> u16 {
+        let mut hc = hc;
+        for words in rewrites {
+            if udp && hc == 0 {
+                continue;
+            }
+            let old: Vec<u8> = words.iter().flat_map(|(o, _)| o.to_be_bytes()).collect();
+            let new: Vec<u8> = words.iter().flat_map(|(_, n)| n.to_be_bytes()).collect();
+            hc = checksum::update_words(hc, &old, &new);
+            if udp && hc == 0 {
+                hc = 0xffff;
+            }
+        }
+        hc
+    }
+
+    fn next(x: &mut u64) -> u64 {
+        *x ^= *x << 13;
+        *x ^= *x >> 7;
+        *x ^= *x << 17;
+        *x
+    }
+
+    const EDGES: [u16; 6] = [0, 1, 0x7fff, 0x8000, 0xfffe, 0xffff];
+
+    /// Mostly edge values, so that zero sums and unchanged words occur.
+    fn word(x: &mut u64) -> u16 {
+        let r = next(x);
+        if r.is_multiple_of(3) {
+            (r >> 20) as u16 >> ((r >> 40) % 16)
+        } else {
+            EDGES[(r % EDGES.len() as u64) as usize]
         }
     }
 
     #[test]
-    fn the_generated_arithmetic_matches_the_reference_update() {
-        // Two folds always suffice: 3 * 0xffff < 2^18, and after one fold the
-        // sum is at most 0xffff + 3.
-        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-        let mut next = || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u16
-        };
-        let edges = [0u16, 1, 0x7fff, 0x8000, 0xfffe, 0xffff];
-        for &hc in &edges {
-            for &o in &edges {
-                for &n in &edges {
-                    let reference = checksum::update_words(hc, &o.to_be_bytes(), &n.to_be_bytes());
-                    assert_eq!(
-                        p4_csum16_update(hc, o, n),
-                        reference,
-                        "hc={hc:#x} o={o:#x} n={n:#x}"
-                    );
+    fn summed_terms_match_word_by_word_updates() {
+        // Every single-word case over the edge values.
+        for &hc in &EDGES {
+            for &o in &EDGES {
+                for &n in &EDGES {
+                    for udp in [false, true] {
+                        let r = vec![vec![(o, n)]];
+                        assert_eq!(
+                            p4_block(hc, &r, udp),
+                            reference(hc, &r, udp),
+                            "hc={hc:#x} o={o:#x} n={n:#x} udp={udp}"
+                        );
+                    }
                 }
             }
         }
-        for _ in 0..200_000 {
-            let (hc, o, n) = (next(), next(), next());
-            let reference = checksum::update_words(hc, &o.to_be_bytes(), &n.to_be_bytes());
-            assert_eq!(
-                p4_csum16_update(hc, o, n),
-                reference,
-                "hc={hc:#x} o={o:#x} n={n:#x}"
-            );
+        // Blocks of up to six rewrites of 1, 2 or 8 words (ports, IPv4
+        // and IPv6 addresses).
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..100_000 {
+            let hc = word(&mut x);
+            let n_rewrites = 1 + (next(&mut x) % 6) as usize;
+            let rewrites: Vec<Vec<(u16, u16)>> = (0..n_rewrites)
+                .map(|_| {
+                    let len = [1usize, 2, 8][(next(&mut x) % 3) as usize];
+                    (0..len).map(|_| (word(&mut x), word(&mut x))).collect()
+                })
+                .collect();
+            for udp in [false, true] {
+                assert_eq!(
+                    p4_block(hc, &rewrites, udp),
+                    reference(hc, &rewrites, udp),
+                    "hc={hc:#x} rewrites={rewrites:x?} udp={udp}"
+                );
+            }
         }
     }
 }

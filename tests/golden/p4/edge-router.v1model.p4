@@ -118,7 +118,8 @@ struct metadata_t {
     bit<32> old32;  // an IPv4 address before a rewrite
     bit<128> old128;  // an IPv6 address before a rewrite
     bit<16> csum;  // a checksum being updated
-    bit<32> csum_sum;  // RFC 1624 sum of one word's update, before its folds
+    bit<32> csum_sum;  // ~checksum + the summed terms, before its folds
+    bit<32> ip_sum;  // RFC 1624 terms for the IPv4 header checksum (this block)
     port_t arg_route_port;  // argument `port` of `route`
 }
 
@@ -402,6 +403,8 @@ control IngressImpl(
             }
             if (meta.run == RUN_ROUTE) {
                 // rest of `route`
+                // checksums: the RFC 1624 terms of every rewrite below are summed, then applied once
+                meta.ip_sum = 32w0;
                 // dec_ttl: at TTL/hop limit <= 1 the packet goes to the CPU port unchanged
                 if (hdr.ipv4.isValid()) {
                     if (hdr.ipv4.ttl <= 8w1) {
@@ -410,12 +413,7 @@ control IngressImpl(
                         // set(ipv4.ttl, ...)
                         meta.old16 = hdr.ipv4.ttl ++ hdr.ipv4.protocol;
                         hdr.ipv4.ttl = hdr.ipv4.ttl - 8w1;
-                        meta.csum = hdr.ipv4.hdr_checksum;
-                        meta.csum_sum = (bit<32>)~meta.csum + (bit<32>)~meta.old16 + (bit<32>)(hdr.ipv4.ttl ++ hdr.ipv4.protocol);
-                        meta.csum_sum = (meta.csum_sum & 32w0xffff) + (meta.csum_sum >> 16);
-                        meta.csum_sum = (meta.csum_sum & 32w0xffff) + (meta.csum_sum >> 16);
-                        meta.csum = (meta.old16 == (hdr.ipv4.ttl ++ hdr.ipv4.protocol)) ? meta.csum : ~meta.csum_sum[15:0];
-                        hdr.ipv4.hdr_checksum = meta.csum;
+                        meta.ip_sum = meta.ip_sum + ((meta.old16 == (hdr.ipv4.ttl ++ hdr.ipv4.protocol)) ? 32w0 : ((bit<32>)~meta.old16 + (bit<32>)(hdr.ipv4.ttl ++ hdr.ipv4.protocol)));
                     }
                 } else if (hdr.ipv6.isValid()) {
                     if (hdr.ipv6.hop_limit <= 8w1) {
@@ -429,6 +427,10 @@ control IngressImpl(
                     meta.out_port = meta.arg_route_port;
                     meta.verdict = VERDICT_FORWARD;
                 }
+                meta.csum_sum = (bit<32>)~hdr.ipv4.hdr_checksum + meta.ip_sum;
+                meta.csum_sum = (meta.csum_sum & 32w0xffff) + (meta.csum_sum >> 16);
+                meta.csum_sum = (meta.csum_sum & 32w0xffff) + (meta.csum_sum >> 16);
+                hdr.ipv4.hdr_checksum = ~meta.csum_sum[15:0];
             }
         }
         // No stage decided: the module's default verdict (pass).
