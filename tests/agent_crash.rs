@@ -5,6 +5,10 @@
 //!   servers host): no packet lost, and the restarted agent adopts what runs
 //!   (same program, no reload, no duplicate entries, metrics and status
 //!   agreeing with the record).
+//! - The agent killed in the middle of an apply made through its socket,
+//!   between the two placements' commits (`OFFLOAD_TEST_PAUSE_AFTER_COMMIT_MS`
+//!   in the agent's environment, as for `offloadctl apply`): the restarted
+//!   agent's loop brings every placement back to the recorded version.
 
 mod deploy_common;
 
@@ -315,4 +319,160 @@ fn agent_kill_9_under_traffic_loses_nothing_and_adopts() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[test]
+fn agent_killed_between_commits_of_an_apply_ends_on_one_version() {
+    if !offload_drivers::testenv::require_root("agent_crash") {
+        return;
+    }
+    let rl = router_lab("akc");
+    let state = rl.roots.state.clone();
+    let dir = state.join("work");
+    let file = write_deploy(&rl, &dir, &rl.source(), true);
+    let port = 20964 + (std::process::id() % 500) as u16;
+    let interval = 200;
+    let pause = [("OFFLOAD_TEST_PAUSE_AFTER_COMMIT_MS", "1500")];
+    let agent = start(&state, port, interval, &pause);
+    let out = ctl(&state, &["apply", file.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (code, v1) = status(&state);
+    assert_eq!(code, Some(0), "{v1}");
+    let d1 = v1[0]["digest"].as_str().unwrap().to_string();
+    let places = v1[0]["placements"].as_array().unwrap().len();
+    assert_eq!(places, 2, "host + bundle: {v1}");
+    // The agent honours the pause: one line per placement's commit.
+    let log = std::fs::read_to_string(&agent.log).unwrap();
+    let pauses = log.matches("test pause: committed").count();
+    assert_eq!(pauses, 2, "{log}");
+
+    // v2 through the socket; the agent is killed in the pause after the
+    // first placement's commit.
+    write_deploy(
+        &rl,
+        &dir,
+        &rl.source().replace("198.51.100.7", "198.51.100.77"),
+        true,
+    );
+    let client = Command::new(env!("CARGO_BIN_EXE_offloadctl"))
+        .args(["apply", file.to_str().unwrap()])
+        .env("OFFLOAD_STATE_DIR", &state)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while std::fs::read_to_string(&agent.log)
+        .unwrap_or_default()
+        .matches("test pause: committed")
+        .count()
+        < pauses + 1
+    {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "no commit of v2 in 30 s"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    drop(agent); // SIGKILL inside the pause: one placement switched, one not
+    let out = client.wait_with_output_bounded();
+    assert!(
+        !out.0.success(),
+        "the client saw the apply succeed: {}",
+        out.1
+    );
+    let (code, torn) = status(&state);
+    eprintln!(
+        "after the kill (standalone status, exit {code:?}): {}",
+        torn[0]["placements"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| format!("{} {}", p["placement"], p["program"]))
+            .collect::<Vec<_>>()
+            .join(" | ")
+    );
+    assert_eq!(code, Some(3), "one placement should run v2: {torn}");
+    assert_eq!(torn[0]["digest"].as_str(), Some(d1.as_str()), "{torn}");
+
+    // Restarted (no pause): its loop brings every placement to the record.
+    let t0 = Instant::now();
+    let agent = start(&state, port + 1, interval, &[]);
+    let mut v = status(&state);
+    while v.0 != Some(0) {
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "not one version 20 s after the restart: {}",
+            v.1
+        );
+        std::thread::sleep(Duration::from_millis(50));
+        v = status(&state);
+    }
+    eprintln!(
+        "FIGURE agent killed between commits: one version again {:.0} ms after the restart",
+        t0.elapsed().as_secs_f64() * 1e3
+    );
+    let v = v.1;
+    assert_eq!(v[0]["digest"].as_str(), Some(d1.as_str()), "{v}");
+    for p in v[0]["placements"].as_array().unwrap() {
+        assert!(
+            p["program"].as_str().unwrap().contains(&d1),
+            "{} runs {}, the record is {d1}",
+            p["placement"],
+            p["program"]
+        );
+        assert!(p["drift"].as_array().unwrap().is_empty(), "{v}");
+    }
+    let m = scrape(port + 1);
+    assert!(
+        metric(&m, "offload_repairs_total", "").unwrap() >= 1.0,
+        "{m}"
+    );
+    assert_eq!(metric(&m, "offload_repair_failures_total", ""), Some(0.0));
+    let log = std::fs::read_to_string(&agent.log).unwrap_or_default();
+    assert!(log.contains("reloaded version"), "{log}");
+    // And v2 applies cleanly afterwards through the agent.
+    let out = ctl(&state, &["apply", file.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (code, v) = status(&state);
+    assert_eq!(code, Some(0), "{v}");
+    assert_ne!(v[0]["digest"].as_str(), Some(d1.as_str()));
+    let out = ctl(&state, &["detach"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+trait WaitBounded {
+    fn wait_with_output_bounded(self) -> (std::process::ExitStatus, String);
+}
+impl WaitBounded for Child {
+    /// Waits at most 20 s (then kills it) and returns its status and stderr.
+    fn wait_with_output_bounded(mut self) -> (std::process::ExitStatus, String) {
+        let t0 = Instant::now();
+        loop {
+            if let Some(s) = self.try_wait().unwrap() {
+                let mut err = String::new();
+                if let Some(mut e) = self.stderr.take() {
+                    let _ = e.read_to_string(&mut err);
+                }
+                return (s, err);
+            }
+            if t0.elapsed() > Duration::from_secs(20) {
+                let _ = self.kill();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
 }
