@@ -103,8 +103,8 @@ pub fn unix_ms() -> u64 {
 
 impl Agent {
     /// One reconcile pass over every recorded deployment (or one module):
-    /// read back, diff, repair, then read back again for the view and the
-    /// metrics. Returns what `offloadctl reconcile` would print.
+    /// read back, diff, repair; the view and the metrics come from the same
+    /// read-back (read again only where something was repaired). Returns what `offloadctl reconcile` would print.
     pub fn pass(&self, module: Option<&str>) -> Reply {
         let mut r = Reply::default();
         let _w = self.writer.lock().unwrap_or_else(|e| e.into_inner());
@@ -143,7 +143,7 @@ impl Agent {
                     view.digest = desired.version.digest.clone();
                     let t0 = Instant::now();
                     let mut refs = o.refs();
-                    let rep = state::reconcile(&mut refs, &desired);
+                    let mut rep = state::reconcile(&mut refs, &desired);
                     drop(refs);
                     let took = t0.elapsed();
                     self.metrics.record_pass(&rec.module, &rep);
@@ -189,9 +189,16 @@ impl Agent {
                         view.error = Some(e.to_string());
                         r.code = 1;
                     }
-                    // Read back once more: what runs now, for status and metrics.
-                    for t in o.targets.iter_mut() {
-                        match t.observe(&desired) {
+                    // What runs now, for status and metrics: the pass's own
+                    // observation of a target nothing was written to, a read
+                    // back only of those repaired (or not observed).
+                    let mut current = std::mem::take(&mut rep.current);
+                    for (i, t) in o.targets.iter_mut().enumerate() {
+                        let seen = match current.get_mut(i).and_then(Option::take) {
+                            Some(obs) => Ok(obs),
+                            None => t.observe(&desired),
+                        };
+                        match seen {
                             Ok(obs) => {
                                 for ob in obs {
                                     let drift = state::diff(&desired, &ob).len();

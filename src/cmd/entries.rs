@@ -279,11 +279,15 @@ pub fn deployment_entries_into(
                 }
             };
             super::deployment::change_entries(rec, move |m, tables| {
+                let mut checkers = std::collections::BTreeMap::new();
                 for (table, e) in list {
                     let t =
                         offload_drivers::entries::table(m, &table).map_err(|e| e.to_string())?;
                     let td = tables.get_mut(&table).ok_or("no such table")?;
-                    offload_drivers::entries::validate(m, t, &td.entries, &e)
+                    checkers
+                        .entry(table.clone())
+                        .or_insert_with(|| offload_drivers::entries::Checker::new(&td.entries))
+                        .check(m, t, &e)
                         .map_err(|e| e.to_string())?;
                     td.entries.push(e);
                 }

@@ -115,19 +115,29 @@ async fn connect(args: &Args) -> anyhow::Result<Client> {
         .with_context(|| format!("cannot reach etcd at {}", args.etcd.join(",")))
 }
 
+/// Reads are retried this long (a leader election takes a few seconds);
+/// past it the cluster most likely has no quorum.
+const READ_RETRY: Duration = Duration::from_secs(10);
+
+fn no_answer(e: etcd_client::Error, t0: std::time::Instant) -> anyhow::Error {
+    anyhow::anyhow!(
+        "etcd did not answer for {:.0} s (retried): most likely no quorum (a majority of the members must be up and elect a leader); last error: {e}",
+        t0.elapsed().as_secs_f64()
+    )
+}
+
 /// The desired value and its mod_revision (0: no key).
 async fn read(c: &mut Client, key: &str) -> anyhow::Result<(Option<FleetDesired>, i64)> {
     // Reads are retried through a leader election (a member just died).
-    let mut tries = 0;
+    let t0 = std::time::Instant::now();
     let r = loop {
         match c.get(key, None).await {
             Ok(r) => break r,
-            Err(e) if tries < 10 => {
+            Err(e) if t0.elapsed() < READ_RETRY => {
                 tracing::debug!(error = %e, "etcd read: retrying");
-                tries += 1;
                 tokio::time::sleep(Duration::from_millis(300)).await;
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(no_answer(e, t0)),
         }
     };
     match r.kvs().first() {
@@ -157,19 +167,18 @@ async fn cas(c: &mut Client, key: &str, expect: i64, d: &FleetDesired) -> anyhow
 
 /// Every live agent's status in the group (their leases keep them there).
 async fn statuses(c: &mut Client, group: &str) -> anyhow::Result<Vec<HostStatus>> {
-    let mut tries = 0;
+    let t0 = std::time::Instant::now();
     let r = loop {
         match c
             .get(status_prefix(group), Some(GetOptions::new().with_prefix()))
             .await
         {
             Ok(r) => break r,
-            Err(e) if tries < 10 => {
+            Err(e) if t0.elapsed() < READ_RETRY => {
                 tracing::debug!(error = %e, "etcd read: retrying");
-                tries += 1;
                 tokio::time::sleep(Duration::from_millis(300)).await;
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(no_answer(e, t0)),
         }
     };
     Ok(r.kvs()

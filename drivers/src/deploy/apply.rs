@@ -21,7 +21,7 @@ use crate::load::attach::{self, Attachment};
 use crate::load::program::Loaded;
 use crate::load::{bpffs, observe, offload, program, Mode};
 use crate::sys::{self, Bpf, Kernel};
-use offload_core::ir::{Entry, Module};
+use offload_core::ir::{Entry, KeyMatch, Module};
 use offload_ebpf::codegen;
 use offload_ebpf::layout::ModuleLayout;
 use std::collections::BTreeMap;
@@ -165,26 +165,40 @@ pub(crate) fn given_entries(
             .and_then(|s| s.tables.get(&t.name))
             .map(|ts| ts.entries.iter().filter_map(|r| r.to_entry()).collect())
             .unwrap_or_default();
+        // Hash look-ups, not scans: tables hold up to 10^6 entries and
+        // this runs on every pass of the agent (it was quadratic).
+        let mut old_ix: std::collections::HashMap<(Option<u32>, &[KeyMatch]), u32> =
+            std::collections::HashMap::with_capacity(old_slots.len());
+        for (o, s) in &old_slots {
+            old_ix
+                .entry((o.priority, o.matches.as_slice()))
+                .or_insert(*s);
+        }
         let mut placed: Vec<(Entry, u32, bool)> = Vec::new();
+        let mut used: std::collections::HashSet<u32> = std::collections::HashSet::new();
         let mut later = Vec::new();
         for e in list {
             let runtime = !t.entries.iter().any(|f| {
                 f.matches == e.matches && f.priority == e.priority && f.action == e.action
             });
-            match old_slots
-                .iter()
-                .find(|(o, _)| o.matches == e.matches && o.priority == e.priority)
-            {
-                Some((_, s)) if !placed.iter().any(|(_, ps, _)| ps == s) => {
-                    placed.push((e, *s, runtime))
+            match old_ix.get(&(e.priority, e.matches.as_slice())).copied() {
+                Some(s) if !used.contains(&s) => {
+                    used.insert(s);
+                    placed.push((e, s, runtime))
                 }
                 _ => later.push((e, runtime)),
             }
         }
+        // The lowest free slot each time (as `free_slot` finds it): slots are
+        // only taken, so it never goes down.
+        let mut next = 0u32;
         for (e, runtime) in later {
-            let used: Vec<u32> = placed.iter().map(|(_, s, _)| *s).collect();
-            if let Some(slot) = crate::entries::free_slot(&used, t.size) {
-                placed.push((e, slot, runtime));
+            while used.contains(&next) {
+                next += 1;
+            }
+            if next < t.size {
+                used.insert(next);
+                placed.push((e, next, runtime));
             }
         }
         out.insert(t.name.clone(), placed);

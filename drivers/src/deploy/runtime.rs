@@ -261,10 +261,9 @@ pub fn set_tables(
     let m = module_of(&st)?;
     for (tname, list) in tables {
         let t = entries::table(&m, tname)?;
-        let mut seen: Vec<Entry> = Vec::new();
+        let mut seen = entries::Checker::new([]);
         for e in list {
-            entries::validate(&m, t, &seen, e)?;
-            seen.push(e.clone());
+            seen.check(&m, t, e)?;
         }
     }
     let lists = super::apply::given_entries(&m, Some(&st), tables);

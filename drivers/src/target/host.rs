@@ -306,9 +306,10 @@ fn decode_table(
         }
         out.counters.push(count(*slot));
     }
+    let recorded_slots: std::collections::HashSet<u32> = recorded.iter().map(|(_, s)| *s).collect();
     for (slot, els) in &found_g {
         let known = slot.is_some_and(|s| {
-            recorded.iter().any(|(_, rs)| *rs == s)
+            recorded_slots.contains(&s)
                 && want_g.contains_key(&Some(s))
                 && found_g
                     .get(&Some(s))

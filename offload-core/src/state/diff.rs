@@ -63,9 +63,18 @@ impl Drift {
     }
 }
 
-/// The identity of an entry in its table: its match and priority.
-pub(crate) fn same_identity(a: &Entry, b: &Entry) -> bool {
-    a.priority == b.priority && a.matches == b.matches
+/// Entries by identity (an entry's identity in its table: its match and
+/// priority), for O(1) look-ups (tables hold up to 10^6 entries:
+/// a scan per entry made every reconcile pass quadratic).
+pub(crate) fn by_identity(
+    entries: &[Entry],
+) -> std::collections::HashMap<(Option<u32>, &[KeyMatch]), &Entry> {
+    let mut m = std::collections::HashMap::with_capacity(entries.len());
+    for e in entries {
+        // The first of two equal identities wins, as `find` did.
+        m.entry((e.priority, e.matches.as_slice())).or_insert(e);
+    }
+    m
 }
 
 /// An order on identities, so that drift comes out in a stable order.
@@ -88,8 +97,10 @@ pub fn table_drift(name: &str, want: &TableDesired, have: &TableObserved) -> Vec
     let mut out = Vec::new();
     let mut want_sorted: Vec<&Entry> = want.entries.iter().collect();
     want_sorted.sort_by_key(|e| identity_key(e));
+    let have_ix = by_identity(&have.entries);
+    let want_ix = by_identity(&want.entries);
     for w in want_sorted {
-        match have.entries.iter().find(|h| same_identity(w, h)) {
+        match have_ix.get(&(w.priority, w.matches.as_slice())).copied() {
             None => out.push(Drift::EntryMissing {
                 table: name.into(),
                 entry: w.clone(),
@@ -105,7 +116,7 @@ pub fn table_drift(name: &str, want: &TableDesired, have: &TableObserved) -> Vec
     let mut have_sorted: Vec<&Entry> = have.entries.iter().collect();
     have_sorted.sort_by_key(|e| identity_key(e));
     for h in have_sorted {
-        if !want.entries.iter().any(|w| same_identity(w, h)) {
+        if !want_ix.contains_key(&(h.priority, h.matches.as_slice())) {
             out.push(Drift::EntryExtra {
                 table: name.into(),
                 entry: h.clone(),

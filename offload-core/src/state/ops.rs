@@ -3,7 +3,7 @@
 //! placements when a later one refused it.
 
 use super::desired::TableDesired;
-use super::diff::{identity_key, same_identity};
+use super::diff::{by_identity, identity_key};
 use crate::ir::{ActionCall, Entry};
 use std::collections::BTreeMap;
 
@@ -59,8 +59,10 @@ pub fn entry_ops(
         let b = before.get(name).unwrap_or(&empty);
         let mut a_sorted: Vec<&Entry> = a.entries.iter().collect();
         a_sorted.sort_by_key(|e| identity_key(e));
+        let b_ix = by_identity(&b.entries);
+        let a_ix = by_identity(&a.entries);
         for e in a_sorted {
-            match b.entries.iter().find(|o| same_identity(o, e)) {
+            match b_ix.get(&(e.priority, e.matches.as_slice())).copied() {
                 None => ins.push(EntryOp::Insert {
                     table: name.clone(),
                     entry: e.clone(),
@@ -76,7 +78,7 @@ pub fn entry_ops(
         let mut b_sorted: Vec<&Entry> = b.entries.iter().collect();
         b_sorted.sort_by_key(|e| identity_key(e));
         for o in b_sorted {
-            if !a.entries.iter().any(|e| same_identity(o, e)) {
+            if !a_ix.contains_key(&(o.priority, o.matches.as_slice())) {
                 del.push(EntryOp::Delete {
                     table: name.clone(),
                     entry: o.clone(),

@@ -94,6 +94,11 @@ pub struct RepairReport {
     pub repaired: Vec<Repair>,
     pub left_alone: Vec<Repair>,
     pub failed: Vec<TargetError>,
+    /// Per target, in order: what the pass observed when nothing was
+    /// written to it (no repair, no failure), so that observation is still
+    /// what runs and a caller can use it instead of reading back again;
+    /// `None` when the caller must read it back.
+    pub current: Vec<Option<Vec<Observed>>>,
 }
 
 impl RepairReport {
@@ -107,7 +112,8 @@ impl RepairReport {
 pub fn reconcile(targets: &mut [&mut dyn Target], desired: &Desired) -> RepairReport {
     let mut report = RepairReport::default();
     for t in targets.iter_mut() {
-        let observed = match t.observe(desired) {
+        report.current.push(None);
+        let mut observed = match t.observe(desired) {
             Ok(o) => o,
             Err(e) => {
                 report.failed.push(e);
@@ -120,6 +126,15 @@ pub fn reconcile(targets: &mut [&mut dyn Target], desired: &Desired) -> RepairRe
             }
         }
         let repairs = plan_repairs(desired, &observed);
+        if repairs
+            .iter()
+            .all(|r| matches!(r, Repair::LeaveAlone { .. }))
+        {
+            if let Some(c) = report.current.last_mut() {
+                // Nothing below reads it: no reload, no entry repair.
+                *c = Some(std::mem::take(&mut observed));
+            }
+        }
         // A target reloads as a whole (its placements share one program
         // version); entry repairs are per placement but written as one batch.
         let reload = repairs.iter().any(|r| matches!(r, Repair::Reload { .. }));

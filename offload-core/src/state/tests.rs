@@ -394,7 +394,18 @@ fn reconcile_repairs_only_what_offload_owns_and_is_idempotent() {
     assert_eq!(r.repaired.len(), 2);
     assert_eq!(r.left_alone.len(), 1);
     assert!(r.failed.is_empty());
+    // What the pass saw is handed back only where nothing was written (the
+    // foreign one): the repaired ones must be read again.
+    assert_eq!(r.current.len(), 3);
+    assert!(r.current[0].is_none() && r.current[1].is_none(), "{r:?}");
+    assert!(r.current[2].is_some(), "{r:?}");
     let again = reconcile(&mut [&mut a, &mut b, &mut c], &d);
+    assert!(again.current.iter().all(Option::is_some), "{again:?}");
+    assert_eq!(
+        again.current[0].as_ref().unwrap()[0],
+        a.observe(&d).unwrap()[0],
+        "the pass's observation is what a read-back gives"
+    );
     assert_eq!(
         again.drift.len(),
         1,
