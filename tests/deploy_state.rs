@@ -8,48 +8,14 @@
 mod deploy_common;
 
 use deploy_common::router_lab;
+use deploy_common::targets::{drift, running, second_version, FailingCommit};
 use offload_core::ir::{ActionCall, Entry, KeyMatch};
-use offload_core::state::{
-    self, Desired, Drift, EntryOp, Observed, PlacementId, ProgramState, Target, TargetError,
-    TxError,
-};
+use offload_core::state::{self, Desired, Drift, TxError};
 use offload_drivers::load::Mode;
 use offload_drivers::target::bundle::BundleTarget;
 use offload_drivers::target::host::HostTarget;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-
-/// A real target whose commit reports failure after doing the real thing:
-/// the transaction must roll it back like any other.
-struct FailingCommit<T: Target>(T);
-
-impl<T: Target> Target for FailingCommit<T> {
-    fn placements(&self) -> Vec<PlacementId> {
-        self.0.placements()
-    }
-    fn prepare(&mut self, d: &Desired) -> Result<(), TargetError> {
-        self.0.prepare(d)
-    }
-    fn commit(&mut self) -> Result<(), TargetError> {
-        self.0.commit()?;
-        Err(TargetError::new(
-            &self.0.placements()[0],
-            "injected failure after commit",
-        ))
-    }
-    fn rollback(&mut self) {
-        self.0.rollback()
-    }
-    fn finish(&mut self) -> Result<(), TargetError> {
-        self.0.finish()
-    }
-    fn observe(&mut self, d: &Desired) -> Result<Vec<Observed>, TargetError> {
-        self.0.observe(d)
-    }
-    fn write_entries(&mut self, d: &Desired, ops: &[EntryOp]) -> Result<(), TargetError> {
-        self.0.write_entries(d, ops)
-    }
-}
 
 fn host(rl: &deploy_common::RouterLab) -> HostTarget {
     HostTarget::new(
@@ -66,34 +32,6 @@ fn bundle(dir: &Path) -> BundleTarget {
 fn desired(source: &str, n: u64) -> Desired {
     let m = offload_core::spec::compile(source).unwrap();
     Desired::from_module(m, source, n, vec![])
-}
-
-/// The digest every placement runs, read back.
-fn running(targets: &mut [&mut dyn Target], d: &Desired) -> Vec<Option<String>> {
-    targets
-        .iter_mut()
-        .flat_map(|t| t.observe(d).unwrap())
-        .map(|o| match o.program {
-            ProgramState::Ours { digest, .. } => Some(digest),
-            _ => None,
-        })
-        .collect()
-}
-
-fn in_sync(targets: &mut [&mut dyn Target], d: &Desired) -> Vec<(PlacementId, Drift)> {
-    let mut out = Vec::new();
-    for t in targets.iter_mut() {
-        for o in t.observe(d).unwrap() {
-            for dr in state::diff(d, &o) {
-                out.push((o.placement.clone(), dr));
-            }
-        }
-    }
-    out
-}
-
-fn second_version(src: &str) -> String {
-    src.replace("198.51.100.7", "198.51.100.8")
 }
 
 #[test]
@@ -113,7 +51,7 @@ fn one_transaction_across_host_and_bundle_with_rollback_both_ways() {
         "apply host + bundle: {:.1} ms",
         t0.elapsed().as_secs_f64() * 1e3
     );
-    assert!(in_sync(&mut [&mut h, &mut b], &v1).is_empty());
+    assert!(drift(&mut [&mut h, &mut b], &v1).is_empty());
 
     // The bundle's commit fails after the host committed: the host goes back.
     let mut fb = FailingCommit(bundle(&dir));
@@ -124,7 +62,7 @@ fn one_transaction_across_host_and_bundle_with_rollback_both_ways() {
         running(&mut [&mut h, &mut fb], &v1),
         vec![Some(d.clone()), Some(d.clone())]
     );
-    assert!(in_sync(&mut [&mut h, &mut b], &v1).is_empty());
+    assert!(drift(&mut [&mut h, &mut b], &v1).is_empty());
 
     // And the reverse: the host's commit fails after the bundle committed.
     let mut fh = FailingCommit(host(&rl));
@@ -134,7 +72,7 @@ fn one_transaction_across_host_and_bundle_with_rollback_both_ways() {
         running(&mut [&mut b, &mut fh], &v1),
         vec![Some(d.clone()), Some(d)]
     );
-    assert!(in_sync(&mut [&mut h, &mut b], &v1).is_empty());
+    assert!(drift(&mut [&mut h, &mut b], &v1).is_empty());
 
     // A placement that cannot be prepared (no such interface): nothing changes.
     let mut ghost = HostTarget::new(
@@ -144,11 +82,11 @@ fn one_transaction_across_host_and_bundle_with_rollback_both_ways() {
     );
     let err = state::apply(&mut [&mut b, &mut ghost], &v2).unwrap_err();
     assert!(err.to_string().contains("nosuchif0"), "{err}");
-    assert!(in_sync(&mut [&mut h, &mut b], &v1).is_empty());
+    assert!(drift(&mut [&mut h, &mut b], &v1).is_empty());
 
     // v2 for real, everywhere.
     state::apply(&mut [&mut h, &mut b], &v2).unwrap();
-    assert!(in_sync(&mut [&mut h, &mut b], &v2).is_empty());
+    assert!(drift(&mut [&mut h, &mut b], &v2).is_empty());
 }
 
 fn route(dst: u32, len: u32, port: u128) -> Entry {
@@ -196,7 +134,7 @@ fn entries_everywhere_or_nowhere_and_drift_in_kernel_maps_is_repaired() {
         t0.elapsed().as_secs_f64() * 1e3
     );
     assert_eq!(ops.len(), 1);
-    assert!(in_sync(&mut [&mut h, &mut b], &v1b).is_empty());
+    assert!(drift(&mut [&mut h, &mut b], &v1b).is_empty());
 
     // A refused change (an entry the host cannot take: a port nothing is
     // bound to) changes nothing on either placement.
@@ -211,9 +149,9 @@ fn entries_everywhere_or_nowhere_and_drift_in_kernel_maps_is_repaired() {
         "{err}"
     );
     assert!(
-        in_sync(&mut [&mut h, &mut b], &v1b).is_empty(),
+        drift(&mut [&mut h, &mut b], &v1b).is_empty(),
         "{:?}",
-        in_sync(&mut [&mut h, &mut b], &v1b)
+        drift(&mut [&mut h, &mut b], &v1b)
     );
 
     // Out of band: delete the added route from the kernel map behind offload's back.
@@ -238,11 +176,11 @@ fn entries_everywhere_or_nowhere_and_drift_in_kernel_maps_is_repaired() {
     )
     .unwrap());
     let t_changed = Instant::now();
-    let drift = in_sync(&mut [&mut h, &mut b], &v1b);
-    assert_eq!(drift.len(), 1, "{drift:?}");
+    let found = drift(&mut [&mut h, &mut b], &v1b);
+    assert_eq!(found.len(), 1, "{found:?}");
     assert!(
-        matches!(&drift[0].1, Drift::EntryMissing { entry, .. } if entry.matches == added.matches),
-        "{drift:?}"
+        matches!(&found[0].1, Drift::EntryMissing { entry, .. } if entry.matches == added.matches),
+        "{found:?}"
     );
     let r = state::reconcile(&mut [&mut h, &mut b], &v1b);
     eprintln!(
@@ -250,7 +188,7 @@ fn entries_everywhere_or_nowhere_and_drift_in_kernel_maps_is_repaired() {
         t_changed.elapsed().as_secs_f64() * 1e3
     );
     assert_eq!(r.repaired.len(), 1, "{r:?}");
-    assert!(in_sync(&mut [&mut h, &mut b], &v1b).is_empty());
+    assert!(drift(&mut [&mut h, &mut b], &v1b).is_empty());
     // Idempotent: nothing more to do.
     assert!(state::reconcile(&mut [&mut h, &mut b], &v1b).in_sync());
 
@@ -266,22 +204,22 @@ fn entries_everywhere_or_nowhere_and_drift_in_kernel_maps_is_repaired() {
         0,
     )
     .unwrap();
-    let drift = in_sync(&mut [&mut h, &mut b], &v1b);
+    let found = drift(&mut [&mut h, &mut b], &v1b);
     assert!(
-        matches!(&drift[..], [(_, Drift::EntryExtra { .. })]),
-        "{drift:?}"
+        matches!(&found[..], [(_, Drift::EntryExtra { .. })]),
+        "{found:?}"
     );
     state::reconcile(&mut [&mut h, &mut b], &v1b);
-    assert!(in_sync(&mut [&mut h, &mut b], &v1b).is_empty());
+    assert!(drift(&mut [&mut h, &mut b], &v1b).is_empty());
 
     // The bundle's entry files edited by hand: found, and written again.
     let p4rt = dir
         .join("bundle")
         .join(format!("{}.p4rt.json", v1.module.name));
     std::fs::write(&p4rt, "{}").unwrap();
-    assert!(!in_sync(&mut [&mut h, &mut b], &v1b).is_empty());
+    assert!(!drift(&mut [&mut h, &mut b], &v1b).is_empty());
     state::reconcile(&mut [&mut h, &mut b], &v1b);
-    assert!(in_sync(&mut [&mut h, &mut b], &v1b).is_empty());
+    assert!(drift(&mut [&mut h, &mut b], &v1b).is_empty());
 }
 
 /// `kill -9` of `offloadctl apply` (host + bundle) at random points: after

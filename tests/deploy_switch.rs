@@ -12,13 +12,11 @@
 
 mod deploy_common;
 
+use deploy_common::targets::{drift, running, second_version, FailingCommit};
 use deploy_common::{router_lab, RouterLab};
 use offload_core::ir::{ActionCall, Entry, KeyMatch};
 use offload_core::state::deployment::SwitchSpec;
-use offload_core::state::{
-    self, Desired, Drift, EntryOp, Observed, PlacementId, ProgramState, Target, TargetError,
-    TxError,
-};
+use offload_core::state::{self, Desired, Drift, Target, TxError};
 use offload_drivers::lab::netns::in_netns;
 use offload_drivers::lab::{Host, Lab};
 use offload_drivers::load::Mode;
@@ -29,36 +27,6 @@ use offload_drivers::testkit_bmv2::GrpcSwitch;
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
 use std::time::{Duration, Instant};
-
-struct FailingCommit<T: Target>(T);
-
-impl<T: Target> Target for FailingCommit<T> {
-    fn placements(&self) -> Vec<PlacementId> {
-        self.0.placements()
-    }
-    fn prepare(&mut self, d: &Desired) -> Result<(), TargetError> {
-        self.0.prepare(d)
-    }
-    fn commit(&mut self) -> Result<(), TargetError> {
-        self.0.commit()?;
-        Err(TargetError::new(
-            &self.0.placements()[0],
-            "injected failure after commit",
-        ))
-    }
-    fn rollback(&mut self) {
-        self.0.rollback()
-    }
-    fn finish(&mut self) -> Result<(), TargetError> {
-        self.0.finish()
-    }
-    fn observe(&mut self, d: &Desired) -> Result<Vec<Observed>, TargetError> {
-        self.0.observe(d)
-    }
-    fn write_entries(&mut self, d: &Desired, ops: &[EntryOp]) -> Result<(), TargetError> {
-        self.0.write_entries(d, ops)
-    }
-}
 
 /// The host lab of deploy_common, plus a second set of hosts wired to a
 /// BMv2 switch's ports 1..3 (uplink, servers, backup).
@@ -174,33 +142,6 @@ fn desired(source: &str, n: u64) -> Desired {
     canonical_desired(&Desired::from_module(m, source, n, vec![]))
 }
 
-fn drift(targets: &mut [&mut dyn Target], d: &Desired) -> Vec<(PlacementId, Drift)> {
-    let mut out = Vec::new();
-    for t in targets.iter_mut() {
-        for o in t.observe(d).unwrap() {
-            for dr in state::diff(d, &o) {
-                out.push((o.placement.clone(), dr));
-            }
-        }
-    }
-    out
-}
-
-fn digests(targets: &mut [&mut dyn Target], d: &Desired) -> Vec<Option<String>> {
-    targets
-        .iter_mut()
-        .flat_map(|t| t.observe(d).unwrap())
-        .map(|o| match o.program {
-            ProgramState::Ours { digest, .. } => Some(digest),
-            _ => None,
-        })
-        .collect()
-}
-
-fn v2(src: &str) -> String {
-    src.replace("198.51.100.7", "198.51.100.8")
-}
-
 fn ms(t: Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1e3
 }
@@ -210,7 +151,7 @@ fn host_and_switch_one_transaction_rollback_both_ways() {
     let Some(b) = setup("dsw1") else { return };
     let (mut h, mut s) = (b.host(), b.switch());
     let v1 = desired(&b.rl.source(), 1);
-    let v2d = desired(&v2(&b.rl.source()), 2);
+    let v2d = desired(&second_version(&b.rl.source()), 2);
     let t0 = Instant::now();
     state::apply(&mut [&mut h, &mut s], &v1).unwrap();
     eprintln!("FIGURE apply host + BMv2 (first): {:.0} ms", ms(t0));
@@ -226,7 +167,7 @@ fn host_and_switch_one_transaction_rollback_both_ways() {
     assert!(matches!(err, TxError::Commit { .. }), "{err}");
     let d1 = Some(v1.version.digest.clone());
     assert_eq!(
-        digests(&mut [&mut h, &mut fs], &v1),
+        running(&mut [&mut h, &mut fs], &v1),
         vec![d1.clone(), d1.clone()]
     );
     assert!(
@@ -240,7 +181,7 @@ fn host_and_switch_one_transaction_rollback_both_ways() {
     let mut fh = FailingCommit(b.host());
     let err = state::apply(&mut [&mut s, &mut fh], &v2d).unwrap_err();
     assert!(matches!(err, TxError::Commit { .. }), "{err}");
-    assert_eq!(digests(&mut [&mut s, &mut fh], &v1), vec![d1.clone(), d1]);
+    assert_eq!(running(&mut [&mut s, &mut fh], &v1), vec![d1.clone(), d1]);
     assert!(
         drift(&mut [&mut h, &mut s], &v1).is_empty(),
         "{:?}",
@@ -360,7 +301,7 @@ fn bad_input_names_the_placement_and_changes_nothing() {
     let (mut h, mut s) = (b.host(), b.switch());
     let v1 = desired(&b.rl.source(), 1);
     state::apply(&mut [&mut h, &mut s], &v1).unwrap();
-    let v2d = desired(&v2(&b.rl.source()), 2);
+    let v2d = desired(&second_version(&b.rl.source()), 2);
 
     // Unreachable switch.
     let mut spec = b.spec.clone();
@@ -450,7 +391,7 @@ fn packets_lost_during_a_program_change_on_bmv2_and_on_xdp() {
     let src = b.rl.source();
     let v1 = desired(&src, 1);
     state::apply(&mut [&mut h, &mut s], &v1).unwrap();
-    let v2d = desired(&v2(&src), 2);
+    let v2d = desired(&second_version(&src), 2);
     let (sent, got) = loss_during(&b.sw_up, &b.sw_srv, || {
         state::apply(&mut [&mut s], &v2d).unwrap();
     });

@@ -15,9 +15,7 @@ use crate::load::Mode;
 use crate::target::bundle::BundleTarget;
 use crate::target::host::HostTarget;
 use offload_core::ir::{ActionCall, ActionId, Module};
-use offload_core::state::{
-    DeploymentSpec, Desired, HostMode, PlacementSpec, TableDesired, Target, Version,
-};
+use offload_core::state::{DeploymentSpec, Desired, HostMode, TableDesired, Target, Version};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -278,6 +276,5 @@ pub fn targets(
         let out_dir = cx.base.join(&b.out);
         out.push(Box::new(BundleTarget::new(&b.name, arch, out_dir)));
     }
-    let _ = PlacementSpec::Host;
     Ok(out)
 }

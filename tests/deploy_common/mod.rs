@@ -2,6 +2,8 @@
 //! logical port), probes covering every path of the example, and helpers.
 #![allow(dead_code)]
 
+pub mod targets;
+
 use offload_core::ir::{Module, PortId};
 use offload_drivers::deploy::{self, ApplyRequest, Roots};
 use offload_drivers::lab::compare::{Probe, Wire};

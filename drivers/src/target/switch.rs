@@ -247,8 +247,7 @@ impl SwitchTarget {
         let sc = self.client()?;
         let entries = lock(&sc)
             .read_table_entries(0, false)
-            .map_err(|e| TargetError::new(&PlacementId(String::new()), e.to_string()))
-            .map_err(|e| self.err(e.message))?;
+            .map_err(|e| self.err(e))?;
         let mut defaults = Vec::new();
         for t in &info.tables {
             if let Ok(Some(d)) = lock(&self.client()?).read_default_entry(t.id()) {

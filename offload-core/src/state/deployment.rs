@@ -58,7 +58,7 @@ pub struct SwitchSpec {
     #[serde(default = "one")]
     pub device_id: u64,
     /// Election id this manager uses (higher wins primary).
-    #[serde(default = "one_u128")]
+    #[serde(default = "one")]
     pub election_id: u64,
     /// Logical port → switch port.
     #[serde(default)]
@@ -73,9 +73,6 @@ pub struct SwitchSpec {
 }
 
 fn one() -> u64 {
-    1
-}
-fn one_u128() -> u64 {
     1
 }
 
