@@ -13,11 +13,11 @@
 mod deploy_common;
 
 use deploy_common::targets::{drift, running, second_version, FailingCommit};
+use deploy_common::traffic::loss_during;
 use deploy_common::{router_lab, RouterLab};
 use offload_core::ir::{ActionCall, Entry, KeyMatch};
 use offload_core::state::deployment::SwitchSpec;
 use offload_core::state::{self, Desired, Drift, Target, TxError};
-use offload_drivers::lab::netns::in_netns;
 use offload_drivers::lab::{Host, Lab};
 use offload_drivers::load::Mode;
 use offload_drivers::p4rt::tools::GrpcTools;
@@ -25,7 +25,7 @@ use offload_drivers::target::host::HostTarget;
 use offload_drivers::target::switch::{canonical_desired, SwitchTarget};
 use offload_drivers::testkit_bmv2::GrpcSwitch;
 use std::collections::BTreeMap;
-use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
+use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
 /// The host lab of deploy_common, plus a second set of hosts wired to a
@@ -337,51 +337,6 @@ fn bad_input_names_the_placement_and_changes_nothing() {
         "{err}"
     );
     assert!(drift(&mut [&mut h, &mut s], &v1).is_empty());
-}
-
-/// Packets sent at a steady rate from `from` to `to`:5000 while `during`
-/// runs: (sent, received).
-fn loss_during(from: &Host, to: &Host, during: impl FnOnce()) -> (u32, u32) {
-    let ns = to.netns.clone();
-    let rx = in_netns(&ns, || {
-        let s = UdpSocket::bind(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 5000)).unwrap();
-        s.set_read_timeout(Some(Duration::from_millis(700)))
-            .unwrap();
-        s
-    })
-    .unwrap();
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let stop2 = stop.clone();
-    let fns = from.netns.clone();
-    let sender = std::thread::spawn(move || {
-        in_netns(&fns, move || {
-            let s = UdpSocket::bind("0.0.0.0:0").unwrap();
-            let mut n = 0u32;
-            while !stop2.load(std::sync::atomic::Ordering::SeqCst) {
-                let _ = s.send_to(
-                    b"offload-loss-probe",
-                    SocketAddrV4::new(Ipv4Addr::new(192, 168, 1, 2), 5000),
-                );
-                n += 1;
-                std::thread::sleep(Duration::from_micros(500));
-            }
-            n
-        })
-        .unwrap()
-    });
-    let receiver = std::thread::spawn(move || {
-        let mut buf = [0u8; 64];
-        let mut n = 0u32;
-        while rx.recv(&mut buf).is_ok() {
-            n += 1;
-        }
-        n
-    });
-    std::thread::sleep(Duration::from_millis(200));
-    during();
-    std::thread::sleep(Duration::from_millis(200));
-    stop.store(true, std::sync::atomic::Ordering::SeqCst);
-    (sender.join().unwrap(), receiver.join().unwrap())
 }
 
 #[test]

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod targets;
+pub mod traffic;
 
 use offload_core::ir::{Module, PortId};
 use offload_drivers::deploy::{self, ApplyRequest, Roots};
