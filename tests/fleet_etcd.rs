@@ -7,189 +7,13 @@
 
 mod deploy_common;
 
-use deploy_common::{router_lab, RouterLab};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+mod fleet_common;
+
+use deploy_common::router_lab;
+use fleet_common::*;
+
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-struct Proc(Child);
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// A 3-member etcd cluster; members killed and data removed on drop.
-struct Cluster {
-    members: Vec<Option<Proc>>,
-    clients: Vec<String>,
-    dir: PathBuf,
-}
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        self.members.clear();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn cluster(base: u16) -> Cluster {
-    let dir = std::env::temp_dir().join(format!("offload-etcd-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let peer = |i: u16| format!("http://127.0.0.1:{}", base + 10 + i);
-    let client = |i: u16| format!("http://127.0.0.1:{}", base + i);
-    let initial: Vec<String> = (0..3).map(|i| format!("m{i}={}", peer(i))).collect();
-    let mut members = Vec::new();
-    for i in 0..3 {
-        let log = std::fs::File::create(dir.join(format!("m{i}.log"))).unwrap();
-        let c = Command::new("etcd")
-            .args([
-                "--name",
-                &format!("m{i}"),
-                "--data-dir",
-                dir.join(format!("m{i}")).to_str().unwrap(),
-                "--listen-client-urls",
-                &client(i),
-                "--advertise-client-urls",
-                &client(i),
-                "--listen-peer-urls",
-                &peer(i),
-                "--initial-advertise-peer-urls",
-                &peer(i),
-                "--initial-cluster",
-                &initial.join(","),
-                "--initial-cluster-state",
-                "new",
-                "--initial-cluster-token",
-                &format!("offload-test-{}", std::process::id()),
-            ])
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        members.push(Some(Proc(c)));
-    }
-    Cluster {
-        members,
-        clients: (0..3).map(client).collect(),
-        dir,
-    }
-}
-
-struct Host {
-    rl: RouterLab,
-    name: String,
-    agent: Option<Proc>,
-}
-
-fn start_agent(h: &Host, etcd: &str, group: &str) -> Proc {
-    let state = &h.rl.roots.state;
-    std::fs::create_dir_all(state).unwrap();
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(state.with_extension("log"))
-        .unwrap();
-    let c = Command::new(env!("CARGO_BIN_EXE_offloadd"))
-        .args([
-            "--interval-ms",
-            "300",
-            "--etcd",
-            etcd,
-            "--group",
-            group,
-            "--host",
-            &h.name,
-            "--lease-ttl-s",
-            "5",
-        ])
-        .args(["--var", &format!("up={}", h.rl.up.outer)])
-        .args(["--var", &format!("srv={}", h.rl.srv.outer)])
-        .args(["--var", &format!("bak={}", h.rl.bak.outer)])
-        .env("OFFLOAD_STATE_DIR", state)
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    Proc(c)
-}
-
-fn fleet(etcd: &str, group: &str, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_offloadctl"))
-        .arg("fleet")
-        .args(args)
-        .args(["--etcd", etcd, "--group", group])
-        .output()
-        .unwrap()
-}
-
-fn text(o: &std::process::Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-/// A release of the module named `name` (the same on every host: the
-/// interfaces come from each agent's --var); `n` varies the program.
-fn write_release(dir: &Path, source: &str, n: u32, mode: &str) -> PathBuf {
-    let d = dir.join(format!("r{n}-{mode}"));
-    std::fs::create_dir_all(&d).unwrap();
-    std::fs::write(
-        d.join("module.toml"),
-        source.replace("198.51.100.7", &format!("198.51.100.{}", 10 + n)),
-    )
-    .unwrap();
-    let f = d.join("deploy.toml");
-    std::fs::write(
-        &f,
-        format!("module = \"module.toml\"\n[ports]\nuplink = \"${{up}}\"\nservers = \"${{srv}}\"\nbackup = \"${{bak}}\"\n[[host]]\niface = \"${{up}}\"\nmode = \"{mode}\"\n"),
-    )
-    .unwrap();
-    f
-}
-
-fn digest_of(dir: &Path) -> String {
-    offload_core::state::Version::of(
-        &std::fs::read_to_string(dir.parent().unwrap().join("module.toml")).unwrap(),
-        0,
-    )
-    .digest
-}
-
-fn hosts_status(etcd: &str, group: &str) -> serde_json::Value {
-    let o = fleet(etcd, group, &["status", "--json"]);
-    serde_json::from_slice(&o.stdout).unwrap_or_default()
-}
-
-/// Waits until every host reports running `digest` (bounded).
-fn wait_all(
-    etcd: &str,
-    group: &str,
-    n: usize,
-    digest: &str,
-    within: Duration,
-) -> serde_json::Value {
-    let t0 = Instant::now();
-    loop {
-        let v = hosts_status(etcd, group);
-        let ok = v["hosts"].as_array().map_or(0, |h| {
-            h.iter()
-                .filter(|s| s["running"] == digest && s["drift"] == 0)
-                .count()
-        });
-        if ok == n {
-            return v;
-        }
-        assert!(
-            t0.elapsed() < within,
-            "not all {n} hosts on {digest} after {within:?}: {v:#}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
 
 #[test]
 fn fleet_rollouts_through_a_3_member_etcd_cluster() {
@@ -208,7 +32,7 @@ fn fleet_rollouts_through_a_3_member_etcd_cluster() {
         return;
     }
     let base = 24000 + (std::process::id() % 200) as u16 * 20;
-    let mut cl = cluster(base);
+    let mut cl = cluster(base, "fleet");
     let etcd = cl.clients.join(",");
     let group = format!("g{}", std::process::id());
     // etcd up (a status read answers).
@@ -241,7 +65,7 @@ fn fleet_rollouts_through_a_3_member_etcd_cluster() {
         })
         .collect();
     for h in hosts.iter_mut() {
-        h.agent = Some(start_agent(h, &etcd, &group));
+        h.agent = Some(start_agent(h, &etcd, &group, &["--interval-ms", "300"]));
     }
     let work = std::env::temp_dir().join(format!("offload-fleet-{}", std::process::id()));
 
@@ -303,7 +127,12 @@ fn fleet_rollouts_through_a_3_member_etcd_cluster() {
     std::thread::sleep(Duration::from_millis(300));
     hosts[2].agent = None; // kill -9
     std::thread::sleep(Duration::from_millis(1000));
-    hosts[2].agent = Some(start_agent(&hosts[2], &etcd, &group));
+    hosts[2].agent = Some(start_agent(
+        &hosts[2],
+        &etcd,
+        &group,
+        &["--interval-ms", "300"],
+    ));
     let out = ro.wait_with_output().unwrap();
     assert!(
         out.status.success(),

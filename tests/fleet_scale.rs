@@ -9,233 +9,15 @@
 
 mod deploy_common;
 
-use deploy_common::{router_lab, RouterLab};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+mod fleet_common;
+
+use deploy_common::router_lab;
+use fleet_common::*;
+
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 const N: usize = 5;
-
-fn agent_bin() -> PathBuf {
-    std::env::var_os("OFFLOAD_AGENT_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_offloadd")))
-}
-
-fn initial(base: u16) -> Vec<String> {
-    (0..3)
-        .map(|i| format!("m{i}=http://127.0.0.1:{}", base + 10 + i))
-        .collect()
-}
-
-/// Local status through the host's agent socket: (exit code, digest run by
-/// every placement or "").
-fn local(h: &Host) -> (Option<i32>, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_offloadctl"))
-        .args(["status", "--json"])
-        .env("OFFLOAD_STATE_DIR", &h.rl.roots.state)
-        .output()
-        .unwrap();
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
-    let d = v[0]["digest"].as_str().unwrap_or_default().to_string();
-    let all = v[0]["placements"].as_array().is_some_and(|ps| {
-        !ps.is_empty()
-            && ps
-                .iter()
-                .all(|p| p["program"].as_str().unwrap_or_default().contains(&d))
-    });
-    (out.status.code(), if all { d } else { String::new() })
-}
-
-struct Proc(Child);
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// A 3-member etcd cluster; members killed and data removed on drop.
-struct Cluster {
-    members: Vec<Option<Proc>>,
-    clients: Vec<String>,
-    dir: PathBuf,
-}
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        self.members.clear();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn cluster(base: u16) -> Cluster {
-    let dir = std::env::temp_dir().join(format!("offload-etcd-scale-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let peer = |i: u16| format!("http://127.0.0.1:{}", base + 10 + i);
-    let client = |i: u16| format!("http://127.0.0.1:{}", base + i);
-    let initial: Vec<String> = (0..3).map(|i| format!("m{i}={}", peer(i))).collect();
-    let mut members = Vec::new();
-    for i in 0..3 {
-        members.push(Some(member(&dir, base, i, &initial)));
-    }
-    Cluster {
-        members,
-        clients: (0..3).map(client).collect(),
-        dir,
-    }
-}
-
-/// Member `i` (started again on its data dir after a kill).
-fn member(dir: &Path, base: u16, i: u16, initial: &[String]) -> Proc {
-    let peer = |i: u16| format!("http://127.0.0.1:{}", base + 10 + i);
-    let client = |i: u16| format!("http://127.0.0.1:{}", base + i);
-    {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(dir.join(format!("m{i}.log")))
-            .unwrap();
-        let c = Command::new("etcd")
-            .args([
-                "--name",
-                &format!("m{i}"),
-                "--data-dir",
-                dir.join(format!("m{i}")).to_str().unwrap(),
-                "--listen-client-urls",
-                &client(i),
-                "--advertise-client-urls",
-                &client(i),
-                "--listen-peer-urls",
-                &peer(i),
-                "--initial-advertise-peer-urls",
-                &peer(i),
-                "--initial-cluster",
-                &initial.join(","),
-                "--initial-cluster-state",
-                "new",
-                "--initial-cluster-token",
-                &format!("offload-test-{}", std::process::id()),
-            ])
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        Proc(c)
-    }
-}
-
-struct Host {
-    rl: RouterLab,
-    name: String,
-    agent: Option<Proc>,
-}
-
-fn start_agent(h: &Host, etcd: &str, group: &str) -> Proc {
-    let state = &h.rl.roots.state;
-    std::fs::create_dir_all(state).unwrap();
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(state.with_extension("log"))
-        .unwrap();
-    let c = Command::new(agent_bin())
-        .args([
-            "--etcd",
-            etcd,
-            "--group",
-            group,
-            "--host",
-            &h.name,
-            "--lease-ttl-s",
-            "5",
-        ])
-        .args(["--var", &format!("up={}", h.rl.up.outer)])
-        .args(["--var", &format!("srv={}", h.rl.srv.outer)])
-        .args(["--var", &format!("bak={}", h.rl.bak.outer)])
-        .env("OFFLOAD_STATE_DIR", state)
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    Proc(c)
-}
-
-fn fleet(etcd: &str, group: &str, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_offloadctl"))
-        .arg("fleet")
-        .args(args)
-        .args(["--etcd", etcd, "--group", group])
-        .output()
-        .unwrap()
-}
-
-fn text(o: &std::process::Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-/// A release of the module named `name` (the same on every host: the
-/// interfaces come from each agent's --var); `n` varies the program.
-fn write_release(dir: &Path, source: &str, n: u32, mode: &str) -> PathBuf {
-    let d = dir.join(format!("r{n}-{mode}"));
-    std::fs::create_dir_all(&d).unwrap();
-    std::fs::write(
-        d.join("module.toml"),
-        source.replace("198.51.100.7", &format!("198.51.100.{}", 10 + n)),
-    )
-    .unwrap();
-    let f = d.join("deploy.toml");
-    std::fs::write(
-        &f,
-        format!("module = \"module.toml\"\n[ports]\nuplink = \"${{up}}\"\nservers = \"${{srv}}\"\nbackup = \"${{bak}}\"\n[[host]]\niface = \"${{up}}\"\nmode = \"{mode}\"\n"),
-    )
-    .unwrap();
-    f
-}
-
-fn digest_of(dir: &Path) -> String {
-    offload_core::state::Version::of(
-        &std::fs::read_to_string(dir.parent().unwrap().join("module.toml")).unwrap(),
-        0,
-    )
-    .digest
-}
-
-fn hosts_status(etcd: &str, group: &str) -> serde_json::Value {
-    let o = fleet(etcd, group, &["status", "--json"]);
-    serde_json::from_slice(&o.stdout).unwrap_or_default()
-}
-
-/// Waits until every host reports running `digest` (bounded).
-fn wait_all(
-    etcd: &str,
-    group: &str,
-    n: usize,
-    digest: &str,
-    within: Duration,
-) -> serde_json::Value {
-    let t0 = Instant::now();
-    loop {
-        let v = hosts_status(etcd, group);
-        let ok = v["hosts"].as_array().map_or(0, |h| {
-            h.iter()
-                .filter(|s| s["running"] == digest && s["drift"] == 0)
-                .count()
-        });
-        if ok == n {
-            return v;
-        }
-        assert!(
-            t0.elapsed() < within,
-            "not all {n} hosts on {digest} after {within:?}: {v:#}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
 
 #[test]
 fn fleet_of_n_agents_and_etcd_quorum_loss() {
@@ -254,7 +36,7 @@ fn fleet_of_n_agents_and_etcd_quorum_loss() {
         return;
     }
     let base = 28000 + (std::process::id() % 200) as u16 * 20;
-    let mut cl = cluster(base);
+    let mut cl = cluster(base, "scale");
     let etcd = cl.clients.join(",");
     let group = format!("s{}", std::process::id());
     let t0 = Instant::now();
@@ -285,7 +67,7 @@ fn fleet_of_n_agents_and_etcd_quorum_loss() {
         })
         .collect();
     for h in hosts.iter_mut() {
-        h.agent = Some(start_agent(h, &etcd, &group));
+        h.agent = Some(start_agent(h, &etcd, &group, &[]));
     }
     let work = std::env::temp_dir().join(format!("offload-fleet-scale-{}", std::process::id()));
     let build = if std::env::var_os("OFFLOAD_AGENT_BIN").is_some() {
