@@ -40,6 +40,8 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 /// A compiled version, ready to load.
 struct Compiled {
     desired: Desired,
+    /// Every default and entry of the version, as P4Runtime updates.
+    updates: Vec<Update>,
     module: Module,
     names: NamingMap,
     p4info_bytes: Vec<u8>,
@@ -172,6 +174,7 @@ impl SwitchTarget {
         let p4info = P4Info::parse(&p4info_bytes).map_err(|e| self.err(e))?;
         Ok(Compiled {
             desired: canonical_desired(d),
+            updates: Vec::new(),
             module,
             names: out.names,
             p4info_bytes,
@@ -372,8 +375,10 @@ impl Target for SwitchTarget {
         self.committed = false;
         self.swapped = false;
         self.undo = None;
-        let c = self.compile(d)?;
-        let updates = self.updates_for(&c)?;
+        let mut c = self.compile(d)?;
+        // Translated once, here: a module the switch's names cannot express
+        // is refused before anything changes.
+        c.updates = self.updates_for(&c)?;
         let ours = self.our_cookie();
         let replace = self.spec.replace;
         let id = self.id();
@@ -401,7 +406,6 @@ impl Target for SwitchTarget {
                 ))
             }
         }
-        drop(updates);
         self.staged = Some(c);
         Ok(())
     }
@@ -438,7 +442,7 @@ impl Target for SwitchTarget {
             }
         } else {
             self.previous = self.snapshot()?;
-            let updates = self.updates_for(&c)?;
+            let updates = c.updates.clone();
             let id = self.id();
             self.swapped = true;
             let sc = self.client()?;
