@@ -16,18 +16,17 @@
 //! OFFLOAD_REQUIRE_KERNEL_TESTS=1).
 
 use offload_core::ir::{Module, PortId};
-use offload_core::semantics::{self, CounterSlot, Outcome, Verdict};
+use offload_core::semantics::{self, Verdict};
 use offload_core::testgen::{self, Case, Frame};
-use offload_drivers::entries::write::{self, TableFds};
 use offload_drivers::load::program::{load, Loaded};
 use offload_drivers::load::Mode;
-use offload_drivers::sys::{self, Kernel};
+use offload_drivers::sys::Kernel;
+use offload_drivers::validate::bpf::{self as vbpf, add_counters, code, skb_run_may_refuse};
 use offload_drivers::testenv::require_root;
 use offload_drivers::testrun::{self, Capture};
-use offload_ebpf::codegen::{compile, CompileError, Compiled, Target};
+use offload_ebpf::codegen::{compile, Compiled, Target};
 use offload_ebpf::layout::Hook;
 use std::collections::BTreeMap;
-use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
 const LO: u32 = 1;
@@ -48,20 +47,6 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-fn target(hook: Hook) -> Target {
-    match hook {
-        Hook::Xdp => Target::xdp(),
-        Hook::Tc => Target::tc(),
-    }
-}
-
-fn mode(hook: Hook) -> Mode {
-    match hook {
-        Hook::Xdp => Mode::Generic,
-        Hook::Tc => Mode::Tc,
-    }
-}
-
 /// Keeps a failing case for a person: module source + frames.
 fn save_failure(case: &Case, hook: Hook, what: &str) -> String {
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("diff-failures");
@@ -72,130 +57,26 @@ fn save_failure(case: &Case, hook: Hook, what: &str) -> String {
     base.display().to_string()
 }
 
-/// Compiles and loads `case` for `hook`; fills tables and defaults through
-/// the layout; ports map to `port_ifindex(port)`.
+/// Compiles and loads `case` for `hook` through the drivers' validate path
+/// (the one `offloadctl validate` uses); a profile refusal starts with
+/// [`PROFILE_REFUSAL`].
 fn load_case(
     case: &Case,
     hook: Hook,
     port_ifindex: &dyn Fn(PortId) -> u32,
 ) -> Result<(Compiled, Loaded), String> {
-    let m = &case.module;
-    let c = compile(m, &target(hook)).map_err(|e| match e {
-        // A documented refusal naming what the target cannot do: allowed
-        // (never a silently different program), counted apart.
-        CompileError::Unsupported { .. } | CompileError::Profile { .. } => {
-            format!("{PROFILE_REFUSAL}{e}")
-        }
-        e => format!("compile: {e}"),
-    })?;
-    let loaded = load(&c.object, &c.program_name, mode(hook)).map_err(|e| {
-        let s = e.to_string();
-        // Name the module node behind the last instruction the log mentions.
-        let node = s
-            .lines()
-            .rev()
-            .find_map(|l| l.split_once(':')?.0.trim().parse::<usize>().ok())
-            .and_then(|i| c.node_at(i))
-            .map(|n| n.describe())
-            .unwrap_or_default();
-        let tail: Vec<&str> = s.lines().rev().take(30).collect();
-        format!(
-            "load ({node}): {}",
-            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-        )
-    })?;
-    for t in &m.tables {
-        let tl = c.layout.table(t.id);
-        let fds = TableFds::find(tl, &loaded.maps).map_err(|e| e.to_string())?;
-        let entries: Vec<_> = t
-            .entries
-            .iter()
-            .enumerate()
-            .map(|(i, e)| (e.clone(), i as u32))
-            .collect();
-        write::fill(&Kernel, tl, t, fds, &entries, true)
-            .map_err(|e| format!("table {}: {e}", t.name))?;
-    }
-    if let Some(name) = &c.layout.ports_map {
-        let map = loaded.map(name).ok_or("no ports map")?;
-        for p in &m.ports {
-            let mut v = port_ifindex(p.id).to_ne_bytes().to_vec();
-            v.resize(map.info.value_size as usize, 0);
-            sys::map_update(
-                &Kernel,
-                map.fd.as_fd(),
-                &u32::from(p.id.0).to_ne_bytes(),
-                &v,
-                sys::BPF_ANY,
-            )
-            .map_err(|e| format!("ports: {e}"))?;
-        }
-    }
-    Ok((c, loaded))
+    vbpf::load(&case.module, hook, port_ifindex).map_err(|e| match e {
+        vbpf::LoadError::Refused(s) => format!("{PROFILE_REFUSAL}{s}"),
+        vbpf::LoadError::Failed(s) => s,
+    })
 }
 
-/// Tells the program which logical port `ifindex` is (or none).
 fn set_in_port(c: &Compiled, loaded: &Loaded, ifindex: u32, port: PortId) {
-    let Some(name) = &c.layout.in_ports_map else {
-        return;
-    };
-    let fd = loaded.map(name).expect("in_ports map").fd.as_fd();
-    if port.0 == 0xffff {
-        let _ = sys::map_delete(&Kernel, fd, &ifindex.to_ne_bytes());
-    } else {
-        sys::map_update(
-            &Kernel,
-            fd,
-            &ifindex.to_ne_bytes(),
-            &u32::from(port.0).to_ne_bytes(),
-            sys::BPF_ANY,
-        )
-        .expect("in_ports update");
-    }
-}
-
-fn code(hook: Hook, v: &Verdict) -> u32 {
-    match (hook, v) {
-        (Hook::Xdp, Verdict::Drop) => 1,
-        (Hook::Xdp, Verdict::Pass) => 2,
-        (Hook::Xdp, Verdict::Tx) => 3,
-        (Hook::Xdp, Verdict::Forward(_)) => 4,
-        (Hook::Tc, Verdict::Drop) => 2,
-        (Hook::Tc, Verdict::Pass) => 0,
-        (Hook::Tc, Verdict::Tx | Verdict::Forward(_)) => 7,
-    }
-}
-
-/// Counter totals the reference expects, per (map, slot).
-fn add_counters(c: &Compiled, want: &Outcome, into: &mut BTreeMap<(String, u32), (u64, u64)>) {
-    for hit in &want.counters {
-        let tl = c.layout.table(hit.table);
-        let slot = match hit.slot {
-            CounterSlot::Entry(e) => e as u32,
-            CounterSlot::Default => tl.default_slot,
-        };
-        let e = into
-            .entry((tl.counters_map.clone().expect("counters map"), slot))
-            .or_default();
-        e.0 += 1;
-        e.1 += hit.bytes;
-    }
+    vbpf::set_in_port(c, loaded, ifindex, port).expect("in_ports update");
 }
 
 fn read_counters(m: &Module, c: &Compiled, loaded: &Loaded) -> BTreeMap<(String, u32), (u64, u64)> {
-    let mut out = BTreeMap::new();
-    for t in &m.tables {
-        let tl = c.layout.table(t.id);
-        let fds = TableFds::find(tl, &loaded.maps).expect("maps");
-        if let Some(v) = write::read_counters(&Kernel, tl, fds).expect("counters") {
-            for (slot, pb) in v.into_iter().enumerate() {
-                if pb != (0, 0) {
-                    out.insert((tl.counters_map.clone().unwrap(), slot as u32), pb);
-                }
-            }
-        }
-    }
-    out
+    vbpf::read_counters(m, c, loaded).expect("counters")
 }
 
 #[derive(Default, Debug)]
@@ -226,17 +107,6 @@ impl Totals {
         for (k, v) in o.verdicts {
             *self.verdicts.entry(k).or_default() += v;
         }
-    }
-}
-
-/// The kernel's skb test run refuses a frame whose EtherType promises an IP
-/// header that is not there; nothing runs, so there is nothing to compare.
-fn skb_run_may_refuse(frame: &[u8]) -> bool {
-    let et = u16::from_be_bytes([frame[12], frame[13]]);
-    match et {
-        0x0800 => frame.len() < 14 + 20,
-        0x86dd => frame.len() < 14 + 40,
-        _ => false,
     }
 }
 

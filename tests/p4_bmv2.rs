@@ -17,11 +17,10 @@
 //!   `OFFLOAD_P4_FIRST_SEED`, default 1) with `OFFLOAD_P4_FRAMES` frames each
 //!   (default 120).
 
-#[path = "p4_support/bmv2_diff.rs"]
-mod bmv2_diff;
 #[path = "p4_support/toolchain.rs"]
 mod toolchain;
 
+use offload_drivers::p4::diff as bmv2_diff;
 use offload_core::ir::{Module, PortId};
 use offload_core::testgen;
 use offload_drivers::p4::bmv2;
