@@ -20,10 +20,10 @@
 #[path = "p4_support/toolchain.rs"]
 mod toolchain;
 
-use offload_drivers::p4::diff as bmv2_diff;
 use offload_core::ir::{Module, PortId};
 use offload_core::testgen;
 use offload_drivers::p4::bmv2;
+use offload_drivers::p4::diff as bmv2_diff;
 use offload_drivers::testenv;
 use offload_p4::{Arch, Options};
 use std::path::{Path, PathBuf};

@@ -21,10 +21,10 @@
 mod bmv2_model;
 
 use bmv2_model::Model;
-use offload_drivers::p4::diff as bmv2_diff;
 use offload_core::ir::{Module, PortId};
 use offload_core::semantics::{self, CounterSlot, Verdict};
 use offload_core::testgen;
+use offload_drivers::p4::diff as bmv2_diff;
 use offload_p4::{Arch, Options};
 use std::collections::BTreeMap;
 

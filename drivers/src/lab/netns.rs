@@ -38,7 +38,10 @@ where
 
 /// Like [`in_netns`], but returns at once with the thread's handle, so the
 /// caller can do something else (show progress) while `f` runs inside.
-pub fn spawn_in<T, F>(name: &str, f: F) -> Result<std::thread::JoinHandle<Result<T, LabError>>, LabError>
+pub fn spawn_in<T, F>(
+    name: &str,
+    f: F,
+) -> Result<std::thread::JoinHandle<Result<T, LabError>>, LabError>
 where
     T: Send + 'static,
     F: FnOnce() -> T + Send + 'static,

@@ -23,12 +23,12 @@
 //!   frame, so that every mismatch is reported with its frame. Nothing stops
 //!   at the first mismatch; the caller asserts on the [`Report`].
 
-use offload_core::ir::{Field, Module, PortId};
-use offload_core::semantics::{self, CounterSlot, Verdict};
-use offload_core::testgen::build::{Spec, L3};
 use crate::lab::{self, netns, Host, Lab, LabError};
 use crate::p4::bmv2::{Bmv2Error, DeployError, Deployment, Tools};
 use crate::testrun::Capture;
+use offload_core::ir::{Field, Module, PortId};
+use offload_core::semantics::{self, CounterSlot, Verdict};
+use offload_core::testgen::build::{Spec, L3};
 use offload_p4::{Arch, NamingMap, Options, P4Error};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
@@ -439,7 +439,9 @@ pub fn run_module(
                 .frames_skipped
                 .entry("shorter than an Ethernet header")
                 .or_default() += 1;
-            report.frame_not_run.insert(index, "shorter than an Ethernet header");
+            report
+                .frame_not_run
+                .insert(index, "shorter than an Ethernet header");
             continue;
         }
         if frame.len() > 1514 {
@@ -447,7 +449,9 @@ pub fn run_module(
                 .frames_skipped
                 .entry("longer than the veth MTU")
                 .or_default() += 1;
-            report.frame_not_run.insert(index, "longer than the veth MTU");
+            report
+                .frame_not_run
+                .insert(index, "longer than the veth MTU");
             continue;
         }
         // The switch reads its interfaces after the kernel's receive path,
@@ -459,7 +463,10 @@ pub fn run_module(
                 .frames_skipped
                 .entry("VLAN-tagged and shorter than 20 bytes (Linux drops it on receive)")
                 .or_default() += 1;
-            report.frame_not_run.insert(index, "VLAN-tagged and shorter than 20 bytes (Linux drops it on receive)");
+            report.frame_not_run.insert(
+                index,
+                "VLAN-tagged and shorter than 20 bytes (Linux drops it on receive)",
+            );
             continue;
         }
         let Some(in_sw) = in_switch_port(*in_port) else {
@@ -467,7 +474,10 @@ pub fn run_module(
                 .frames_skipped
                 .entry("arrives on no switch port and the module matches meta.in_port")
                 .or_default() += 1;
-            report.frame_not_run.insert(index, "arrives on no switch port and the module matches meta.in_port");
+            report.frame_not_run.insert(
+                index,
+                "arrives on no switch port and the module matches meta.in_port",
+            );
             continue;
         };
         let outcome = semantics::run(module, *in_port, frame);

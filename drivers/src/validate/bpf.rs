@@ -321,7 +321,11 @@ pub fn run(
     progress(probes.len(), probes.len());
     out.run_secs = t1.elapsed().as_secs_f64();
     let got = read_counters(module, &c, &loaded)?;
-    out.counters_checked = expected.keys().chain(got.keys()).collect::<std::collections::BTreeSet<_>>().len();
+    out.counters_checked = expected
+        .keys()
+        .chain(got.keys())
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
     out.counter_mismatches = counter_mismatches(&expected, &got);
     Ok(out)
 }

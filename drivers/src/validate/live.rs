@@ -213,14 +213,11 @@ fn inside(
         sinks.insert(*sink, Capture::open(idx).map_err(|e| e.to_string())?);
     }
     if hook == Hook::Xdp {
-        sinks.insert(
-            Sink::Host,
-            Capture::open(in0).map_err(|e| e.to_string())?,
-        );
+        sinks.insert(Sink::Host, Capture::open(in0).map_err(|e| e.to_string())?);
     }
     let port_if: BTreeMap<u16, u32> = ports.iter().map(|(id, n)| (id.0, ifindex(n))).collect();
-    let (c, mut loaded) =
-        bpf::load(m, hook, &|p| port_if.get(&p.0).copied().unwrap_or(0)).map_err(|e| match e {
+    let (c, mut loaded) = bpf::load(m, hook, &|p| port_if.get(&p.0).copied().unwrap_or(0))
+        .map_err(|e| match e {
             LoadError::Refused(s) => format!("refused by the target profile: {s}"),
             LoadError::Failed(s) => s,
         })?;
@@ -250,17 +247,32 @@ fn inside(
             None => testrun::run_live(&loaded, &p.bytes, in0).map_err(|e| e.to_string()),
         }
     };
-    // Everything the sinks got until `quiet` passes without a frame.
-    let collect = |quiet: Duration| -> Result<Vec<(Sink, Vec<u8>)>, String> {
-        let mut got = Vec::new();
-        for (s, cap) in &caps {
-            for f in cap.drain(quiet).map_err(|e| e.to_string())? {
-                got.push((*s, f));
+    // What the sinks get: once `expect` frames are in, until `quiet` passes
+    // without another (at most `max` in all).
+    let collect =
+        |expect: usize, quiet: Duration, max: Duration| -> Result<Vec<(Sink, Vec<u8>)>, String> {
+            let start = Instant::now();
+            let mut last = start;
+            let mut got = Vec::new();
+            loop {
+                let mut any = false;
+                for (s, cap) in &caps {
+                    while let Some(f) = cap.recv(Duration::ZERO).map_err(|e| e.to_string())? {
+                        got.push((*s, f));
+                        any = true;
+                    }
+                }
+                let now = Instant::now();
+                if any {
+                    last = now;
+                }
+                if (got.len() >= expect && now - last >= quiet) || now - start >= max {
+                    return Ok(got);
+                }
+                std::thread::sleep(Duration::from_millis(1));
             }
-        }
-        Ok(got)
-    };
-    let _ = collect(Duration::from_millis(5))?;
+        };
+    let _ = collect(0, Duration::from_millis(5), Duration::from_millis(50))?;
     let wants: Vec<Want> = probes.iter().map(|p| want_of(m, hook, p)).collect();
     let mut results: Vec<Option<FrameResult>> = vec![None; probes.len()];
     for (i, w) in wants.iter().enumerate() {
@@ -268,7 +280,9 @@ fn inside(
             results[i] = Some(FrameResult::NotRun(why.clone()));
         }
     }
-    let runnable: Vec<usize> = (0..probes.len()).filter(|i| results[*i].is_none()).collect();
+    let runnable: Vec<usize> = (0..probes.len())
+        .filter(|i| results[*i].is_none())
+        .collect();
     let mut done = 0;
     for batch in runnable.chunks(32) {
         progress(done, probes.len());
@@ -286,10 +300,11 @@ fn inside(
             .filter(|i| results[**i].is_none())
             .filter_map(|i| wants[*i].as_ref().ok().cloned().flatten())
             .collect();
-        let mut got = collect(Duration::from_millis(if want.is_empty() { 20 } else { 60 }))?;
-        if got.len() < want.len() {
-            got.extend(collect(Duration::from_millis(300))?);
-        }
+        let mut got = collect(
+            want.len(),
+            Duration::from_millis(15),
+            Duration::from_millis(1000),
+        )?;
         want.sort();
         got.sort();
         if want == got {
@@ -306,7 +321,11 @@ fn inside(
             for i in again {
                 send(&probes[i])?;
                 let w = wants[i].clone().ok().flatten();
-                let mut got = collect(Duration::from_millis(if w.is_some() { 150 } else { 60 }))?;
+                let mut got = collect(
+                    usize::from(w.is_some()),
+                    Duration::from_millis(40),
+                    Duration::from_millis(500),
+                )?;
                 got.sort();
                 let ok = match &w {
                     Some(x) => got.len() == 1 && &got[0] == x,

@@ -177,7 +177,10 @@ fn malformed_of(bytes: &[u8]) -> Vec<(Vec<u8>, &'static str)> {
     let mut out = Vec::new();
     let p = semantics::parse(bytes);
     let l3 = p.l3_offset();
-    out.push((bytes[..bytes.len().min(13)].to_vec(), "shorter than Ethernet"));
+    out.push((
+        bytes[..bytes.len().min(13)].to_vec(),
+        "shorter than Ethernet",
+    ));
     if p.is_valid(Header::Ipv4) || p.is_valid(Header::Ipv6) {
         out.push((bytes[..l3 + 10].to_vec(), "L3 header cut short"));
     }
@@ -201,6 +204,9 @@ fn malformed_of(bytes: &[u8]) -> Vec<(Vec<u8>, &'static str)> {
     }
     out
 }
+
+/// Miss vectors drawn per table with keys.
+const MISSES_PER_TABLE: usize = 8;
 
 /// `n` vectors for `module`: every entry's hits and edges, misses and
 /// malformed frames first (interleaved by class, so a small `n` still has
@@ -253,10 +259,14 @@ pub fn generate(module: &Module, n: usize, seed: u64) -> Vec<Vector> {
             }
         }
     }
-    // Misses: random frames until each table with keys has one the
+    // Misses: random key values until each table with keys has a few the
     // reference misses on (bounded tries).
     for t in module.tables.iter().filter(|t| !t.keys.is_empty()) {
-        for _ in 0..200 {
+        let mut found = 0;
+        for _ in 0..400 {
+            if found == MISSES_PER_TABLE {
+                break;
+            }
             let values: Vec<(Field, u128)> = t
                 .keys
                 .iter()
@@ -274,7 +284,7 @@ pub fn generate(module: &Module, n: usize, seed: u64) -> Vec<Vector> {
                         why: format!("misses every entry of {}", t.name),
                     },
                 );
-                break;
+                found += 1;
             }
         }
     }
@@ -351,7 +361,10 @@ mod tests {
                 "{name}: {really} of {} built hits hit",
                 built_hits.len()
             );
-            for x in v.iter().filter(|x| x.class == Class::Miss && x.why.starts_with("misses")) {
+            for x in v
+                .iter()
+                .filter(|x| x.class == Class::Miss && x.why.starts_with("misses"))
+            {
                 assert!(!x.bytes.is_empty());
             }
             // Deterministic.
@@ -382,7 +395,10 @@ mod tests {
             },
         );
         let vals: Vec<u128> = e.iter().map(|x| x.0).collect();
-        assert_eq!(vals, vec![0x0a00_0000, 0x0aff_ffff, 0x09ff_ffff, 0x0b00_0000]);
+        assert_eq!(
+            vals,
+            vec![0x0a00_0000, 0x0aff_ffff, 0x09ff_ffff, 0x0b00_0000]
+        );
         assert!(is_malformed(&[0u8; 10]));
     }
 }
