@@ -663,3 +663,84 @@ fn bmv2_agrees_where_the_toolchain_is() {
     assert!(b["counters"]["checked"].as_u64().unwrap() > 0, "{b:#}");
     junit(&j);
 }
+
+// --- netdevsim: only when asked ------------------------------------------------
+
+#[test]
+fn netdevsim_runs_only_when_asked_and_says_why_not() {
+    // Not asked: not run, with how to ask (no VM is booted).
+    let o = offloadctl(&["validate", ROUTER, "--generate", "10", "--json"], &[]);
+    let doc = json(&o);
+    let n = target(&doc, "netdevsim");
+    assert_eq!(n["status"], "not run");
+    assert!(
+        n["reason"]
+            .as_str()
+            .unwrap()
+            .contains("--targets netdevsim"),
+        "{n:#}"
+    );
+    // Asked, for a module its offload profile refuses: the profile's reason.
+    let o = offloadctl(
+        &[
+            "validate",
+            ROUTER,
+            "--generate",
+            "10",
+            "--targets",
+            "netdevsim",
+            "--json",
+        ],
+        &[],
+    );
+    let doc = json(&o);
+    let n = target(&doc, "netdevsim");
+    assert_eq!(n["status"], "not run", "{n:#}");
+    let why = n["reason"].as_str().unwrap();
+    // As root the profile is checked; unprivileged, root comes first.
+    assert!(
+        why.contains("netdevsim offload profile refuses") || why.contains("needs root"),
+        "{why}"
+    );
+    assert_eq!(o.status.code(), Some(0));
+}
+
+/// Boots the offload lab VM (~70 s under TCG once the guest kernel is
+/// cached): `OFFLOAD_VALIDATE_NETDEVSIM=1` runs it; otherwise it says so.
+#[test]
+fn netdevsim_control_path_in_the_lab_vm() {
+    let test = "netdevsim_control_path_in_the_lab_vm";
+    if std::env::var("OFFLOAD_VALIDATE_NETDEVSIM").as_deref() != Ok("1") {
+        testenv::announce_skip(
+            test,
+            "boots the offload lab VM (~70 s); set OFFLOAD_VALIDATE_NETDEVSIM=1 to run it (tests/vm_lab.rs covers the lab itself in every run)",
+        );
+        return;
+    }
+    if !testenv::require_root(test) {
+        return;
+    }
+    let o = offloadctl(
+        &[
+            "validate",
+            "lab/vm/modules/drop-fit.toml",
+            "--generate",
+            "20",
+            "--targets",
+            "reference,netdevsim",
+            "--json",
+        ],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}\n{}", stdout(&o), stderr(&o));
+    let doc = json(&o);
+    let n = target(&doc, "netdevsim");
+    assert_eq!(n["status"], "pass", "{n:#}");
+    assert_eq!(n["counters"]["checked"], 8, "{n:#}");
+    assert_eq!(n["classes"]["hit"]["pass"], 0);
+    assert!(n["not_run"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .any(|k| k.contains("never runs offloaded programs")));
+}

@@ -230,7 +230,7 @@ impl<'a> Summary<'a> {
         for c in Class::ALL {
             let _ = write!(o, " {:<16}", c.name());
         }
-        let _ = writeln!(o, " {:<14} {:>10}", "counters", "frames/s");
+        let _ = writeln!(o, " {:<14} {:>10}", "counters/ctl", "frames/s");
         for out in self.results {
             let _ = write!(o, "{:<13}", out.target.name());
             match &out.run {
