@@ -347,6 +347,64 @@ fn pcapng_vectors_take_the_port_from_the_interface_name() {
     let doc = json(&o);
     assert_eq!(doc["vectors"]["count"], 2);
     assert_eq!(target(&doc, "reference")["classes"]["hit"]["pass"], 2);
+    // A classic pcap names no interfaces: --in-port, else the first port.
+    let c = s.file("v.pcap");
+    {
+        use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
+        let f = std::fs::File::create(&c).unwrap();
+        let mut w = PcapWriter::with_header(
+            f,
+            PcapHeader {
+                datalink: pcap_file::DataLink::ETHERNET,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let data = unhex(IN);
+        w.write_packet(&PcapPacket::new(
+            std::time::Duration::from_secs(1),
+            data.len() as u32,
+            &data,
+        ))
+        .unwrap();
+    }
+    let o = offloadctl(
+        &[
+            "validate",
+            ROUTER,
+            "--vectors",
+            &c,
+            "--in-port",
+            "servers",
+            "--targets",
+            "reference",
+            "--json",
+        ],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}\n{}", stdout(&o), stderr(&o));
+    assert_eq!(json(&o)["vectors"]["count"], 1);
+    assert_eq!(target(&json(&o), "reference")["classes"]["hit"]["pass"], 1);
+    // --in-port is resolved against the module for a classic pcap.
+    let o = offloadctl(
+        &[
+            "validate",
+            ROUTER,
+            "--vectors",
+            &c,
+            "--in-port",
+            "srvers",
+            "--targets",
+            "reference",
+        ],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("did you mean `servers`"),
+        "{}",
+        stderr(&o)
+    );
     // An interface name that is no port is an error saying which frame.
     write_pcapng(&p, &[(0, unhex(IN))], &["eth7"]);
     let o = offloadctl(
