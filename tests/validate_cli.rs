@@ -802,3 +802,68 @@ fn netdevsim_control_path_in_the_lab_vm() {
         .keys()
         .any(|k| k.contains("never runs offloaded programs")));
 }
+
+// --- a real offload NIC: only with --on, and only if it is one ---------------
+
+/// A veth pair in the root namespace for one test, removed on drop.
+struct Veth(String);
+impl Veth {
+    fn new() -> Veth {
+        let a = format!("ovn{}", std::process::id() % 100_000);
+        let ok = Command::new("ip")
+            .args([
+                "link",
+                "add",
+                &a,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                &format!("{a}p"),
+            ])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "ip link add {a}");
+        Veth(a)
+    }
+}
+impl Drop for Veth {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["link", "del", &self.0]).output();
+    }
+}
+
+#[test]
+fn the_nic_target_runs_only_on_an_offload_nic_given_with_on() {
+    let test = "the_nic_target_runs_only_on_an_offload_nic_given_with_on";
+    if !testenv::require_root(test) {
+        return;
+    }
+    let run = |on: Option<&str>| {
+        let mut args = vec![
+            "validate",
+            "examples/ddos-filter.toml",
+            "--generate",
+            "10",
+            "--targets",
+            "reference,nic",
+            "--json",
+        ];
+        if let Some(i) = on {
+            args.extend(["--on", i]);
+        }
+        let o = offloadctl(&args, &[]);
+        assert_eq!(o.status.code(), Some(0), "{}\n{}", stdout(&o), stderr(&o));
+        let doc = json(&o);
+        let n = target(&doc, "nic").clone();
+        assert_eq!(n["status"], "not run", "{n:#}");
+        n["reason"].as_str().unwrap().to_string()
+    };
+    assert!(run(None).contains("no --on IFACE"));
+    assert!(run(Some("nosuch0")).contains("no such interface"));
+    // A veth is no offload NIC: the probe says so, nothing is applied.
+    let v = Veth::new();
+    let why = run(Some(&v.0));
+    assert!(why.contains("(veth) does no XDP hardware offload"), "{why}");
+}

@@ -177,7 +177,7 @@ pub fn run_all(
                         offload_drivers::validate::live::run(m, Hook::Tc, &probes, &mut tick)
                     }
                     TargetId::Bmv2 => bmv2(m, &probes),
-                    TargetId::Nic => nic(on),
+                    TargetId::Nic => nic(m, file, on, vectors.len()),
                     TargetId::Netdevsim => netdevsim(m, file, vectors.len()),
                 }
             };
@@ -293,7 +293,16 @@ fn bmv2(m: &Module, probes: &[Probe]) -> Result<TargetRun, String> {
     })
 }
 
-fn nic(on: Option<&str>) -> Result<TargetRun, String> {
+/// A real offload NIC, only with `--on IFACE`: the probe must say the
+/// device does XDP hardware offload, the module must fit its offload
+/// profile; then the control path runs on it as on netdevsim (apply in
+/// offload mode, status, entries read back, detach) through this very
+/// binary. Frames are not run: a NIC processes what arrives on its wire,
+/// and validate drives no traffic peer there.
+fn nic(m: &Module, file: &Path, on: Option<&str>, frames: usize) -> Result<TargetRun, String> {
+    use offload_core::plan::Profile;
+    use offload_drivers::probe::{self, view::LiveSystem};
+    use offload_ebpf::codegen::{compile, Target};
     let Some(iface) = on else {
         return Err(
             "no --on IFACE: a real offload NIC is used only on its own interface, when asked"
@@ -303,9 +312,80 @@ fn nic(on: Option<&str>) -> Result<TargetRun, String> {
     if !Path::new("/sys/class/net").join(iface).exists() {
         return Err(format!("--on {iface}: no such interface"));
     }
-    Err(format!(
-        "--on {iface}: driving frames through a NIC's receive path needs a traffic peer on its wire, which validate does not do yet (use `offloadctl apply --mode offload` and your traffic generator)"
-    ))
+    let hwdb = offload_hwdb::Hwdb::builtin().map_err(|e| e.to_string())?;
+    let report = probe::probe(&LiveSystem, &hwdb).map_err(|e| format!("probe: {e}"))?;
+    let dev = report
+        .device(iface)
+        .ok_or_else(|| format!("--on {iface}: the probe does not list it"))?;
+    let driver = dev
+        .driver
+        .as_ref()
+        .map_or("unknown driver".to_string(), |d| d.value.clone());
+    let hw = &dev.xdp.hw_offload;
+    if hw.value != Some(true) {
+        return Err(format!(
+            "--on {iface} ({driver}) does no XDP hardware offload ({}: {})",
+            match hw.value {
+                Some(false) => "no",
+                _ => "unknown",
+            },
+            hw.from
+        ));
+    }
+    let profile = dev
+        .hwdb
+        .as_ref()
+        .and_then(|h| h.offload_profile.as_deref())
+        .and_then(Profile::by_name)
+        .ok_or_else(|| {
+            format!("--on {iface} ({driver}): no offload profile in the hardware database")
+        })?;
+    if let Err(e) = compile(m, &Target::xdp_offload(profile)) {
+        return Err(format!("{iface}'s offload profile refuses the module: {e}"));
+    }
+    let t0 = Instant::now();
+    let me = std::env::current_exe().map_err(|e| e.to_string())?;
+    let module = file.display().to_string();
+    let steps: [(&str, Vec<&str>); 4] = [
+        (
+            "apply_offload",
+            vec!["apply", &module, "--on", iface, "--mode", "offload"],
+        ),
+        ("status_in_sync", vec!["status"]),
+        ("entries_read_back", vec!["entries", "list"]),
+        ("detach", vec!["detach"]),
+    ];
+    let mut failed = Vec::new();
+    for (name, args) in &steps {
+        let out = std::process::Command::new(&me)
+            .args(args)
+            .output()
+            .map_err(|e| e.to_string())?;
+        if !out.status.success() {
+            failed.push(format!(
+                "control path {name}: `offloadctl {}` exited {}: {}",
+                args.join(" "),
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+            if *name == "apply_offload" {
+                break;
+            }
+        }
+    }
+    Ok(TargetRun {
+        frames: vec![
+            FrameResult::NotRun(format!(
+                "frames through {iface} need a traffic peer on its wire, which validate does not drive"
+            ));
+            frames
+        ],
+        counters_checked: steps.len(),
+        counter_mismatches: failed,
+        setup_secs: t0.elapsed().as_secs_f64(),
+        run_secs: 0.0,
+        notes: vec![format!("control path on {iface} ({driver}): apply in offload mode, status, entries, detach")],
+    })
 }
 
 /// The control path of `module` on netdevsim, in the offload lab VM: a
