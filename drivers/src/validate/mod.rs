@@ -51,9 +51,10 @@ pub enum FrameResult {
 #[derive(Debug, Clone, Default)]
 pub struct TargetRun {
     pub frames: Vec<FrameResult>,
-    /// Counter slots compared with the reference's totals.
+    /// Counter slots compared with the reference's totals (for targets that
+    /// run no frames — netdevsim, a NIC's control path — the checks made).
     pub counters_checked: usize,
-    /// Counter slots that differ, in words.
+    /// Counter slots (or checks) that differ, in words.
     pub counter_mismatches: Vec<String>,
     /// Seconds spent compiling, loading, filling tables, building labs.
     pub setup_secs: f64,

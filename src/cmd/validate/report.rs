@@ -38,7 +38,7 @@ impl Progress {
         if std::io::stderr().is_terminal() {
             let bar = indicatif::ProgressBar::new(total as u64);
             if let Ok(style) = indicatif::ProgressStyle::with_template(
-                "{prefix:>13} [{bar:30}] {pos}/{len} frames {per_sec} {msg}",
+                "{prefix:>13} [{bar:30}] {pos}/{len} frames, {elapsed} {msg}",
             ) {
                 bar.set_style(style.progress_chars("=> "));
             }
