@@ -150,6 +150,7 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
             }
         }
         EntriesCommand::Load { file, no_batch } => {
+            let t0 = std::time::Instant::now();
             let text = std::fs::read_to_string(file)
                 .with_context(|| format!("cannot read {}", file.display()))?;
             let es = match parse::file(&module, &file.display().to_string(), &text) {
@@ -159,7 +160,7 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
                     return Ok(1);
                 }
             };
-            let t0 = std::time::Instant::now();
+            let read_ms = t0.elapsed().as_secs_f64() * 1e3;
             match runtime::add(&roots, Some(&st.module), &es, !no_batch) {
                 Ok(r) => {
                     println!(
@@ -167,6 +168,14 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
                         r.added,
                         r.placements,
                         t0.elapsed().as_secs_f64() * 1e3
+                    );
+                    println!(
+                        "  phases: file read+parse {read_ms:.1} ms, {}",
+                        r.phases
+                            .iter()
+                            .map(|(p, ms)| format!("{p} {ms:.1} ms"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     );
                     for (t, w) in &r.writes {
                         let fb = w

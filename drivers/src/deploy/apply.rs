@@ -21,7 +21,7 @@ use crate::load::attach::{self, Attachment};
 use crate::load::program::Loaded;
 use crate::load::{bpffs, observe, offload, program, Mode};
 use crate::sys::{self, Bpf, Kernel};
-use offload_core::ir::{Entry, KeyMatch, Module};
+use offload_core::ir::{ActionCall, Entry, KeyMatch, Module};
 use offload_ebpf::codegen;
 use offload_ebpf::layout::ModuleLayout;
 use std::collections::BTreeMap;
@@ -153,7 +153,7 @@ fn desired_entries(
 /// The entries a deployment gives, with counter slots: an entry the running
 /// version has keeps its slot (its counters continue), the others take free
 /// slots. Entries that are not the module file's are marked runtime.
-pub(crate) fn given_entries(
+pub fn given_entries(
     module: &Module,
     old: Option<&State>,
     given: &BTreeMap<String, Vec<Entry>>,
@@ -177,10 +177,14 @@ pub(crate) fn given_entries(
         let mut placed: Vec<(Entry, u32, bool)> = Vec::new();
         let mut used: std::collections::HashSet<u32> = std::collections::HashSet::new();
         let mut later = Vec::new();
+        // The module file's own entries (a file may hold 10^6 of them too).
+        let from_file: std::collections::HashSet<(&[KeyMatch], Option<u32>, &ActionCall)> = t
+            .entries
+            .iter()
+            .map(|f| (f.matches.as_slice(), f.priority, &f.action))
+            .collect();
         for e in list {
-            let runtime = !t.entries.iter().any(|f| {
-                f.matches == e.matches && f.priority == e.priority && f.action == e.action
-            });
+            let runtime = !from_file.contains(&(e.matches.as_slice(), e.priority, &e.action));
             match old_ix.get(&(e.priority, e.matches.as_slice())).copied() {
                 Some(s) if !used.contains(&s) => {
                     used.insert(s);
