@@ -32,6 +32,7 @@ pub mod lab_net;
 pub mod lab_vm;
 pub mod plan;
 pub mod probe;
+pub mod progress;
 pub mod reconcile;
 pub mod run;
 pub mod status;

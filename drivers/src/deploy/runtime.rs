@@ -145,12 +145,26 @@ pub fn add(
     new_entries: &[(String, Entry)],
     batch: bool,
 ) -> Result<EntriesReport, DeployError> {
+    add_reporting(roots, module, new_entries, batch, &mut |_| {})
+}
+
+/// [`add`], calling `on_phase` as each phase starts (`validate`, `diff`,
+/// `map write`, `state save`): a long load shows where it is.
+pub fn add_reporting(
+    roots: &Roots,
+    module: Option<&str>,
+    new_entries: &[(String, Entry)],
+    batch: bool,
+    on_phase: &mut dyn FnMut(&'static str),
+) -> Result<EntriesReport, DeployError> {
     let mut phases = Phases::start();
     let mut st = super::pick_module(roots, module)?;
     let m = module_of(&st)?;
     phases.lap("state read");
+    on_phase("validate");
     let (lists, fresh) = plan_add(&m, &st, new_entries)?;
     phases.lap("validate");
+    on_phase("diff");
     // Ports the new entries send to must be bound.
     let bound = super::ports::resolve(&m, &st.ports)?;
     let plain: BTreeMap<String, Vec<Entry>> = lists
@@ -171,8 +185,10 @@ pub fn add(
         })
         .collect();
     phases.lap("diff");
+    on_phase("map write");
     let writes = apply_changes(roots, &st, &m, &changes, batch)?;
     phases.lap("map write");
+    on_phase("state save");
     for (t, list) in lists {
         let ts = st
             .tables
