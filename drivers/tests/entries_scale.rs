@@ -3,8 +3,8 @@
 //!
 //! The pure steps of those commands — reading an entries file, validating
 //! the new entries against the table, choosing counter slots, matching the
-//! entries to the recorded ones (apply's `given_entries`), encoding the map
-//! image, the state record — run at N and 16N entries. Each step is measured
+//! runtime entries a new version keeps and the recorded slots and counters
+//! (apply's `desired_entries`, `given_entries`, `carry_counters`), encoding the map image, the state record — run at N and 16N entries. Each step is measured
 //! by what it allocates (bytes and allocations, counted by this binary's
 //! allocator: exact and machine-independent) and by its time in
 //! the same run. Linear steps grow ~16x; a step that copies or scans the
@@ -136,9 +136,31 @@ fn steps(n: usize) -> Vec<(&'static str, (u64, u64, f64))> {
         .iter()
         .map(|(k, v)| (k.clone(), v.iter().map(|(e, _, _)| e.clone()).collect()))
         .collect();
+    let (c, kept) = cost(|| apply::desired_entries(&m, Some(&st)));
+    out.push(("apply: keep runtime entries", c));
+    assert_eq!(kept["routes"].len(), n + 3);
     let (c, placed) = cost(|| apply::given_entries(&m, Some(&st), &given));
     out.push(("apply: match recorded slots", c));
     assert_eq!(placed["routes"].len(), 2 * n + 3);
+    // A re-apply carries the old version's counters to the same entries
+    // (no maps under these roots: only the matching is measured).
+    let nowhere = offload_drivers::deploy::Roots {
+        bpffs: "/nonexistent/offload-scale".into(),
+        state: "/nonexistent/offload-scale".into(),
+    };
+    let t = m.table_by_name("routes").unwrap();
+    let mut ts = TableState::default();
+    let (c, ()) = cost(|| {
+        apply::carry_counters(
+            &offload_drivers::sys::Kernel,
+            &nowhere,
+            &st,
+            t,
+            &placed["routes"],
+            &mut ts,
+        )
+    });
+    out.push(("apply: carry counters", c));
     let c = offload_ebpf::codegen::compile(&m, &offload_ebpf::codegen::Target::xdp()).unwrap();
     let t = m.table_by_name("routes").unwrap();
     let with_slots: Vec<_> = placed["routes"]

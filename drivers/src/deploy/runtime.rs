@@ -83,7 +83,7 @@ pub fn plan_add(
     struct Table {
         list: Vec<(Entry, u32, bool)>,
         checker: entries::Checker,
-        slots: SlotAllocator,
+        slots: entries::SlotAllocator,
     }
     let mut tables: BTreeMap<String, Table> = BTreeMap::new();
     let mut fresh: BTreeMap<String, Vec<u32>> = BTreeMap::new();
@@ -93,7 +93,7 @@ pub fn plan_add(
             let list = table_entries(st, tname);
             Table {
                 checker: entries::Checker::new(list.iter().map(|(e, _, _)| e)),
-                slots: SlotAllocator::new(list.iter().map(|(_, s, _)| *s)),
+                slots: entries::SlotAllocator::new(list.iter().map(|(_, s, _)| *s)),
                 list,
             }
         });
@@ -109,33 +109,6 @@ pub fn plan_add(
         tables.into_iter().map(|(k, t)| (k, t.list)).collect(),
         fresh,
     ))
-}
-
-/// Counter slots handed out lowest-free-first (what [`entries::free_slot`]
-/// finds), in O(1) amortised per slot: slots are only taken while adding,
-/// so the lowest free one never goes down.
-struct SlotAllocator {
-    used: std::collections::HashSet<u32>,
-    next: u32,
-}
-
-impl SlotAllocator {
-    fn new(used: impl IntoIterator<Item = u32>) -> SlotAllocator {
-        SlotAllocator {
-            used: used.into_iter().collect(),
-            next: 0,
-        }
-    }
-
-    fn take(&mut self, size: u32) -> Option<u32> {
-        while self.used.contains(&self.next) {
-            self.next += 1;
-        }
-        (self.next < size).then(|| {
-            self.used.insert(self.next);
-            self.next
-        })
-    }
 }
 
 /// Adds entries (all or none).
