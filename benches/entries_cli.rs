@@ -82,12 +82,12 @@ fn main() {
     let sizes: Vec<usize> = std::env::var("OFFLOAD_BENCH_SIZES")
         .ok()
         .map(|s| s.split(',').filter_map(|x| x.trim().parse().ok()).collect())
-        .unwrap_or_else(|| vec![10_000, 100_000, 999_997]);
+        .unwrap_or_else(|| vec![10_000, 100_000, 999_996]);
     let dir = std::env::temp_dir().join(format!("offload-bench-entries-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let state = dir.join("state");
     let name = format!("bench-routes-{}", std::process::id());
-    // edge-router with room for 10^6 routes (3 are in the module file).
+    // edge-router with room for 10^6 routes (3 are in the module file, 1 is added).
     let module = include_str!("../examples/edge-router.toml")
         .replace("name = \"edge-router\"", &format!("name = \"{name}\""))
         .replace("size = 65536", "size = 1000000");
