@@ -59,6 +59,10 @@ pub enum EntriesCommand {
         /// One element at a time instead of batch updates
         #[arg(long)]
         no_batch: bool,
+        /// No progress lines when stderr is not a terminal
+        #[arg(long, short)]
+        #[serde(default)]
+        quiet: bool,
     },
 }
 
@@ -149,24 +153,45 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
                 print!("{}", status_text(&all[0]));
             }
         }
-        EntriesCommand::Load { file, no_batch } => {
+        EntriesCommand::Load {
+            file,
+            no_batch,
+            quiet,
+        } => {
+            let t0 = std::time::Instant::now();
+            let progress = load_progress(file, *quiet);
             let text = std::fs::read_to_string(file)
                 .with_context(|| format!("cannot read {}", file.display()))?;
             let es = match parse::file(&module, &file.display().to_string(), &text) {
                 Ok(es) => es,
                 Err(e) => {
+                    progress.finish();
                     eprintln!("error: {e}");
                     return Ok(1);
                 }
             };
-            let t0 = std::time::Instant::now();
-            match runtime::add(&roots, Some(&st.module), &es, !no_batch) {
+            drop(text);
+            let read_ms = t0.elapsed().as_secs_f64() * 1e3;
+            let n = es.len();
+            let r = runtime::add_reporting(&roots, Some(&st.module), &es, !no_batch, &mut |p| {
+                progress.phase(&format!("{p} ({n} entries)"))
+            });
+            progress.finish();
+            match r {
                 Ok(r) => {
                     println!(
                         "loaded {} entries on {} interface(s) in {:.1} ms",
                         r.added,
                         r.placements,
                         t0.elapsed().as_secs_f64() * 1e3
+                    );
+                    println!(
+                        "  phases: file read+parse {read_ms:.1} ms, {}",
+                        r.phases
+                            .iter()
+                            .map(|(p, ms)| format!("{p} {ms:.1} ms"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     );
                     for (t, w) in &r.writes {
                         let fb = w
@@ -185,6 +210,24 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
         }
     }
     Ok(0)
+}
+
+/// Progress of `entries load FILE`: only files of 1 MB and more (~13,000
+/// routes) are long enough to show it.
+fn load_progress(file: &std::path::Path, quiet: bool) -> super::progress::Progress {
+    let long = std::fs::metadata(file).is_ok_and(|m| m.len() >= 1 << 20);
+    let p = super::progress::Progress::new("entries load", long, quiet);
+    p.phase(&format!("reading {}", file.display()));
+    p
+}
+
+/// Ends a progress display when it goes out of scope (every return path).
+struct Finish<'a>(&'a super::progress::Progress);
+
+impl Drop for Finish<'_> {
+    fn drop(&mut self) {
+        self.0.finish();
+    }
 }
 
 /// Entries of a deployment: validated once, then on every placement (host
@@ -268,16 +311,24 @@ pub fn deployment_entries_into(
                 Ok(())
             })?
         }
-        EntriesCommand::Load { file, .. } => {
+        EntriesCommand::Load { file, quiet, .. } => {
+            let progress = load_progress(file, *quiet);
             let text = std::fs::read_to_string(file)
                 .with_context(|| format!("cannot read {}", file.display()))?;
             let list = match parse::file(&module, &file.display().to_string(), &text) {
                 Ok(l) => l,
                 Err(e) => {
+                    progress.finish();
                     complain!(out, "error: {e}");
                     return Ok(1);
                 }
             };
+            drop(text);
+            progress.phase(&format!(
+                "validating {} entries and writing them on every placement",
+                list.len()
+            ));
+            let _done = Finish(&progress);
             super::deployment::change_entries(rec, move |m, tables| {
                 let mut checkers = std::collections::BTreeMap::new();
                 for (table, e) in list {

@@ -1,5 +1,6 @@
 //! One module per verb. Each exposes `Args` (clap) and
-//! `run(&Args) -> anyhow::Result<i32>` (the exit code). Shared helpers live here.
+//! `run(&Args) -> anyhow::Result<i32>` (the exit code). Shared helpers live here
+//! (and in `progress`: the progress display of long commands).
 
 /// A line of output into a [`Reply`] (`say!`: stdout, `complain!`: stderr).
 macro_rules! say {
@@ -32,6 +33,7 @@ pub mod lab_net;
 pub mod lab_vm;
 pub mod plan;
 pub mod probe;
+pub mod progress;
 pub mod reconcile;
 pub mod run;
 pub mod status;

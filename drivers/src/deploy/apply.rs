@@ -21,7 +21,7 @@ use crate::load::attach::{self, Attachment};
 use crate::load::program::Loaded;
 use crate::load::{bpffs, observe, offload, program, Mode};
 use crate::sys::{self, Bpf, Kernel};
-use offload_core::ir::{Entry, KeyMatch, Module};
+use offload_core::ir::{ActionCall, Entry, KeyMatch, Module};
 use offload_ebpf::codegen;
 use offload_ebpf::layout::ModuleLayout;
 use std::collections::BTreeMap;
@@ -116,7 +116,7 @@ enum Committed {
 /// The entries the new version starts with: its file entries, then runtime
 /// entries of the previous version that are still valid (slots: file entries
 /// 0.., runtime ones after).
-fn desired_entries(
+pub fn desired_entries(
     module: &Module,
     old: Option<&State>,
 ) -> BTreeMap<String, Vec<(Entry, u32, bool)>> {
@@ -129,13 +129,15 @@ fn desired_entries(
             .map(|(i, e)| (e.clone(), i as u32, false))
             .collect();
         if let Some(ts) = old.and_then(|s| s.tables.get(&t.name)) {
+            // Hash sets of keys, priorities and slots, built once: a copy,
+            // scan and sort of the list per runtime entry was quadratic.
+            let mut checker = crate::entries::Checker::new(list.iter().map(|(e, _, _)| e));
+            let mut slots = crate::entries::SlotAllocator::new(list.iter().map(|(_, s, _)| *s));
             for r in ts.entries.iter().filter(|r| r.runtime) {
                 let Some((e, _)) = r.to_entry() else { continue };
-                let existing: Vec<Entry> = list.iter().map(|(e, _, _)| e.clone()).collect();
-                match crate::entries::validate(module, t, &existing, &e) {
+                match checker.check(module, t, &e) {
                     Ok(()) => {
-                        let used: Vec<u32> = list.iter().map(|(_, s, _)| *s).collect();
-                        if let Some(slot) = crate::entries::free_slot(&used, t.size) {
+                        if let Some(slot) = slots.take(t.size) {
                             list.push((e, slot, true));
                         }
                     }
@@ -153,7 +155,7 @@ fn desired_entries(
 /// The entries a deployment gives, with counter slots: an entry the running
 /// version has keeps its slot (its counters continue), the others take free
 /// slots. Entries that are not the module file's are marked runtime.
-pub(crate) fn given_entries(
+pub fn given_entries(
     module: &Module,
     old: Option<&State>,
     given: &BTreeMap<String, Vec<Entry>>,
@@ -177,10 +179,14 @@ pub(crate) fn given_entries(
         let mut placed: Vec<(Entry, u32, bool)> = Vec::new();
         let mut used: std::collections::HashSet<u32> = std::collections::HashSet::new();
         let mut later = Vec::new();
+        // The module file's own entries (a file may hold 10^6 of them too).
+        let from_file: std::collections::HashSet<(&[KeyMatch], Option<u32>, &ActionCall)> = t
+            .entries
+            .iter()
+            .map(|f| (f.matches.as_slice(), f.priority, &f.action))
+            .collect();
         for e in list {
-            let runtime = !t.entries.iter().any(|f| {
-                f.matches == e.matches && f.priority == e.priority && f.action == e.action
-            });
+            let runtime = !from_file.contains(&(e.matches.as_slice(), e.priority, &e.action));
             match old_ix.get(&(e.priority, e.matches.as_slice())).copied() {
                 Some(s) if !used.contains(&s) => {
                     used.insert(s);
@@ -1216,7 +1222,7 @@ fn rollback(sys: &dyn Bpf, committed: Vec<Committed>) {
 
 /// Totals of the old version's counters (all placements, plus what it had
 /// carried itself) become the base of the same entries in the new version.
-fn carry_counters(
+pub fn carry_counters(
     sys: &dyn Bpf,
     roots: &Roots,
     old: &State,
@@ -1253,11 +1259,20 @@ fn carry_counters(
         }
     }
     let old_default_slot = old_table.size;
+    // The old slot of each entry by identity, built once: a scan of the old
+    // entries per new entry made a re-apply with 10^5 routes take 5 minutes.
+    let old_entries: Vec<(Entry, u32)> =
+        old_ts.entries.iter().filter_map(|r| r.to_entry()).collect();
+    let mut old_slot: std::collections::HashMap<(&[KeyMatch], Option<u32>), u32> =
+        std::collections::HashMap::with_capacity(old_entries.len());
+    for (oe, os) in &old_entries {
+        // The first of two equal identities wins, as the scan found it.
+        old_slot
+            .entry((oe.matches.as_slice(), oe.priority))
+            .or_insert(*os);
+    }
     for (e, slot, _) in list {
-        let same = old_ts.entries.iter().find_map(|r| {
-            let (oe, os) = r.to_entry()?;
-            (oe.matches == e.matches && oe.priority == e.priority).then_some(os)
-        });
+        let same = old_slot.get(&(e.matches.as_slice(), e.priority)).copied();
         if let Some(os) = same {
             if let Some(v) = totals.get(&os) {
                 if *v != (0, 0) {

@@ -6,7 +6,7 @@
 //! unbound port, the kernel — leaves every placement's tables as they were.
 
 use super::state::{Roots, State, TableState};
-use super::{module_of, open_gen_maps, placement_layout, sys_err, table_fds, DeployError};
+use super::{module_of, open_gen_maps, placement_layout, table_fds, DeployError};
 use crate::entries::record::EntryRecord;
 use crate::entries::write::{self, WriteReport};
 use crate::entries::{self, EntryError};
@@ -43,6 +43,72 @@ pub struct EntriesReport {
     pub placements: usize,
     /// Per table, the first placement's write report.
     pub writes: BTreeMap<String, WriteReport>,
+    /// Where the time went (phase, milliseconds), in order.
+    pub phases: Vec<(&'static str, f64)>,
+}
+
+/// Phase timer: each `lap` records the time since the previous one.
+struct Phases(Vec<(&'static str, f64)>, std::time::Instant);
+
+impl Phases {
+    fn start() -> Phases {
+        Phases(Vec::new(), std::time::Instant::now())
+    }
+
+    fn lap(&mut self, name: &'static str) {
+        let now = std::time::Instant::now();
+        self.0.push((name, (now - self.1).as_secs_f64() * 1e3));
+        self.1 = now;
+    }
+}
+
+/// The tables after adding `new_entries` to what `st` records (every entry
+/// validated against the table's entries and those added before it), and the
+/// counter slots the new entries take (the lowest free one each). Linear in
+/// the table size: hash sets of keys, priorities and slots, built once per
+/// table — a scan per new entry made `entries load` of 10^4 routes take
+/// seconds and 10^6 most of a day.
+#[allow(clippy::type_complexity)]
+pub fn plan_add(
+    m: &Module,
+    st: &State,
+    new_entries: &[(String, Entry)],
+) -> Result<
+    (
+        BTreeMap<String, Vec<(Entry, u32, bool)>>,
+        BTreeMap<String, Vec<u32>>,
+    ),
+    DeployError,
+> {
+    struct Table {
+        list: Vec<(Entry, u32, bool)>,
+        checker: entries::Checker,
+        slots: entries::SlotAllocator,
+    }
+    let mut tables: BTreeMap<String, Table> = BTreeMap::new();
+    let mut fresh: BTreeMap<String, Vec<u32>> = BTreeMap::new();
+    for (tname, e) in new_entries {
+        let t = entries::table(m, tname)?;
+        let tb = tables.entry(tname.clone()).or_insert_with(|| {
+            let list = table_entries(st, tname);
+            Table {
+                checker: entries::Checker::new(list.iter().map(|(e, _, _)| e)),
+                slots: entries::SlotAllocator::new(list.iter().map(|(_, s, _)| *s)),
+                list,
+            }
+        });
+        tb.checker.check(m, t, e)?;
+        let slot = tb.slots.take(t.size).ok_or_else(|| EntryError::Full {
+            table: t.name.clone(),
+            size: t.size,
+        })?;
+        tb.list.push((e.clone(), slot, true));
+        fresh.entry(tname.clone()).or_default().push(slot);
+    }
+    Ok((
+        tables.into_iter().map(|(k, t)| (k, t.list)).collect(),
+        fresh,
+    ))
 }
 
 /// Adds entries (all or none).
@@ -52,25 +118,26 @@ pub fn add(
     new_entries: &[(String, Entry)],
     batch: bool,
 ) -> Result<EntriesReport, DeployError> {
+    add_reporting(roots, module, new_entries, batch, &mut |_| {})
+}
+
+/// [`add`], calling `on_phase` as each phase starts (`validate`, `diff`,
+/// `map write`, `state save`): a long load shows where it is.
+pub fn add_reporting(
+    roots: &Roots,
+    module: Option<&str>,
+    new_entries: &[(String, Entry)],
+    batch: bool,
+    on_phase: &mut dyn FnMut(&'static str),
+) -> Result<EntriesReport, DeployError> {
+    let mut phases = Phases::start();
     let mut st = super::pick_module(roots, module)?;
     let m = module_of(&st)?;
-    let mut lists: BTreeMap<String, Vec<(Entry, u32, bool)>> = BTreeMap::new();
-    let mut fresh: BTreeMap<String, Vec<u32>> = BTreeMap::new();
-    for (tname, e) in new_entries {
-        let t = entries::table(&m, tname)?;
-        let list = lists
-            .entry(tname.clone())
-            .or_insert_with(|| table_entries(&st, tname));
-        let existing: Vec<Entry> = list.iter().map(|(e, _, _)| e.clone()).collect();
-        entries::validate(&m, t, &existing, e)?;
-        let used: Vec<u32> = list.iter().map(|(_, s, _)| *s).collect();
-        let slot = entries::free_slot(&used, t.size).ok_or_else(|| EntryError::Full {
-            table: t.name.clone(),
-            size: t.size,
-        })?;
-        list.push((e.clone(), slot, true));
-        fresh.entry(tname.clone()).or_default().push(slot);
-    }
+    phases.lap("state read");
+    on_phase("validate");
+    let (lists, fresh) = plan_add(&m, &st, new_entries)?;
+    phases.lap("validate");
+    on_phase("diff");
     // Ports the new entries send to must be bound.
     let bound = super::ports::resolve(&m, &st.ports)?;
     let plain: BTreeMap<String, Vec<Entry>> = lists
@@ -90,7 +157,11 @@ pub fn add(
             fresh: fresh.get(t).cloned().unwrap_or_default(),
         })
         .collect();
+    phases.lap("diff");
+    on_phase("map write");
     let writes = apply_changes(roots, &st, &m, &changes, batch)?;
+    phases.lap("map write");
+    on_phase("state save");
     for (t, list) in lists {
         let ts = st
             .tables
@@ -109,12 +180,14 @@ pub fn add(
             .collect();
     }
     st.save(&roots.state_file(&st.module))?;
+    phases.lap("state save");
     Ok(EntriesReport {
         module: st.module.clone(),
         added: new_entries.len(),
         deleted: 0,
         placements: st.placements.len(),
         writes,
+        phases: phases.0,
     })
 }
 
@@ -177,6 +250,7 @@ pub fn delete(
         deleted: 1,
         placements: st.placements.len(),
         writes,
+        phases: Vec::new(),
     })
 }
 
@@ -206,11 +280,22 @@ fn apply_changes(
             })?;
             // New entries' counter slots start from zero (a reused slot may
             // hold a deleted entry's counts). No entry uses them yet: no race.
+            // One batch update for all of them: a syscall per slot was a
+            // second per 10^6 entries.
             if let (Some(cfd), Some(name)) = (fds.counters, &tl.counters_map) {
-                let zero = vec![0u8; 16 * sys::possible_cpus()];
-                for s in &c.fresh {
-                    sys::map_update(sys, cfd, &s.to_ne_bytes(), &zero, sys::BPF_ANY)
-                        .map_err(sys_err(format!("zeroing counter slot {s} of {name}")))?;
+                if !c.fresh.is_empty() {
+                    let zero = vec![0u8; counter_value_size(sys, cfd)];
+                    let elems: Vec<(Vec<u8>, Vec<u8>)> = c
+                        .fresh
+                        .iter()
+                        .map(|s| (s.to_ne_bytes().to_vec(), zero.clone()))
+                        .collect();
+                    write::write_elements(sys, name, cfd, &elems, batch && elems.len() > 1)
+                        .map_err(|source| DeployError::Fill {
+                            module: st.module.clone(),
+                            iface: pl.iface.clone(),
+                            source,
+                        })?;
                 }
             }
             match write::change(sys, tl, t, fds, &c.old, &c.new, batch) {
@@ -284,13 +369,17 @@ pub fn set_tables(
         if old == new {
             continue;
         }
+        // Hash sets, not scans (tables hold up to 10^6 entries).
+        let old_slots: std::collections::HashSet<u32> = old.iter().map(|(_, s)| *s).collect();
         let fresh: Vec<u32> = new
             .iter()
-            .filter(|(_, s)| !old.iter().any(|(_, os)| os == s))
+            .filter(|(_, s)| !old_slots.contains(s))
             .map(|(_, s)| *s)
             .collect();
-        added += new.iter().filter(|n| !old.contains(n)).count();
-        deleted += old.iter().filter(|o| !new.contains(o)).count();
+        let old_set: std::collections::HashSet<_> = old.iter().map(ident).collect();
+        let new_set: std::collections::HashSet<_> = new.iter().map(ident).collect();
+        added += new.iter().filter(|x| !old_set.contains(&ident(x))).count();
+        deleted += old.iter().filter(|x| !new_set.contains(&ident(x))).count();
         changes.push(Change {
             table: t.clone(),
             old,
@@ -320,7 +409,21 @@ pub fn set_tables(
         deleted,
         placements: st.placements.len(),
         writes,
+        phases: Vec::new(),
     })
+}
+
+/// What makes an entry the same element in a table image: matches,
+/// priority, action and counter slot (not where its text came from).
+type Ident<'a> = (
+    &'a [KeyMatch],
+    Option<u32>,
+    &'a offload_core::ir::ActionCall,
+    u32,
+);
+
+fn ident((e, s): &(Entry, u32)) -> Ident<'_> {
+    (&e.matches, e.priority, &e.action, *s)
 }
 
 /// Repairs the tables of one interface to what the state holds (drift found
@@ -353,4 +456,13 @@ pub fn resync(roots: &Roots, module: &str, iface: &str) -> Result<usize, DeployE
         written += r.batched + r.one_by_one + r.deleted;
     }
     Ok(written)
+}
+
+/// Bytes of one counter slot as user space writes it: (packets, bytes) per
+/// possible CPU for a per-CPU array, one pair for a shared (offloaded) one.
+fn counter_value_size(sys: &dyn sys::Bpf, fd: std::os::fd::BorrowedFd<'_>) -> usize {
+    match sys::map_info(sys, fd) {
+        Ok(i) if i.map_type != sys::map_type::PERCPU_ARRAY => i.value_size as usize,
+        _ => 16 * sys::possible_cpus(),
+    }
 }

@@ -163,8 +163,14 @@ impl State {
             std::fs::create_dir_all(dir).map_err(err)?;
         }
         let tmp = path.with_extension(format!("json.tmp{}", std::process::id()));
-        let text = serde_json::to_string_pretty(self).expect("state serialises");
-        std::fs::write(&tmp, text).map_err(err)?;
+        // Compact and streamed: with 10^6 entries the pretty form took 1.5 s
+        // and twice the bytes (`jq . FILE` reads it pretty).
+        let f = std::fs::File::create(&tmp).map_err(err)?;
+        let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
+        serde_json::to_writer(&mut w, self).expect("state serialises");
+        use std::io::Write as _;
+        w.flush().map_err(err)?;
+        drop(w);
         std::fs::rename(&tmp, path).map_err(err)
     }
 

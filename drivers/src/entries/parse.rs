@@ -211,20 +211,146 @@ pub enum FileError {
     },
 }
 
-fn lit(v: &toml::Value) -> Option<Lit> {
+fn lit(v: &toml9::Value) -> Option<Lit> {
     match v {
-        toml::Value::String(s) => Some(Lit::Str(s.clone())),
-        toml::Value::Integer(i) => Some(Lit::Int(*i)),
+        toml9::Value::String(s) => Some(Lit::Str(s.clone())),
+        toml9::Value::Integer(i) => Some(Lit::Int(*i)),
         _ => None,
     }
 }
 
+/// Entries per table (tables in name order, entries in file order).
+type PerTable = std::collections::BTreeMap<String, Vec<Entry>>;
+
 /// An entries file: `[[entry.TABLE]]` arrays as in a module. Returns entries
-/// per table in file order.
+/// per table in file order (tables in name order).
+///
+/// Large files (a routing table of 10^6 prefixes is ~75 MB of TOML) are cut
+/// at their `[[entry.T]]` headers and the pieces read on every CPU: the TOML
+/// parser is most of the time of an `entries load`. Cutting is exact only for
+/// files of plain headers (see [`pieces`]); others, and any file with an
+/// error (so that the error is the one the whole file gives), are read whole.
 pub fn file(module: &Module, name: &str, source: &str) -> Result<Vec<(String, Entry)>, FileError> {
-    let v: toml::Table = source
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let parts = match pieces(source, PIECE_ENTRIES) {
+        Some(p) if p.len() > 1 && threads > 1 => p,
+        _ => return document(module, name, source, &PerTableBase::new()).map(flatten),
+    };
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    type Slot = std::sync::Mutex<Option<Result<PerTable, FileError>>>;
+    let results: Vec<Slot> = parts.iter().map(|_| Slot::new(None)).collect();
+    std::thread::scope(|sc| {
+        for _ in 0..threads.min(parts.len()) {
+            sc.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(p) = parts.get(i) else { break };
+                let r = document(module, name, p.text, &p.base);
+                *results[i].lock().expect("no panic while held") = Some(r);
+            });
+        }
+    });
+    let mut all = PerTable::new();
+    for r in results {
+        match r.into_inner().expect("no panic while held") {
+            Some(Ok(t)) => {
+                for (k, mut v) in t {
+                    all.entry(k).or_default().append(&mut v);
+                }
+            }
+            // The whole file's own error (location, order), not a piece's.
+            _ => return document(module, name, source, &PerTableBase::new()).map(flatten),
+        }
+    }
+    Ok(flatten(all))
+}
+
+fn flatten(t: PerTable) -> Vec<(String, Entry)> {
+    t.into_iter()
+        .flat_map(|(k, v)| v.into_iter().map(move |e| (k.clone(), e)))
+        .collect()
+}
+
+/// Entries before a piece, per table (its `entry.T[i]` indices start there).
+type PerTableBase = std::collections::BTreeMap<String, usize>;
+
+/// Headers per piece of a cut file.
+const PIECE_ENTRIES: usize = 8192;
+
+/// One piece of an entries file: whole `[[entry.T]]` elements.
+struct Piece<'a> {
+    text: &'a str,
+    base: PerTableBase,
+}
+
+/// `[[entry.NAME]]` (bare NAME, optional trailing comment) → NAME.
+fn plain_header(line: &str) -> Option<&str> {
+    let rest = line.trim_start().strip_prefix("[[entry.")?;
+    let end = rest.find("]]")?;
+    let name = &rest[..end];
+    let after = rest[end + 2..].trim_start();
+    (!name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        && (after.is_empty() || after.starts_with('#')))
+    .then_some(name)
+}
+
+/// Cuts `source` before every `per`-th header, or `None` where cutting could
+/// change what the file means: a multi-line string (a header-like line could
+/// be inside it), any other line that starts with `[` (another kind of
+/// header, or a multi-line array), or anything but comments before the first
+/// header (a later piece would not see it). Each piece is then a TOML
+/// document whose elements are exactly those the whole file has there.
+fn pieces(source: &str, per: usize) -> Option<Vec<Piece<'_>>> {
+    if source.contains("\"\"\"") || source.contains("'''") {
+        return None;
+    }
+    let mut out = Vec::new();
+    let mut base = PerTableBase::new();
+    let mut piece_start = 0usize;
+    let mut piece_base = PerTableBase::new();
+    let mut in_piece = 0usize;
+    let mut seen_header = false;
+    let mut offset = 0usize;
+    for line in source.split_inclusive('\n') {
+        let t = line.trim_start();
+        if t.starts_with('[') {
+            let name = plain_header(line)?;
+            if in_piece == per {
+                out.push(Piece {
+                    text: &source[piece_start..offset],
+                    base: std::mem::replace(&mut piece_base, base.clone()),
+                });
+                piece_start = offset;
+                in_piece = 0;
+            }
+            *base.entry(name.to_string()).or_default() += 1;
+            in_piece += 1;
+            seen_header = true;
+        } else if !(seen_header || t.is_empty() || t.starts_with('#')) {
+            return None;
+        }
+        offset += line.len();
+    }
+    out.push(Piece {
+        text: &source[piece_start..],
+        base: piece_base,
+    });
+    Some(out)
+}
+
+/// Reads one TOML document of `[[entry.T]]` arrays; element `i` of table T
+/// is named `entry.T[base[T] + i]` in errors.
+fn document(
+    module: &Module,
+    name: &str,
+    source: &str,
+    base: &PerTableBase,
+) -> Result<PerTable, FileError> {
+    let v: toml9::Table = source
         .parse()
-        .map_err(|e: toml::de::Error| FileError::Toml {
+        .map_err(|e: toml9::de::Error| FileError::Toml {
             file: name.into(),
             detail: e.to_string(),
         })?;
@@ -233,7 +359,7 @@ pub fn file(module: &Module, name: &str, source: &str) -> Result<Vec<(String, En
         where_,
         message: message.into(),
     };
-    let mut out = Vec::new();
+    let mut out = PerTable::new();
     for (k, _) in v.iter() {
         if k != "entry" {
             return Err(shape(
@@ -255,11 +381,14 @@ pub fn file(module: &Module, name: &str, source: &str) -> Result<Vec<(String, En
                 "write entries as [[entry.TABLE]] (an array of tables)",
             ));
         };
+        let first = base.get(tname).copied().unwrap_or(0);
+        let done = out.entry(tname.clone()).or_default();
+        done.reserve(list.len());
         for (i, e) in list.iter().enumerate() {
-            let where_ = format!("entry.{tname}[{i}]");
+            let where_ = || format!("entry.{tname}[{}]", first + i);
             let Some(e) = e.as_table() else {
                 return Err(shape(
-                    where_,
+                    where_(),
                     "an entry is a table with match, action (and priority)",
                 ));
             };
@@ -271,11 +400,14 @@ pub fn file(module: &Module, name: &str, source: &str) -> Result<Vec<(String, En
                 match k.as_str() {
                     "match" => {
                         let Some(m) = v.as_table() else {
-                            return Err(shape(where_, "match = { \"field\" = \"value\", ... }"));
+                            return Err(shape(where_(), "match = { \"field\" = \"value\", ... }"));
                         };
                         for (f, val) in m {
                             let Some(l) = lit(val) else {
-                                return Err(shape(where_, "match values are strings or integers"));
+                                return Err(shape(
+                                    where_(),
+                                    "match values are strings or integers",
+                                ));
                             };
                             text.matches.push((f.clone(), l));
                         }
@@ -283,21 +415,24 @@ pub fn file(module: &Module, name: &str, source: &str) -> Result<Vec<(String, En
                     "priority" => {
                         text.priority = Some(
                             v.as_integer()
-                                .ok_or_else(|| shape(where_.clone(), "priority is an integer"))?,
+                                .ok_or_else(|| shape(where_(), "priority is an integer"))?,
                         );
                     }
                     "action" => match v {
-                        toml::Value::String(s) => text.action = s.clone(),
-                        toml::Value::Table(t) if t.len() == 1 => {
+                        toml9::Value::String(s) => text.action = s.clone(),
+                        toml9::Value::Table(t) if t.len() == 1 => {
                             let (a, params) = t.iter().next().expect("one");
                             text.action = a.clone();
                             let Some(params) = params.as_table() else {
-                                return Err(shape(where_, "action = { name = { param = value } }"));
+                                return Err(shape(
+                                    where_(),
+                                    "action = { name = { param = value } }",
+                                ));
                             };
                             for (p, val) in params {
                                 let Some(l) = lit(val) else {
                                     return Err(shape(
-                                        where_,
+                                        where_(),
                                         "argument values are strings or integers",
                                     ));
                                 };
@@ -306,14 +441,14 @@ pub fn file(module: &Module, name: &str, source: &str) -> Result<Vec<(String, En
                         }
                         _ => {
                             return Err(shape(
-                                where_,
+                                where_(),
                                 "action = \"name\" or { name = { param = value } }",
                             ))
                         }
                     },
                     other => {
                         return Err(shape(
-                            where_,
+                            where_(),
                             &format!(
                                 "unknown key {other:?} (an entry has match, priority, action)"
                             ),
@@ -322,14 +457,14 @@ pub fn file(module: &Module, name: &str, source: &str) -> Result<Vec<(String, En
                 }
             }
             if text.action.is_empty() {
-                return Err(shape(where_, "the entry has no action"));
+                return Err(shape(where_(), "the entry has no action"));
             }
             let parsed = entry(module, &text).map_err(|source| FileError::Entry {
                 file: name.into(),
-                where_: where_.clone(),
+                where_: where_(),
                 source,
             })?;
-            out.push((tname.clone(), parsed));
+            done.push(parsed);
         }
     }
     Ok(out)
@@ -348,4 +483,88 @@ pub fn flag_pair(s: &str) -> Option<(String, Lit)> {
         _ => Lit::Str(v.to_string()),
     };
     Some((k.to_string(), lit))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn router() -> Module {
+        offload_core::spec::compile(include_str!("../../../examples/edge-router.toml"))
+            .expect("example compiles")
+    }
+
+    /// `n` routes and, every 7th element, an ACL entry: two tables interleaved.
+    fn big(n: usize) -> String {
+        let mut s = String::from("# routes\n\n");
+        for i in 0..n {
+            let a = 0x0b00_0000u32 + (i as u32) * 256;
+            s.push_str(&format!(
+                "[[entry.routes]]\nmatch = {{ \"ipv4.dst\" = \"{}/24\" }}\naction = \"deny\"\n",
+                std::net::Ipv4Addr::from(a)
+            ));
+            if i % 7 == 0 {
+                s.push_str(&format!(
+                    "[[entry.acl]]  # acl\nmatch = {{ \"ipv4.protocol\" = 17, \"l4.dst_port\" = \"{i}\" }}\npriority = {}\naction = \"deny\"\n",
+                    1000 + i
+                ));
+            }
+        }
+        s
+    }
+
+    #[test]
+    fn a_cut_file_reads_as_the_whole_file() {
+        let m = router();
+        let src = big(3 * PIECE_ENTRIES);
+        let p = pieces(&src, PIECE_ENTRIES).expect("plain headers are cut");
+        assert!(p.len() > 3, "{} pieces", p.len());
+        let whole = flatten(document(&m, "r.toml", &src, &PerTableBase::new()).unwrap());
+        let cut = file(&m, "r.toml", &src).unwrap();
+        assert_eq!(
+            cut.len(),
+            3 * PIECE_ENTRIES + (3 * PIECE_ENTRIES).div_ceil(7)
+        );
+        assert_eq!(cut, whole);
+        // The pieces' bases count the elements before them, per table.
+        let last = p.last().unwrap();
+        let before: usize = last.base.values().sum();
+        assert_eq!(before, (p.len() - 1) * PIECE_ENTRIES);
+    }
+
+    #[test]
+    fn errors_in_a_late_piece_name_the_element_of_the_whole_file() {
+        let m = router();
+        let src = big(2 * PIECE_ENTRIES + 10);
+        // Host bits set in route 2 * PIECE_ENTRIES + 3.
+        let i = 2 * PIECE_ENTRIES + 3;
+        let a = std::net::Ipv4Addr::from(0x0b00_0000u32 + (i as u32) * 256);
+        let bad = src.replace(&format!("\"{a}/24\""), &format!("\"{a}/4\""));
+        let err = file(&m, "r.toml", &bad).unwrap_err().to_string();
+        assert!(
+            err.starts_with(&format!("r.toml: entry.routes[{i}]")),
+            "{err}"
+        );
+        // A TOML error: the location in the whole file.
+        let broken = format!("{src}[[entry.routes]]\nmatch = {{ \n");
+        let err = file(&m, "r.toml", &broken).unwrap_err().to_string();
+        let lines = broken.lines().count();
+        assert!(err.contains(&format!("line {lines}")), "{err}");
+    }
+
+    #[test]
+    fn files_whose_meaning_a_cut_could_change_are_read_whole() {
+        let body =
+            "[[entry.routes]]\nmatch = { \"ipv4.dst\" = \"10.0.0.0/8\" }\naction = \"deny\"\n";
+        assert!(pieces(body, 1).is_some());
+        for bad in [
+            format!("x = 1\n{body}"),
+            format!("{body}[entry]\n"),
+            format!("{body}[[entry.\"routes\"]]\n"),
+            format!("{body}note = \"\"\"\n[[entry.routes]]\n\"\"\"\n"),
+            format!("{body}args = [\n  [1]]\n"),
+        ] {
+            assert!(pieces(&bad, 1).is_none(), "{bad}");
+        }
+    }
 }
