@@ -6,10 +6,12 @@
 //! - [`agent`]: offloadd — state lock, control socket, reconcile loop,
 //!   metrics, the etcd fleet side.
 //! - [`render`]: diagnostics rendering.
+//! - [`frames`]: frames from hex text and pcap/pcapng captures (run, validate).
 
 // First, with macro_use: its `say!`/`complain!` are used by `agent` too.
 #[macro_use]
 pub mod cmd;
 pub mod agent;
 pub mod cli;
+pub mod frames;
 pub mod render;

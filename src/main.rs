@@ -22,6 +22,7 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Check(args) => cmd::check::run(args),
         Command::Run(args) => cmd::run::run(args),
+        Command::Validate(args) => cmd::validate::run(args),
         Command::Lab(args) => cmd::lab::run(args),
         Command::Probe(args) => cmd::probe::run(args),
         Command::Compile(args) => cmd::compile::run(args),

@@ -17,14 +17,13 @@
 //!   `OFFLOAD_P4_FIRST_SEED`, default 1) with `OFFLOAD_P4_FRAMES` frames each
 //!   (default 120).
 
-#[path = "p4_support/bmv2_diff.rs"]
-mod bmv2_diff;
 #[path = "p4_support/toolchain.rs"]
 mod toolchain;
 
 use offload_core::ir::{Module, PortId};
 use offload_core::testgen;
 use offload_drivers::p4::bmv2;
+use offload_drivers::p4::diff as bmv2_diff;
 use offload_drivers::testenv;
 use offload_p4::{Arch, Options};
 use std::path::{Path, PathBuf};

@@ -17,8 +17,6 @@
 //! For v1model it is a model: where it and BMv2 disagree, BMv2 wins and the
 //! model is fixed.
 
-#[path = "p4_support/bmv2_diff.rs"]
-mod bmv2_diff;
 #[path = "p4_support/bmv2_model.rs"]
 mod bmv2_model;
 
@@ -26,6 +24,7 @@ use bmv2_model::Model;
 use offload_core::ir::{Module, PortId};
 use offload_core::semantics::{self, CounterSlot, Verdict};
 use offload_core::testgen;
+use offload_drivers::p4::diff as bmv2_diff;
 use offload_p4::{Arch, Options};
 use std::collections::BTreeMap;
 

@@ -14,8 +14,9 @@
 //! | [`netlink`] | read-only netlink (XDP features, links) |
 //! | [`probe`] | what each device and the kernel can do |
 //! | [`p4rt`] | our P4Runtime client (tonic + hand-written prost messages) |
-//! | [`p4`] | the P4 toolchain: p4c-bm2-ss compile, simple_switch processes |
+//! | [`p4`] | the P4 toolchain: p4c-bm2-ss compile, simple_switch processes; the BMv2 differential (`p4::diff`, validate's BMv2 target) |
 //! | [`host`] | interface index, iproute2 commands |
+//! | [`validate`] | `offloadctl validate`: the same frames through test runs and live veth labs, per-frame results against the reference (builds on `lab` and `testrun`) |
 //!
 //! Test infrastructure (never used by the product drivers above):
 //!
@@ -40,4 +41,5 @@ pub mod target;
 pub mod testenv;
 pub mod testkit_bmv2;
 pub mod testrun;
+pub mod validate;
 pub mod vmlab;

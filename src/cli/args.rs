@@ -26,6 +26,8 @@ pub enum Command {
     Check(crate::cmd::check::Args),
     /// Run the reference interpreter on packets (hex or pcap) and show what the module does
     Run(crate::cmd::run::Args),
+    /// The same packets through every target this machine has, against the reference: one matrix
+    Validate(crate::cmd::validate::Args),
     /// Labs for testing offload without the hardware (`lab vm`: netdevsim in a QEMU guest)
     Lab(crate::cmd::lab::Args),
     /// Probe the devices, kernel and switches of this host (or a recorded one)

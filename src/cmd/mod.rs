@@ -35,6 +35,7 @@ pub mod probe;
 pub mod reconcile;
 pub mod run;
 pub mod status;
+pub mod validate;
 
 use crate::render;
 use anyhow::Context as _;

@@ -35,3 +35,30 @@ where
         Err(p) => std::panic::resume_unwind(p),
     }
 }
+
+/// Like [`in_netns`], but returns at once with the thread's handle, so the
+/// caller can do something else (show progress) while `f` runs inside.
+pub fn spawn_in<T, F>(
+    name: &str,
+    f: F,
+) -> Result<std::thread::JoinHandle<Result<T, LabError>>, LabError>
+where
+    T: Send + 'static,
+    F: FnOnce() -> T + Send + 'static,
+{
+    let path = format!("/var/run/netns/{name}");
+    let file = std::fs::File::open(&path).map_err(|source| LabError::Netns {
+        netns: name.to_string(),
+        source,
+    })?;
+    let ns = name.to_string();
+    Ok(std::thread::spawn(move || -> Result<T, LabError> {
+        nix::sched::setns(file.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET).map_err(|e| {
+            LabError::Netns {
+                netns: ns,
+                source: std::io::Error::from(e),
+            }
+        })?;
+        Ok(f())
+    }))
+}

@@ -180,6 +180,13 @@ impl Gen<'_> {
         );
         if !ipv4_site && !l4_site {
             self.write_field(base, hoff + fbyte, field, src);
+            if self.corrupt_rewrite && field.kind() == FieldKind::Mac {
+                // The test-only generator bug (Target::test_corrupt_rewrite).
+                let last = hoff + fbyte + 5;
+                self.p.ldx(Size::B, R1, base, last);
+                self.p.alu64_imm(AluOp::Xor, R1, 1);
+                self.p.stx(Size::B, base, last, R1);
+            }
             self.p.bind(skip);
             return;
         }

@@ -38,6 +38,12 @@ pub struct Target {
     pub unroll_masks: bool,
     /// Counters in per-CPU arrays (else a shared array with atomic adds).
     pub percpu_counters: bool,
+    /// TEST ONLY: a deliberate generator bug. When set, every `set` of an
+    /// Ethernet address writes its last byte with the lowest bit flipped, so
+    /// that differential tools (`offloadctl validate`) can be shown to catch
+    /// a wrong rewrite. Never set by the product; the drivers set it only
+    /// from `OFFLOAD_TEST_CORRUPT_REWRITE=1`.
+    pub test_corrupt_rewrite: bool,
 }
 
 impl Target {
@@ -66,6 +72,7 @@ impl Target {
             max_insns,
             unroll_masks,
             percpu_counters,
+            test_corrupt_rewrite: false,
         }
     }
     /// The host kernel: XDP (native or generic).
@@ -204,6 +211,8 @@ pub(crate) struct Gen<'a> {
     pub copy_buf: i16,
     pub spans: Vec<InsnSpan>,
     pub unroll_masks: bool,
+    /// See [`Target::test_corrupt_rewrite`].
+    pub corrupt_rewrite: bool,
 }
 
 impl Gen<'_> {
@@ -322,6 +331,7 @@ pub fn compile(module: &Module, target: &Target) -> Result<Compiled, CompileErro
         copy_buf: frame::KEYS_TOP - (key_bytes + copy_bytes) as i16,
         spans: Vec::new(),
         unroll_masks: target.unroll_masks,
+        corrupt_rewrite: target.test_corrupt_rewrite,
     };
     g.emit_prologue_and_parse();
     g.mark(0, None, None, Span::default());

@@ -10,11 +10,13 @@
 //! the reproduction file of a failing case, and the front end, not the
 //! generator, has the last word on validity.
 
+pub mod build;
 pub mod entries;
 pub mod module;
 pub mod packet;
 pub mod render;
 pub mod rng;
+pub mod vectors;
 
 pub use entries::EntryConfig;
 pub use module::ModuleConfig;
