@@ -221,6 +221,12 @@ fn effect_text(m: &Module, e: &Effect) -> String {
         Effect::SetIgnored { field } => {
             format!("set({field}) ignored: no valid {} header", field.header())
         }
+        Effect::CopyIgnored { field, from } => {
+            format!(
+                "set({field}, {from}) ignored: no valid {} header to copy from",
+                from.header()
+            )
+        }
         Effect::TtlExpired { field, value } => {
             format!("dec_ttl: {field} is {value} (<= 1): to the host")
         }

@@ -1,5 +1,5 @@
-//! Action primitives: verdicts, `set` with RFC 1624 checksum updates,
-//! `dec_ttl`, `push_vlan`, `pop_vlan`.
+//! Action primitives: verdicts, `set` (of a value or of another field) with
+//! RFC 1624 checksum updates, `dec_ttl`, `push_vlan`, `pop_vlan`.
 //!
 //! Checksum arithmetic runs on 16-bit words as loaded little-endian from the
 //! packet (byte-swapped): ones-complement sums, complements, folds and
@@ -23,6 +23,9 @@ pub enum Src {
     Const(u128),
     /// A u32 number in a stack slot.
     Stack(i16),
+    /// An address (MAC, IPv4, IPv6) in network order at this 8-aligned stack
+    /// offset, laid out as a parameter slot is (a copied field's bytes).
+    StackBytes(i16),
 }
 
 impl Gen<'_> {
@@ -56,6 +59,7 @@ impl Gen<'_> {
                 }
                 Primitive::Forward(op) => self.emit_forward(src(op)),
                 Primitive::Set { field, value } => self.emit_set(*field, src(value)),
+                Primitive::Copy { field, from } => self.emit_copy(*field, *from),
                 Primitive::DecTtl => self.emit_dec_ttl(),
                 Primitive::PushVlan(op) => self.emit_push_vlan(src(op)),
                 Primitive::PopVlan => self.emit_pop_vlan(),
@@ -80,7 +84,49 @@ impl Gen<'_> {
             Src::Stack(off) => {
                 self.p.ldx(Size::W, dst, R10, off);
             }
+            Src::StackBytes(_) => unreachable!("numbers never come from an address buffer"),
         }
+    }
+
+    /// `set(field, from)`: reads `from` as the packet is now (earlier
+    /// primitives' writes included), stages it on the stack, and writes it
+    /// with [`Self::emit_set`], which patches the checksums. Skipped when
+    /// `from`'s header is not valid (`emit_set` checks `field`'s).
+    fn emit_copy(&mut self, field: Field, from: Field) {
+        let skip = self.p.label();
+        self.require_valid(from.header(), skip);
+        let info = from.info();
+        let (base, hoff) = field_base(from);
+        let fbyte = hoff + (info.bit_offset / 8) as i16;
+        match from.kind() {
+            FieldKind::Mac | FieldKind::Ipv4 | FieldKind::Ipv6 => {
+                let buf = self.copy_buf;
+                self.copy_bytes(base, fbyte, R10, buf, info.width / 8);
+                self.emit_set(field, Src::StackBytes(buf));
+            }
+            _ => {
+                // An integer: as a number in TMP (emit_set reads Stack as u32).
+                let skip_bits = info.bit_offset % 8;
+                let span = (skip_bits + info.width).div_ceil(8);
+                let tail = span * 8 - skip_bits - info.width;
+                if span == 1 {
+                    self.p.ldx(Size::B, R1, base, fbyte);
+                } else {
+                    self.p.ldx(Size::H, R1, base, fbyte);
+                    self.p.emit(Insn::be16(R1));
+                }
+                if tail > 0 {
+                    self.p.alu64_imm(AluOp::Rsh, R1, tail as i32);
+                }
+                if info.width < 16 {
+                    self.p
+                        .alu64_imm(AluOp::And, R1, ((1u32 << info.width) - 1) as i32);
+                }
+                self.p.stx(Size::W, R10, TMP, R1);
+                self.emit_set(field, Src::Stack(TMP));
+            }
+        }
+        self.p.bind(skip);
     }
 
     /// Exits through logical port `src`.
@@ -237,10 +283,8 @@ impl Gen<'_> {
             match field.kind() {
                 FieldKind::Mac | FieldKind::Ipv4 | FieldKind::Ipv6 => {
                     let mut j = 0i16;
-                    if let Src::Param(_) | Src::Stack(_) = src {
-                        if let Src::Param(_) = src {
-                            self.p.ldx(Size::DW, R5, R10, VAL);
-                        }
+                    if let Src::Param(_) = src {
+                        self.p.ldx(Size::DW, R5, R10, VAL);
                     }
                     while j < len {
                         let n = [4i16, 2, 1]
@@ -261,7 +305,10 @@ impl Gen<'_> {
                                 }
                                 self.p.emit(Insn::mov32_imm(R1, imm as i32));
                             }
-                            Src::Stack(_) => unreachable!("addresses never come from the stack"),
+                            Src::StackBytes(off) => {
+                                self.p.ldx(size, R1, R10, off + j);
+                            }
+                            Src::Stack(_) => unreachable!("addresses never come from a u32 slot"),
                         }
                         self.p.stx(size, base, off + j, R1);
                         j += n;

@@ -207,6 +207,8 @@ pub(crate) struct Gen<'a> {
     pub flavor: &'static dyn Flavor,
     pub exits: Exits,
     pub keys_base: i16,
+    /// 16 bytes (8-aligned) where an address copy stages its source.
+    pub copy_buf: i16,
     pub spans: Vec<InsnSpan>,
     pub unroll_masks: bool,
     /// See [`Target::test_corrupt_rewrite`].
@@ -264,6 +266,15 @@ pub fn layout_for(module: &Module, target: &Target) -> ModuleLayout {
     )
 }
 
+/// Whether some action copies an address field into another (see `copy_buf`).
+fn module_copies_addresses(module: &Module) -> bool {
+    use offload_core::ir::{FieldKind, Primitive};
+    module.actions.iter().flat_map(|a| &a.body).any(|p| {
+        matches!(p, Primitive::Copy { from, .. }
+            if matches!(from.kind(), FieldKind::Mac | FieldKind::Ipv4 | FieldKind::Ipv6))
+    })
+}
+
 /// Compiles `module` for `target`: program, layout, listing and object.
 pub fn compile(module: &Module, target: &Target) -> Result<Compiled, CompileError> {
     let reasons = profile::check_module(module, &target.profile);
@@ -283,7 +294,14 @@ pub fn compile(module: &Module, target: &Target) -> Result<Compiled, CompileErro
         .map(table::key_stack_bytes)
         .max()
         .unwrap_or(0);
-    let stack_bytes = (-frame::KEYS_TOP) as u32 + key_bytes;
+    // Address copies (`set(eth.src, eth.dst)`) stage the source bytes in a
+    // 16-byte buffer below the keys; modules without them do not pay for it.
+    let copy_bytes = if module_copies_addresses(module) {
+        16
+    } else {
+        0
+    };
+    let stack_bytes = (-frame::KEYS_TOP) as u32 + key_bytes + copy_bytes;
     if stack_bytes > frame::STACK_LIMIT {
         let worst = layout
             .tables
@@ -310,6 +328,7 @@ pub fn compile(module: &Module, target: &Target) -> Result<Compiled, CompileErro
         flavor: flavor::for_hook(target.hook),
         exits,
         keys_base: frame::KEYS_TOP - key_bytes as i16,
+        copy_buf: frame::KEYS_TOP - (key_bytes + copy_bytes) as i16,
         spans: Vec::new(),
         unroll_masks: target.unroll_masks,
         corrupt_rewrite: target.test_corrupt_rewrite,

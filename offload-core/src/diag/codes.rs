@@ -77,6 +77,8 @@ pub const PARAM_TYPE_MISMATCH: &str = "E0406";
 pub const NOT_WRITABLE: &str = "E0407";
 /// A name that is both a parameter and a port.
 pub const AMBIGUOUS_NAME: &str = "E0408";
+/// `set(FIELD, OTHER_FIELD)` between fields of kinds or widths that do not fit (`Field::copy_fits`).
+pub const COPY_MISMATCH: &str = "E0409";
 
 /// `[[entry.T]]` for a table T that does not exist.
 pub const UNKNOWN_TABLE: &str = "E0501";

@@ -80,6 +80,19 @@ pub enum FieldKind {
     Port,
 }
 
+impl FieldKind {
+    /// "a MAC address", "an integer", … (for diagnostics).
+    pub fn describe(self) -> &'static str {
+        match self {
+            FieldKind::Mac => "a MAC address",
+            FieldKind::Ipv4 => "an IPv4 address",
+            FieldKind::Ipv6 => "an IPv6 address",
+            FieldKind::Int => "an integer",
+            FieldKind::Port => "a logical port",
+        }
+    }
+}
+
 /// Every field a module may match on or write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 pub enum Field {
@@ -192,6 +205,35 @@ impl Field {
     /// All ones in the field's width.
     pub fn max_value(self) -> u128 {
         super::value::mask_of_width(self.width())
+    }
+    /// Whether `set(self, from)` keeps the meaning of both fields: MAC ↔ MAC,
+    /// IPv4 ↔ IPv4, IPv6 ↔ IPv6 addresses, and integers into integers at
+    /// least as wide (zero-extended; a narrower destination would silently
+    /// drop bits). `Err` says why not, for the diagnostic.
+    pub fn copy_fits(self, from: Field) -> Result<(), String> {
+        use FieldKind::*;
+        match (self.kind(), from.kind()) {
+            (Mac, Mac) | (Ipv4, Ipv4) | (Ipv6, Ipv6) => Ok(()),
+            (Int, Int) if from.width() <= self.width() => Ok(()),
+            (Int, Int) => Err(format!(
+                "`{}` has {} bits and `{}` only {}: the copy would drop bits",
+                from.name(),
+                from.width(),
+                self.name(),
+                self.width()
+            )),
+            (_, Port) => Err(format!(
+                "`{}` is a logical port of this module, not a value on the wire",
+                from.name()
+            )),
+            (to, fr) => Err(format!(
+                "`{}` is {} and `{}` is {}",
+                from.name(),
+                fr.describe(),
+                self.name(),
+                to.describe()
+            )),
+        }
     }
     pub fn from_name(name: &str) -> Option<Field> {
         Field::ALL.iter().copied().find(|f| f.name() == name)

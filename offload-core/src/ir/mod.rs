@@ -220,6 +220,11 @@ pub enum Primitive {
     /// Writes a field (no-op when the field's header is not valid), keeping
     /// the IPv4 header checksum and the TCP/UDP checksum correct.
     Set { field: Field, value: Operand },
+    /// `set(field, from)`: writes `field` with the current value of `from`
+    /// (as earlier primitives of the action left it), keeping checksums
+    /// correct like `Set`. A no-op when either field's header is not valid.
+    /// Which pairs fit: [`Field::copy_fits`].
+    Copy { field: Field, from: Field },
     /// Decrements IPv4 TTL / IPv6 hop limit; at ≤ 1 the packet is passed to the host.
     DecTtl,
     /// Pushes an 802.1Q tag (TPID 0x8100, PCP 0) with this VLAN id as the new outer tag.

@@ -121,6 +121,23 @@ impl Requirements {
                             _ => {}
                         }
                     }
+                    Primitive::Copy { field, from } => {
+                        r.rewrite = true;
+                        r.headers.insert(field.header());
+                        r.headers.insert(from.header());
+                        use super::Field::*;
+                        match field {
+                            Ipv4Src | Ipv4Dst => {
+                                r.ipv4_checksum_rewrite = true;
+                                r.l4_checksum_rewrite = true;
+                            }
+                            Ipv4Ttl | Ipv4Dscp => r.ipv4_checksum_rewrite = true,
+                            Ipv6Src | Ipv6Dst | L4SrcPort | L4DstPort => {
+                                r.l4_checksum_rewrite = true
+                            }
+                            _ => {}
+                        }
+                    }
                     Primitive::DecTtl => {
                         r.dec_ttl = true;
                         r.pass = true;

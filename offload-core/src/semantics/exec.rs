@@ -132,6 +132,9 @@ impl State {
                 Primitive::Set { field, value } => {
                     rewrite::set(&self.parsed, &mut self.packet, *field, arg(value))
                 }
+                Primitive::Copy { field, from } => {
+                    rewrite::copy(&self.parsed, &mut self.packet, self.in_port, *field, *from)
+                }
                 Primitive::DecTtl => match rewrite::dec_ttl(&self.parsed, &mut self.packet) {
                     DecTtl::Continue(e) => e,
                     DecTtl::Expired(e) => {

@@ -34,6 +34,7 @@ pub fn primitive(module: &Module, action: &Action, p: &Primitive) -> String {
             field.name(),
             operand(action, *value, LitType::of_field(*field), module)
         ),
+        Primitive::Copy { field, from } => format!("set({}, {})", field.name(), from.name()),
         Primitive::PushVlan(op) => {
             format!(
                 "push_vlan({})",

@@ -871,3 +871,49 @@ fn counts_over_their_limits_are_refused() {
     let (d, _) = one(&src, codes::LIMIT);
     assert!(d.message.contains("17 keys"), "{}", d.message);
 }
+
+#[test]
+fn field_copies_and_their_errors() {
+    // The P4 tutorials' MAC swap parses to a copy, in order.
+    let m = ok(&action_src(
+        r#"d = "mac""#,
+        r#""set(eth.src, eth.dst)", "set(eth.dst, d)""#,
+    ));
+    let body = &m.actions.iter().find(|a| a.name == "x").unwrap().body;
+    assert_eq!(
+        body[0],
+        ir::Primitive::Copy {
+            field: ir::Field::EthSrc,
+            from: ir::Field::EthDst
+        }
+    );
+    assert!(matches!(body[1], ir::Primitive::Set { .. }));
+    // Integers widen; read-only fields may be sources.
+    ok(&action_src("", r#""set(l4.dst_port, ipv4.protocol)""#));
+    ok(&action_src("", r#""set(ipv4.ttl, ipv4.dscp)""#));
+    // Kinds and widths that do not fit, each pointing at the source.
+    for (body, why) in [
+        (r#""set(eth.src, ipv4.dst)""#, "is an IPv4 address"),
+        (r#""set(ipv4.dst, ipv6.dst)""#, "is an IPv6 address"),
+        (r#""set(ipv4.ttl, l4.src_port)""#, "would drop bits"),
+        (r#""set(l4.src_port, meta.in_port)""#, "logical port"),
+    ] {
+        let (d, text) = one(&action_src("", body), codes::COPY_MISMATCH);
+        let src_field = body.split(", ").nth(1).unwrap().trim_end_matches(")\"");
+        assert_eq!(text, src_field, "{body}");
+        assert!(d.labels[0].1.contains(why), "{body}: {:?}", d.labels);
+    }
+    // A misspelt source field is an unknown field, with a suggestion.
+    let (d, text) = one(
+        &action_src("", r#""set(eth.src, eth.dts)""#),
+        codes::UNKNOWN_FIELD,
+    );
+    assert_eq!(text, "eth.dts");
+    assert!(
+        d.notes.iter().any(|n| n.contains("eth.dst")),
+        "{:?}",
+        d.notes
+    );
+    // Still written as a literal: an IPv4 address is not a field name.
+    ok(&action_src("", r#""set(ipv4.dst, 10.0.0.1)""#));
+}

@@ -212,7 +212,7 @@ fn gen_action(rng: &mut Rng, cfg: &ModuleConfig, ports: &[Port], id: ActionId) -
     let writable = writable_fields();
     let n = rng.below(cfg.max_body as u64 + 1);
     for _ in 0..n {
-        let prim = match rng.below(10) {
+        let prim = match rng.below(12) {
             0..=5 => {
                 let field = *rng.pick(&writable);
                 let value = if rng.chance(1, 2) {
@@ -224,6 +224,18 @@ fn gen_action(rng: &mut Rng, cfg: &ModuleConfig, ports: &[Port], id: ActionId) -
                 Primitive::Set { field, value }
             }
             6 | 7 => Primitive::DecTtl,
+            10 | 11 => {
+                // A field copy: any source that fits (the field itself
+                // included: a write that changes nothing).
+                let field = *rng.pick(&writable);
+                let sources: Vec<Field> = Field::ALL
+                    .iter()
+                    .copied()
+                    .filter(|f| field.copy_fits(*f).is_ok())
+                    .collect();
+                let from = *rng.pick(&sources);
+                Primitive::Copy { field, from }
+            }
             8 => Primitive::PushVlan(if rng.chance(1, 2) {
                 let w = rng.range(1, 12) as u32;
                 new_param(&mut params, ParamType::Uint(w))

@@ -57,6 +57,7 @@ fn modules_cover_every_match_kind_and_primitive() {
                         ..
                     } => "set(param)",
                     Primitive::Set { .. } => "set(literal)",
+                    Primitive::Copy { .. } => "set(field)",
                     Primitive::DecTtl => "dec_ttl",
                     Primitive::PushVlan(_) => "push_vlan",
                     Primitive::PopVlan => "pop_vlan",
@@ -66,7 +67,7 @@ fn modules_cover_every_match_kind_and_primitive() {
     }
     assert_eq!(kinds.len(), 4, "{kinds:?}");
     assert!(kinds.contains(&MatchKind::Lpm));
-    assert_eq!(prims.len(), 10, "{prims:?}");
+    assert_eq!(prims.len(), 11, "{prims:?}");
     assert!(counters > 0 && no_counters > 0 && with_entries > 100 && keyless > 0);
 }
 
@@ -200,4 +201,36 @@ fn frames_cover_the_shapes_and_hit_entries() {
         hit_aimed * 5 > aimed * 2,
         "only {hit_aimed} of {aimed} aimed frames hit"
     );
+}
+
+#[test]
+fn copies_cover_every_field_kind_and_zero_extension() {
+    use crate::ir::FieldKind;
+    let mut kinds = std::collections::BTreeSet::new();
+    let (mut widened, mut cross_header, mut same_field) = (0, 0, 0);
+    for seed in 0..300u64 {
+        for a in &case(seed).unwrap().module.actions {
+            for p in &a.body {
+                if let Primitive::Copy { field, from } = p {
+                    assert!(field.copy_fits(*from).is_ok(), "{field:?} <- {from:?}");
+                    kinds.insert(format!("{:?}", field.kind()));
+                    widened += usize::from(from.width() < field.width());
+                    cross_header += usize::from(from.header() != field.header());
+                    same_field += usize::from(from == field);
+                }
+            }
+        }
+    }
+    for k in [
+        FieldKind::Mac,
+        FieldKind::Ipv4,
+        FieldKind::Ipv6,
+        FieldKind::Int,
+    ] {
+        assert!(
+            kinds.contains(&format!("{k:?}")),
+            "no copy of {k:?}: {kinds:?}"
+        );
+    }
+    assert!(widened > 10 && cross_header > 10 && same_field > 0);
 }

@@ -24,6 +24,7 @@ pub(super) fn describe(action: &Action, p: &Primitive) -> String {
         Primitive::Tx => "tx".into(),
         Primitive::Forward(o) => format!("forward({})", op(o)),
         Primitive::Set { field, value } => format!("set({}, {})", field.name(), op(value)),
+        Primitive::Copy { field, from } => format!("set({}, {})", field.name(), from.name()),
         Primitive::DecTtl => "dec_ttl".into(),
         Primitive::PushVlan(o) => format!("push_vlan({})", op(o)),
         Primitive::PopVlan => "pop_vlan".into(),

@@ -558,11 +558,24 @@ pub(crate) fn meta_fields(ctx: &Ctx) -> Vec<FieldDecl> {
                         "RFC 1624 terms for the IPv4 header checksum (this block)",
                     ));
                 }
+                // IPv4 address rewrites touch both checksums.
+                if ctx.csum.ipv4 && ctx.csum.l4 {
+                    v.push(fc(
+                        b(32),
+                        "a4_sum",
+                        "RFC 1624 terms of IPv4 address rewrites: IPv4 header and TCP/UDP",
+                    ));
+                }
                 if ctx.csum.l4 {
                     v.push(fc(
                         b(32),
                         "l4_sum",
                         "RFC 1624 terms for the TCP/UDP checksum (this block)",
+                    ));
+                    v.push(fc(
+                        b(32),
+                        "a6_sum",
+                        "RFC 1624 terms of IPv6 address rewrites: TCP/UDP",
                     ));
                 }
             }

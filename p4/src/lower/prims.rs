@@ -117,26 +117,30 @@ impl Lowerer<'_, '_> {
     /// applied once at its end ([`csum_flush`]).
     pub fn lower(&self, prims: &[Primitive]) -> Result<Vec<Stmt>, P4Error> {
         let body = self.lower_seq(prims)?;
-        let (ip, l4) = if self.ctx.arch.checksum_style() == ChecksumStyle::Incremental {
+        let t = if self.ctx.arch.checksum_style() == ChecksumStyle::Incremental {
             csum_touched(prims)
         } else {
-            (false, false)
+            Touched::default()
         };
-        if !ip && !l4 {
+        if !t.any() {
             return Ok(body);
         }
         let mut out = vec![Stmt::Comment(
             "checksums: the RFC 1624 terms of every rewrite below are summed, then applied once"
                 .into(),
         )];
-        if ip {
-            out.push(Stmt::Assign(e::path("meta.ip_sum"), e::int(32, 0)));
-        }
-        if l4 {
-            out.push(Stmt::Assign(e::path("meta.l4_sum"), e::int(32, 0)));
+        for (used, acc) in [
+            (t.ip, "meta.ip_sum"),
+            (t.l4, "meta.l4_sum"),
+            (t.a4, "meta.a4_sum"),
+            (t.a6, "meta.a6_sum"),
+        ] {
+            if used {
+                out.push(Stmt::Assign(e::path(acc), e::int(32, 0)));
+            }
         }
         out.extend(body);
-        out.extend(csum_flush(ip, l4));
+        out.extend(csum_flush(t));
         Ok(out)
     }
 
@@ -179,6 +183,7 @@ impl Lowerer<'_, '_> {
                 let v = self.value(*value, field.width())?;
                 self.set(*field, v)
             }
+            Primitive::Copy { field, from } => self.copy(*field, *from),
             Primitive::DecTtl => self.dec_ttl()?,
             Primitive::PushVlan(op) => self.push_vlan(*op)?,
             Primitive::PopVlan => self.pop_vlan(),
@@ -269,6 +274,25 @@ impl Lowerer<'_, '_> {
         }
     }
 
+    /// `set(field, from)`: `from`'s current value (straight-line code reads
+    /// what earlier statements wrote, as the reference does), zero-extended.
+    /// Without a valid source header the field is written with its own value:
+    /// no change, and no checksum term (old and new words are equal).
+    fn copy(&self, field: Field, from: Field) -> Vec<Stmt> {
+        let mut v = super::field_expr(from);
+        if from.width() != field.width() {
+            v = e::cast(field.width(), v);
+        }
+        if from.header() != offload_core::ir::Header::Meta && from.header() != field.header() {
+            v = e::cond(
+                super::valid_expr(from.header()),
+                v,
+                super::field_expr(field),
+            );
+        }
+        self.set(field, v)
+    }
+
     /// `set(field, v)`: the write, and the checksum updates the reference does.
     fn set(&self, field: Field, v: Expr) -> Vec<Stmt> {
         let a = |l: &str, r: Expr| Stmt::Assign(e::path(l), r);
@@ -293,7 +317,7 @@ impl Lowerer<'_, '_> {
                 out.push(a(&m, v));
                 if incremental {
                     let words = vec![(p("meta.old16"), p(&m))];
-                    out.extend(csum_terms("meta.l4_sum", &words, None));
+                    out.extend(csum_terms("meta.l4_sum", &words));
                 } else {
                     out.push(a("meta.l4_csum_dirty", e::int(1, 1)));
                 }
@@ -320,14 +344,14 @@ impl Lowerer<'_, '_> {
                             )
                         })
                         .collect();
-                    if l3 == "ipv4" {
-                        out.extend(csum_terms("meta.ip_sum", &words, None));
-                    }
-                    // The transport checksum covers the pseudo-header of the
-                    // packet's own IP version only (a write into the other,
-                    // invalid header changes nothing).
-                    let valid = e::valid(&format!("hdr.{l3}"));
-                    out.extend(csum_terms("meta.l4_sum", &words, Some(valid)));
+                    // Summed once per family; the flush adds them to each
+                    // checksum they cover (see `csum_flush`).
+                    let acc = if l3 == "ipv4" {
+                        "meta.a4_sum"
+                    } else {
+                        "meta.a6_sum"
+                    };
+                    out.extend(csum_terms(acc, &words));
                 } else {
                     if l3 == "ipv4" {
                         out.push(a("meta.ipv4_csum_dirty", e::int(1, 1)));
@@ -356,11 +380,7 @@ impl Lowerer<'_, '_> {
                 }
                 out.push(a(super::field_path(field), v));
                 if incremental {
-                    out.extend(csum_terms(
-                        "meta.ip_sum",
-                        &[(p("meta.old16"), word())],
-                        None,
-                    ));
+                    out.extend(csum_terms("meta.ip_sum", &[(p("meta.old16"), word())]));
                 } else {
                     out.push(a("meta.ipv4_csum_dirty", e::int(1, 1)));
                 }
@@ -371,34 +391,48 @@ impl Lowerer<'_, '_> {
     }
 }
 
-/// Which checksums a block of primitives rewrites: (IPv4 header, TCP/UDP).
-fn csum_touched(prims: &[Primitive]) -> (bool, bool) {
-    let mut ip = false;
-    let mut l4 = false;
+/// Which accumulators a block of primitives adds terms to.
+#[derive(Debug, Default, Clone, Copy)]
+struct Touched {
+    /// `meta.ip_sum`: TTL and DSCP words (IPv4 header checksum only).
+    ip: bool,
+    /// `meta.l4_sum`: transport ports (TCP/UDP checksum only).
+    l4: bool,
+    /// `meta.a4_sum`: IPv4 addresses (both checksums, TCP/UDP when IPv4 is valid).
+    a4: bool,
+    /// `meta.a6_sum`: IPv6 addresses (TCP/UDP when IPv6 is valid).
+    a6: bool,
+}
+
+impl Touched {
+    fn any(self) -> bool {
+        self.ip || self.l4 || self.a4 || self.a6
+    }
+}
+
+fn csum_touched(prims: &[Primitive]) -> Touched {
+    let mut t = Touched::default();
     for p in prims {
         match p {
-            Primitive::DecTtl => ip = true,
-            Primitive::Set { field, .. } => match field {
-                Field::Ipv4Ttl | Field::Ipv4Dscp => ip = true,
-                Field::Ipv4Src | Field::Ipv4Dst => {
-                    ip = true;
-                    l4 = true;
-                }
-                Field::Ipv6Src | Field::Ipv6Dst | Field::L4SrcPort | Field::L4DstPort => l4 = true,
+            Primitive::DecTtl => t.ip = true,
+            Primitive::Set { field, .. } | Primitive::Copy { field, .. } => match field {
+                Field::Ipv4Ttl | Field::Ipv4Dscp => t.ip = true,
+                Field::Ipv4Src | Field::Ipv4Dst => t.a4 = true,
+                Field::Ipv6Src | Field::Ipv6Dst => t.a6 = true,
+                Field::L4SrcPort | Field::L4DstPort => t.l4 = true,
                 _ => {}
             },
             _ => {}
         }
     }
-    (ip, l4)
+    t
 }
 
 /// RFC 1624 eqn. 3 for a changed 16-bit word `o` → `n` contributes
 /// `~o + n` to the ones' complement sum `~HC + ...` (HC' is its
 /// complement); an unchanged word contributes nothing, like the reference.
-/// One statement per word adds that term to `acc` (`meta.ip_sum` or
-/// `meta.l4_sum`), read at the time of the rewrite; `gate` false also
-/// contributes nothing.
+/// One statement per word adds that term to `acc` (one of the [`Touched`]
+/// accumulators), read at the time of the rewrite.
 ///
 /// Why sums and one update per block (issue 11): p4c's local copy
 /// propagation substitutes each assignment into the statements that read
@@ -406,15 +440,15 @@ fn csum_touched(prims: &[Primitive]) -> (bool, bool) {
 /// fold reads its sum twice) grows exponentially: p4c-bm2-ss's time grew
 /// ~4.5x per chained update, past 120 s for one IPv6 address. Here every
 /// statement reads the accumulator once, so the code p4c sees grows
-/// linearly with the words.
-fn csum_terms(acc: &str, words: &[(Expr, Expr)], gate: Option<Expr>) -> Vec<Stmt> {
+/// linearly with the words. p4c's time still follows the size of the code
+/// (every pass re-types the whole program), so each word's term is written
+/// once: address terms go to a per-family sum that the flush adds to each
+/// checksum it covers, instead of once per checksum with a validity gate.
+fn csum_terms(acc: &str, words: &[(Expr, Expr)]) -> Vec<Stmt> {
     words
         .iter()
         .map(|(o, n)| {
-            let mut skip = e::eq(o.clone(), n.clone());
-            if let Some(g) = &gate {
-                skip = e::bin("||", skip, e::not(g.clone()));
-            }
+            let skip = e::eq(o.clone(), n.clone());
             Stmt::Assign(
                 e::path(acc),
                 e::bin(
@@ -441,11 +475,11 @@ fn csum_terms(acc: &str, words: &[(Expr, Expr)], gate: Option<Expr>) -> Vec<Stmt
 /// what updating word by word gives (`wire::checksum::update_words`, as the
 /// reference does): both are the ones' complement sum, zero only when
 /// every part is zero.
-fn csum_apply(checksum: &str, acc: &str) -> Vec<Stmt> {
+fn csum_apply(checksum: Expr, acc: Expr) -> Vec<Stmt> {
     let s = || e::path("meta.csum_sum");
     let mut out = vec![Stmt::Assign(
         s(),
-        e::bin("+", e::cast(32, e::compl(e::path(checksum))), e::path(acc)),
+        e::bin("+", e::cast(32, e::compl(checksum)), acc),
     )];
     for _ in 0..2 {
         out.push(Stmt::Assign(
@@ -461,33 +495,66 @@ fn csum_apply(checksum: &str, acc: &str) -> Vec<Stmt> {
 }
 
 /// The end of a block: the summed terms applied to each checksum they
-/// touch. With nothing summed a checksum stays as it was (~~HC = HC). The
-/// writes go into TCP and UDP alike; only the valid one is ever emitted.
-fn csum_flush(ip: bool, l4: bool) -> Vec<Stmt> {
+/// touch. With nothing summed a checksum stays as it was (~~HC = HC).
+/// The transport checksum covers the pseudo-header of the packet's own IP
+/// version only, so each family's address terms count there only when its
+/// header is valid (a write into the other, invalid header changes
+/// nothing). TCP and UDP share one computation from whichever checksum is
+/// present; the writes go into both, and only the valid one is emitted.
+fn csum_flush(t: Touched) -> Vec<Stmt> {
     let a = |l: &str, r: Expr| Stmt::Assign(e::path(l), r);
-    let result = || e::compl(e::slice(e::path("meta.csum_sum"), 15, 0));
+    let p = |s: &str| e::path(s);
+    let result = || e::compl(e::slice(p("meta.csum_sum"), 15, 0));
+    let sum = |parts: Vec<Expr>| {
+        parts
+            .into_iter()
+            .reduce(|x, y| e::bin("+", x, y))
+            .unwrap_or_else(|| e::int(32, 0))
+    };
+    let gated = |h: &str, acc: &str| e::cond(e::valid(h), p(acc), e::int(32, 0));
     let mut out = Vec::new();
-    if ip {
-        out.extend(csum_apply("hdr.ipv4.hdr_checksum", "meta.ip_sum"));
+    if t.ip || t.a4 {
+        let mut parts = Vec::new();
+        if t.ip {
+            parts.push(p("meta.ip_sum"));
+        }
+        if t.a4 {
+            parts.push(p("meta.a4_sum"));
+        }
+        out.extend(csum_apply(p("hdr.ipv4.hdr_checksum"), sum(parts)));
         out.push(a("hdr.ipv4.hdr_checksum", result()));
     }
-    if l4 {
-        out.extend(csum_apply("hdr.tcp.checksum", "meta.l4_sum"));
-        out.push(a("hdr.tcp.checksum", result()));
+    if t.l4 || t.a4 || t.a6 {
+        let mut parts = Vec::new();
+        if t.l4 {
+            parts.push(p("meta.l4_sum"));
+        }
+        if t.a4 {
+            parts.push(gated("hdr.ipv4", "meta.a4_sum"));
+        }
+        if t.a6 {
+            parts.push(gated("hdr.ipv6", "meta.a6_sum"));
+        }
+        let hc = e::cond(
+            e::valid("hdr.tcp"),
+            p("hdr.tcp.checksum"),
+            p("hdr.udp.checksum"),
+        );
+        out.extend(csum_apply(hc, sum(parts)));
+        out.push(a("meta.csum", result()));
+        out.push(a("hdr.tcp.checksum", p("meta.csum")));
         out.push(Stmt::Comment(
             "UDP: a zero checksum (none) stays zero; a computed zero is sent as 0xFFFF".into(),
         ));
-        out.extend(csum_apply("hdr.udp.checksum", "meta.l4_sum"));
-        out.push(a("meta.csum", result()));
         out.push(a(
             "hdr.udp.checksum",
             e::cond(
-                e::eq(e::path("hdr.udp.checksum"), e::int(16, 0)),
+                e::eq(p("hdr.udp.checksum"), e::int(16, 0)),
                 e::int(16, 0),
                 e::cond(
-                    e::eq(e::path("meta.csum"), e::int(16, 0)),
+                    e::eq(p("meta.csum"), e::int(16, 0)),
                     e::hex(16, 0xffff),
-                    e::path("meta.csum"),
+                    p("meta.csum"),
                 ),
             ),
         ));

@@ -402,3 +402,118 @@ fn ethernet_padding_is_ignored_by_updates() {
     check_set(&pkt, Field::Ipv4Dst, ip4("10.10.10.10"), GOOD);
     check_set(&pkt, Field::L4SrcPort, 4321, GOOD);
 }
+
+/// `body` then `tx` on one packet: the frame out.
+fn run_body(pkt: &[u8], body: Vec<Primitive>) -> Trace {
+    let mut body = body;
+    body.push(Primitive::Tx);
+    run_traced(&one_action(body, &[], &[]), IN, pkt)
+}
+
+#[test]
+fn copy_reads_the_field_as_earlier_primitives_left_it() {
+    // The P4 tutorials' forwarding step: the old destination MAC becomes the
+    // source, then the destination is written.
+    let pkt = tcp4(40000, 443);
+    let (dst0, src0) = (
+        field_value(&parse(&pkt), &pkt, IN, Field::EthDst).unwrap(),
+        field_value(&parse(&pkt), &pkt, IN, Field::EthSrc).unwrap(),
+    );
+    assert_ne!(dst0, src0);
+    let t = run_body(
+        &pkt,
+        vec![
+            Primitive::Copy {
+                field: Field::EthSrc,
+                from: Field::EthDst,
+            },
+            Primitive::Set {
+                field: Field::EthDst,
+                value: Operand::Const(0x02aa_bbcc_ddee),
+            },
+        ],
+    );
+    let out = &t.outcome.packet;
+    assert_eq!(field_value(&parse(out), out, IN, Field::EthSrc), Some(dst0));
+    assert_eq!(
+        field_value(&parse(out), out, IN, Field::EthDst),
+        Some(0x02aa_bbcc_ddee)
+    );
+    // The other order copies the new value.
+    let t = run_body(
+        &pkt,
+        vec![
+            Primitive::Set {
+                field: Field::EthDst,
+                value: Operand::Const(0x02aa_bbcc_ddee),
+            },
+            Primitive::Copy {
+                field: Field::EthSrc,
+                from: Field::EthDst,
+            },
+        ],
+    );
+    let out = &t.outcome.packet;
+    assert_eq!(
+        field_value(&parse(out), out, IN, Field::EthSrc),
+        Some(0x02aa_bbcc_ddee)
+    );
+}
+
+#[test]
+fn copies_keep_checksums_correct() {
+    let copy = |field: Field, from: Field| vec![Primitive::Copy { field, from }];
+    for pkt in [tcp4(40000, 443), udp4(A4, B4, 5000, 53, 64)] {
+        for (field, from) in [
+            (Field::Ipv4Src, Field::Ipv4Dst),
+            (Field::Ipv4Dst, Field::Ipv4Src),
+            (Field::L4SrcPort, Field::L4DstPort),
+            (Field::L4DstPort, Field::Ipv4Ttl),
+            (Field::Ipv4Ttl, Field::Ipv4Dscp),
+            (Field::Ipv4Dscp, Field::VlanPcp),
+        ] {
+            let t = run_body(&pkt, copy(field, from));
+            let out = &t.outcome.packet;
+            assert_eq!(checks(out), GOOD, "{field} <- {from}");
+            let want = field_value(&parse(&pkt), &pkt, IN, from);
+            let got = field_value(&parse(out), out, IN, field);
+            match want {
+                Some(v) => assert_eq!(got, Some(v), "{field} <- {from}"),
+                // No VLAN tag: nothing to copy, nothing changes.
+                None => {
+                    assert_eq!(out, &pkt, "{field} <- {from}");
+                    assert!(matches!(t.events[0].effect, Effect::CopyIgnored { .. }));
+                }
+            }
+        }
+    }
+    for pkt in [tcp6(40000, 443), udp6(5000, 53)] {
+        let t = run_body(&pkt, copy(Field::Ipv6Dst, Field::Ipv6Src));
+        let out = &t.outcome.packet;
+        assert_eq!(checks(out), GOOD6);
+        assert_eq!(
+            field_value(&parse(out), out, IN, Field::Ipv6Dst),
+            field_value(&parse(&pkt), &pkt, IN, Field::Ipv6Src)
+        );
+    }
+}
+
+#[test]
+fn a_copy_into_an_invalid_header_changes_nothing() {
+    // An IPv6 packet: ipv4.ttl's header is not valid.
+    let pkt = tcp6(40000, 443);
+    let t = run_body(
+        &pkt,
+        vec![Primitive::Copy {
+            field: Field::Ipv4Ttl,
+            from: Field::Ipv6HopLimit,
+        }],
+    );
+    assert_eq!(t.outcome.packet, pkt);
+    assert_eq!(
+        t.events[0].effect,
+        Effect::SetIgnored {
+            field: Field::Ipv4Ttl
+        }
+    );
+}

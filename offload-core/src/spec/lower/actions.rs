@@ -203,6 +203,33 @@ impl Lowerer<'_> {
                             );
                             None
                         }
+                        // `set(eth.src, eth.dst)`: a header-qualified name is
+                        // a field (parameter names have no dot; literals do
+                        // not start with a letter and a dot-separated word).
+                        Some(field) if names_a_field(vt) => {
+                            match self
+                                .field(vt, vat)
+                                .map(|from| (from, field.copy_fits(from)))
+                            {
+                                None => None,
+                                Some((from, Ok(()))) => Some(Primitive::Copy { field, from }),
+                                Some((_, Err(why))) => {
+                                    self.push(
+                                        Diagnostic::new(
+                                            codes::COPY_MISMATCH,
+                                            format!("`{vt}` cannot be copied into `{ft}`"),
+                                        )
+                                        .with_label(vat, why)
+                                        .with_note(
+                                            "a field copies into a field of the same kind: MAC ↔ MAC, \
+                                             IPv4 ↔ IPv4, IPv6 ↔ IPv6, or an integer into an integer \
+                                             field at least as wide",
+                                        ),
+                                    );
+                                    None
+                                }
+                            }
+                        }
                         Some(field) => self
                             .value_operand(vt, vat, field, params, params_broken)
                             .map(|value| Primitive::Set { field, value }),
@@ -375,4 +402,15 @@ impl Lowerer<'_> {
             }
         }
     }
+}
+
+/// `header.field` (or a misspelt one): a word, one dot, a word — what a
+/// field name looks like, and what no literal or parameter name does
+/// (`10.0.0.1` starts with a digit, parameters have no dot).
+fn names_a_field(t: &str) -> bool {
+    let word = |w: &str| {
+        w.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+            && w.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    };
+    matches!(t.split_once('.'), Some((h, f)) if word(h) && word(f))
 }
