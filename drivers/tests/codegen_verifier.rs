@@ -1048,6 +1048,7 @@ fn live_egress(name: &str, module: &Module, packets: usize, seed: u64) -> (usize
     let mut checked = 0;
     let mut mismatches = Vec::new();
     let mut egress = 0;
+    let mut unobservable = 0;
     for i in 0..packets {
         let pkt = gen_packet(&mut rng, &cands);
         if pkt.len() < 14 {
@@ -1063,6 +1064,13 @@ fn live_egress(name: &str, module: &Module, packets: usize, seed: u64) -> (usize
             Verdict::Tx => Some(in_port),
             _ => None,
         };
+        // A frame out of the program that the peer's receive path frees
+        // (a VLAN tag cut short) reaches no capture; its meaning is checked
+        // by the test-run differential, not here.
+        if expect_at.is_some() && !offload_drivers::validate::live::observable(&want.packet) {
+            unobservable += 1;
+            continue;
+        }
         for (_, _, s) in &hosts {
             let _ = s.drain(Duration::from_millis(1));
         }
@@ -1111,7 +1119,10 @@ fn live_egress(name: &str, module: &Module, packets: usize, seed: u64) -> (usize
             }
         }
     }
-    eprintln!("{name}: {egress} of {checked} live frames expected on a wire (forward/tx)");
+    eprintln!(
+        "{name}: {egress} of {checked} live frames expected on a wire (forward/tx); \
+         {unobservable} not run: their output is a VLAN tag cut short, which Linux frees on receive"
+    );
     (checked, mismatches)
 }
 

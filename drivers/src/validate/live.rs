@@ -104,8 +104,9 @@ impl Sink {
 }
 
 /// The receive path moves an outer tag into metadata and frees a frame whose
-/// tag is cut short; such frames cannot be observed unchanged on a veth.
-fn observable(frame: &[u8]) -> bool {
+/// tag is cut short (skb_vlan_untag wants 6 bytes after the TPID); such
+/// frames cannot be observed unchanged on a veth.
+pub fn observable(frame: &[u8]) -> bool {
     let tpid = frame.len() >= 14 && matches!([frame[12], frame[13]], [0x81, 0x00] | [0x88, 0xa8]);
     frame.len() >= 14 && (!tpid || frame.len() >= 20)
 }
