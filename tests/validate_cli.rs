@@ -764,14 +764,17 @@ fn netdevsim_runs_only_when_asked_and_says_why_not() {
 }
 
 /// Boots the offload lab VM (~70 s under TCG once the guest kernel is
-/// cached): `OFFLOAD_VALIDATE_NETDEVSIM=1` runs it; otherwise it says so.
+/// cached): `OFFLOAD_VALIDATE_NETDEVSIM=1` runs it, and so does
+/// `OFFLOAD_REQUIRE_KERNEL_TESTS=1` (CI: no VM test may skip there);
+/// otherwise it says so.
 #[test]
 fn netdevsim_control_path_in_the_lab_vm() {
     let test = "netdevsim_control_path_in_the_lab_vm";
-    if std::env::var("OFFLOAD_VALIDATE_NETDEVSIM").as_deref() != Ok("1") {
+    let asked = |var: &str| std::env::var(var).as_deref() == Ok("1");
+    if !asked("OFFLOAD_VALIDATE_NETDEVSIM") && !asked(testenv::REQUIRE_ENV) {
         testenv::announce_skip(
             test,
-            "boots the offload lab VM (~70 s); set OFFLOAD_VALIDATE_NETDEVSIM=1 to run it (tests/vm_lab.rs covers the lab itself in every run)",
+            "boots the offload lab VM (~70 s); set OFFLOAD_VALIDATE_NETDEVSIM=1 (or OFFLOAD_REQUIRE_KERNEL_TESTS=1) to run it (tests/vm_lab.rs covers the lab itself in every run)",
         );
         return;
     }
