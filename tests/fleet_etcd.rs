@@ -165,16 +165,13 @@ fn fleet_rollouts_through_a_3_member_etcd_cluster() {
         .build()
         .unwrap();
     rt.block_on(async {
-        let mut c = etcd_client::Client::connect(&cl.clients[1..], None)
+        let opts = offload_drivers::etcd::ConnectOptions::default();
+        let c = offload_drivers::etcd::Client::connect_any(&cl.clients[1..], &opts)
             .await
             .unwrap();
-        c.put(
-            format!("/offload/desired/{group}/{name}"),
-            "{ not json",
-            None,
-        )
-        .await
-        .unwrap();
+        c.put(format!("/offload/desired/{group}/{name}"), "{ not json", 0)
+            .await
+            .unwrap();
     });
     let t0 = Instant::now();
     loop {

@@ -14,6 +14,7 @@
 //! | [`netlink`] | read-only netlink (XDP features, links) |
 //! | [`probe`] | what each device and the kernel can do |
 //! | [`p4rt`] | our P4Runtime client (tonic + hand-written prost messages) |
+//! | [`etcd`] | our etcd v3 client for the fleet (async; tonic + hand-written prost messages) |
 //! | [`p4`] | the P4 toolchain: p4c-bm2-ss compile, simple_switch processes; the BMv2 differential (`p4::diff`, validate's BMv2 target) |
 //! | [`host`] | interface index, iproute2 commands |
 //! | [`validate`] | `offloadctl validate`: the same frames through test runs and live veth labs, per-frame results against the reference (builds on `lab` and `testrun`) |
@@ -26,9 +27,11 @@
 //! | [`testrun`] | BPF_PROG_TEST_RUN, live frames, captures |
 //! | [`vmlab`] | the offload lab VM (netdevsim in QEMU) |
 //! | [`testenv`] | skip rules for kernel and P4 tests |
+//! | [`testkit_etcd`] | etcd members on loopback for the fleet tests |
 pub mod deploy;
 pub mod deployment;
 pub mod entries;
+pub mod etcd;
 pub mod host;
 pub mod lab;
 pub mod load;
@@ -40,6 +43,7 @@ pub mod sys;
 pub mod target;
 pub mod testenv;
 pub mod testkit_bmv2;
+pub mod testkit_etcd;
 pub mod testrun;
 pub mod validate;
 pub mod vmlab;

@@ -13,9 +13,14 @@
 //! (level-triggered: what counts is the latest value, not the events). A value
 //! that does not parse or does not apply is reported in the status and the
 //! last good version keeps running (the apply is one transaction).
+//!
+//! etcd is reached through our client, [`offload_drivers::etcd`]: one member
+//! at a time (the first of `--etcd` that answers), every call bounded by a
+//! request timeout, so a member without quorum ends the session instead of
+//! hanging it.
 
 use super::Agent;
-use etcd_client::{Client, ConnectOptions, EventType, GetOptions, PutOptions, WatchOptions};
+use offload_drivers::etcd::{Client, ConnectOptions, EtcdError, EventType, KeepAlive};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,26 +30,6 @@ pub fn desired_prefix(group: &str) -> String {
 }
 pub fn status_prefix(group: &str) -> String {
     format!("/offload/status/{group}/")
-}
-
-/// A client on the first endpoint that answers. (The client's own balanced
-/// channel keeps sending some requests to a dead member; one live member of
-/// a cluster with quorum is all we need.)
-pub async fn connect_any(
-    endpoints: &[String],
-    opts: ConnectOptions,
-) -> Result<Client, etcd_client::Error> {
-    let mut last = None;
-    for e in endpoints {
-        match Client::connect([e], Some(opts.clone())).await {
-            Ok(mut c) => match c.status().await {
-                Ok(_) => return Ok(c),
-                Err(err) => last = Some(err),
-            },
-            Err(err) => last = Some(err),
-        }
-    }
-    Err(last.unwrap_or_else(|| etcd_client::Error::InvalidArgs("no etcd endpoint given".into())))
 }
 
 /// One version of a deployment: its `deploy.toml` (may hold `${NAME}`, filled
@@ -230,12 +215,12 @@ fn on_desired(
 }
 
 async fn publish(
-    client: &mut Client,
+    client: &Client,
     agent: &Agent,
     host: &str,
     lease: i64,
     acted: &BTreeMap<String, Acted>,
-) -> Result<(), etcd_client::Error> {
+) -> Result<(), EtcdError> {
     let view = agent.view.lock().unwrap().clone();
     let mut modules: Vec<&String> = view.keys().collect();
     modules.extend(acted.keys().filter(|m| !view.contains_key(*m)));
@@ -262,9 +247,7 @@ async fn publish(
         };
         let key = format!("{}{host}/{m}", status_prefix(&agent.args.group));
         let text = serde_json::to_string(&st).unwrap_or_default();
-        client
-            .put(key, text, Some(PutOptions::new().with_lease(lease)))
-            .await?;
+        client.put(key, text, lease).await?;
     }
     Ok(())
 }
@@ -276,83 +259,82 @@ async fn session(
     host: &str,
     acted: &mut BTreeMap<String, Acted>,
     from: &mut i64,
-) -> Result<(), etcd_client::Error> {
-    let opts = ConnectOptions::new()
-        .with_connect_timeout(Duration::from_secs(2))
-        .with_timeout(Duration::from_secs(5))
-        .with_keep_alive(Duration::from_secs(2), Duration::from_secs(2));
-    let mut client = connect_any(&agent.args.etcd, opts).await?;
-    let lease = client.lease_grant(agent.args.lease_ttl_s, None).await?.id();
-    let (mut keeper, mut _acks) = client.lease_keep_alive(lease).await?;
+) -> Result<(), EtcdError> {
+    let opts = ConnectOptions {
+        connect_timeout: Duration::from_secs(2),
+        request_timeout: Duration::from_secs(5),
+        keep_alive: Some(KeepAlive {
+            interval: Duration::from_secs(2),
+            timeout: Duration::from_secs(2),
+        }),
+    };
+    let client = Client::connect_any(&agent.args.etcd, &opts).await?;
+    let lease = client.lease_grant(agent.args.lease_ttl_s).await?.id;
+    let mut keeper = client.lease_keep_alive(lease).await?;
     let prefix = desired_prefix(&agent.args.group);
-    let got = client
-        .get(prefix.clone(), Some(GetOptions::new().with_prefix()))
-        .await?;
-    let read_at = got.header().map_or(0, |h| h.revision());
-    for kv in got.kvs() {
+    let got = client.get_prefix(&prefix).await?;
+    let read_at = got.header.as_ref().map_or(0, |h| h.revision);
+    for kv in got.kvs {
         let key = kv.key_str().unwrap_or_default().to_string();
         let module = key.rsplit('/').next().unwrap_or_default().to_string();
         // Already acted on this exact revision (a reconnect): nothing new.
         if acted
             .get(&module)
-            .is_some_and(|a| a.revision == kv.mod_revision())
+            .is_some_and(|a| a.revision == kv.mod_revision)
         {
             continue;
         }
-        let (a, v, rev, h) = (
-            agent.clone(),
-            kv.value().to_vec(),
-            kv.mod_revision(),
-            host.to_string(),
-        );
+        let (a, v, rev, h) = (agent.clone(), kv.value, kv.mod_revision, host.to_string());
         let (m, done) = tokio::task::spawn_blocking(move || on_desired(&a, &h, &key, &v, rev))
             .await
             .expect("desired handler");
         acted.insert(m, done);
     }
     *from = read_at + 1;
-    publish(&mut client, agent, host, lease, acted).await?;
-    let mut watch = client
-        .watch(
-            prefix,
-            Some(WatchOptions::new().with_prefix().with_start_revision(*from)),
-        )
-        .await?;
+    publish(&client, agent, host, lease, acted).await?;
+    let mut watch = client.watch_prefix(&prefix, *from).await?;
     let every = Duration::from_millis(agent.args.interval_ms.clamp(200, 2000));
     let mut tick = tokio::time::interval(every);
     let keepalive = Duration::from_secs((agent.args.lease_ttl_s as u64 / 3).max(1));
     let mut last_keep = std::time::Instant::now();
     loop {
         tokio::select! {
-            msg = watch.message() => {
-                let Some(resp) = msg? else {
-                    return Err(etcd_client::Error::WatchError("watch stream ended".into()));
-                };
-                if resp.canceled() {
-                    return Err(etcd_client::Error::WatchError(format!("watch canceled (compacted at {})", resp.compact_revision())));
-                }
-                for ev in resp.events() {
-                    let Some(kv) = ev.kv() else { continue };
-                    *from = kv.mod_revision() + 1;
-                    if ev.event_type() == EventType::Delete {
-                        tracing::warn!(key = %kv.key_str().unwrap_or_default(), "desired state deleted in etcd: what runs stays (detach it with offloadctl)");
-                        continue;
+            // A canceled watch (compacted) or an ended stream is an error.
+            msg = watch.next() => {
+                let resp = msg?;
+                for ev in resp.events {
+                    let kind = ev.kind();
+                    let Some(kv) = ev.kv else { continue };
+                    *from = kv.mod_revision + 1;
+                    match kind {
+                        Ok(EventType::Put) => {}
+                        Ok(EventType::Delete) => {
+                            tracing::warn!(key = %kv.key_str().unwrap_or_default(), "desired state deleted in etcd: what runs stays (detach it with offloadctl)");
+                            continue;
+                        }
+                        Err(raw) => {
+                            tracing::warn!(key = %kv.key_str().unwrap_or_default(), kind = raw, "etcd event of an unknown kind: ignored");
+                            continue;
+                        }
                     }
                     let key = kv.key_str().unwrap_or_default().to_string();
-                    let (a, v, rev, h) = (agent.clone(), kv.value().to_vec(), kv.mod_revision(), host.to_string());
+                    let (a, v, rev, h) = (agent.clone(), kv.value, kv.mod_revision, host.to_string());
                     let (m, done) = tokio::task::spawn_blocking(move || on_desired(&a, &h, &key, &v, rev))
                         .await
                         .expect("desired handler");
                     acted.insert(m, done);
                 }
-                publish(&mut client, agent, host, lease, acted).await?;
+                publish(&client, agent, host, lease, acted).await?;
             }
             _ = tick.tick() => {
                 if last_keep.elapsed() >= keepalive {
+                    // Waits for etcd's answer: a lease that is gone (expired
+                    // while etcd was away) ends the session; the next one
+                    // grants a new lease and writes the status again.
                     keeper.keep_alive().await?;
                     last_keep = std::time::Instant::now();
                 }
-                publish(&mut client, agent, host, lease, acted).await?;
+                publish(&client, agent, host, lease, acted).await?;
             }
         }
     }

@@ -14,7 +14,9 @@
 
 use crate::agent::fleet::{desired_prefix, status_prefix, FleetDesired, HostStatus, Release};
 use anyhow::Context as _;
-use etcd_client::{Client, Compare, CompareOp, ConnectOptions, GetOptions, Txn, TxnOp};
+use offload_drivers::etcd::{
+    Client, Compare, ConnectOptions, EtcdError, PutRequest, RequestOp, TxnRequest,
+};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -107,10 +109,12 @@ pub fn release(file: &Path) -> anyhow::Result<(String, Release)> {
 }
 
 async fn connect(args: &Args) -> anyhow::Result<Client> {
-    let opts = ConnectOptions::new()
-        .with_connect_timeout(Duration::from_secs(3))
-        .with_timeout(Duration::from_secs(5));
-    crate::agent::fleet::connect_any(&args.etcd, opts)
+    let opts = ConnectOptions {
+        connect_timeout: Duration::from_secs(3),
+        request_timeout: Duration::from_secs(5),
+        keep_alive: None,
+    };
+    Client::connect_any(&args.etcd, &opts)
         .await
         .with_context(|| format!("cannot reach etcd at {}", args.etcd.join(",")))
 }
@@ -119,7 +123,7 @@ async fn connect(args: &Args) -> anyhow::Result<Client> {
 /// past it the cluster most likely has no quorum.
 const READ_RETRY: Duration = Duration::from_secs(10);
 
-fn no_answer(e: etcd_client::Error, t0: std::time::Instant) -> anyhow::Error {
+fn no_answer(e: EtcdError, t0: std::time::Instant) -> anyhow::Error {
     anyhow::anyhow!(
         "etcd did not answer for {:.0} s (retried): most likely no quorum (a majority of the members must be up and elect a leader); last error: {e}",
         t0.elapsed().as_secs_f64()
@@ -127,11 +131,11 @@ fn no_answer(e: etcd_client::Error, t0: std::time::Instant) -> anyhow::Error {
 }
 
 /// The desired value and its mod_revision (0: no key).
-async fn read(c: &mut Client, key: &str) -> anyhow::Result<(Option<FleetDesired>, i64)> {
+async fn read(c: &Client, key: &str) -> anyhow::Result<(Option<FleetDesired>, i64)> {
     // Reads are retried through a leader election (a member just died).
     let t0 = std::time::Instant::now();
     let r = loop {
-        match c.get(key, None).await {
+        match c.get(key).await {
             Ok(r) => break r,
             Err(e) if t0.elapsed() < READ_RETRY => {
                 tracing::debug!(error = %e, "etcd read: retrying");
@@ -140,39 +144,42 @@ async fn read(c: &mut Client, key: &str) -> anyhow::Result<(Option<FleetDesired>
             Err(e) => return Err(no_answer(e, t0)),
         }
     };
-    match r.kvs().first() {
+    match r.kvs.first() {
         None => Ok((None, 0)),
         Some(kv) => Ok((
             // A malformed value is replaced by whatever is written next.
-            serde_json::from_slice(kv.value()).ok(),
-            kv.mod_revision(),
+            serde_json::from_slice(&kv.value).ok(),
+            kv.mod_revision,
         )),
     }
 }
 
 /// Compare-and-swap: written only if the key is still at `expect`.
-async fn cas(c: &mut Client, key: &str, expect: i64, d: &FleetDesired) -> anyhow::Result<i64> {
-    let txn = Txn::new()
-        .when([Compare::mod_revision(key, CompareOp::Equal, expect)])
-        .and_then([TxnOp::put(key, serde_json::to_string(d)?, None)]);
+async fn cas(c: &Client, key: &str, expect: i64, d: &FleetDesired) -> anyhow::Result<i64> {
+    let txn = TxnRequest {
+        compare: vec![Compare::mod_revision_equal(key, expect)],
+        success: vec![RequestOp::put(PutRequest {
+            key: key.into(),
+            value: serde_json::to_vec(d)?,
+            lease: 0,
+        })],
+        failure: vec![],
+    };
     let r = c.txn(txn).await?;
-    if !r.succeeded() {
+    if !r.succeeded {
         let (_, now) = read(c, key).await?;
         anyhow::bail!(
             "{key} changed under us (expected revision {expect}, now {now}): another operator wrote it; nothing written"
         );
     }
-    Ok(r.header().map_or(0, |h| h.revision()))
+    Ok(r.header.map_or(0, |h| h.revision))
 }
 
 /// Every live agent's status in the group (their leases keep them there).
-async fn statuses(c: &mut Client, group: &str) -> anyhow::Result<Vec<HostStatus>> {
+async fn statuses(c: &Client, group: &str) -> anyhow::Result<Vec<HostStatus>> {
     let t0 = std::time::Instant::now();
     let r = loop {
-        match c
-            .get(status_prefix(group), Some(GetOptions::new().with_prefix()))
-            .await
-        {
+        match c.get_prefix(status_prefix(group)).await {
             Ok(r) => break r,
             Err(e) if t0.elapsed() < READ_RETRY => {
                 tracing::debug!(error = %e, "etcd read: retrying");
@@ -181,9 +188,9 @@ async fn statuses(c: &mut Client, group: &str) -> anyhow::Result<Vec<HostStatus>
             Err(e) => return Err(no_answer(e, t0)),
         }
     };
-    Ok(r.kvs()
+    Ok(r.kvs
         .iter()
-        .filter_map(|kv| serde_json::from_slice(kv.value()).ok())
+        .filter_map(|kv| serde_json::from_slice(&kv.value).ok())
         .collect())
 }
 
@@ -205,12 +212,12 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
 }
 
 async fn run_async(args: &Args) -> anyhow::Result<i32> {
-    let mut c = connect(args).await?;
+    let c = connect(args).await?;
     match &args.command {
         FleetCommand::Apply { file, force } => {
             let (module, rel) = release(file)?;
             let key = format!("{}{module}", desired_prefix(&args.group));
-            let (old, rev) = read(&mut c, &key).await?;
+            let (old, rev) = read(&c, &key).await?;
             if let Some(o) = old.as_ref().and_then(|o| o.rollout.as_ref()) {
                 if !force {
                     eprintln!("error: {key}: a rollout is in progress ({o}); --force to override");
@@ -224,7 +231,7 @@ async fn run_async(args: &Args) -> anyhow::Result<i32> {
                 wave_hosts: None,
                 rollout: None,
             };
-            let new = cas(&mut c, &key, rev, &d).await?;
+            let new = cas(&c, &key, rev, &d).await?;
             println!(
                 "{key}: revision {new} (was {rev}): every host of {} runs {} {}",
                 args.group, module, d.current.digest
@@ -232,14 +239,9 @@ async fn run_async(args: &Args) -> anyhow::Result<i32> {
             Ok(0)
         }
         FleetCommand::Status { module, json } => {
-            let r = c
-                .get(
-                    desired_prefix(&args.group),
-                    Some(GetOptions::new().with_prefix()),
-                )
-                .await?;
+            let r = c.get_prefix(desired_prefix(&args.group)).await?;
             let mut desired = BTreeMap::new();
-            for kv in r.kvs() {
+            for kv in &r.kvs {
                 let key = kv.key_str().unwrap_or_default().to_string();
                 let m = key.rsplit('/').next().unwrap_or_default().to_string();
                 if module.as_ref().is_some_and(|x| *x != m) {
@@ -248,12 +250,12 @@ async fn run_async(args: &Args) -> anyhow::Result<i32> {
                 desired.insert(
                     m,
                     (
-                        kv.mod_revision(),
-                        serde_json::from_slice::<FleetDesired>(kv.value()).ok(),
+                        kv.mod_revision,
+                        serde_json::from_slice::<FleetDesired>(&kv.value).ok(),
                     ),
                 );
             }
-            let sts: Vec<HostStatus> = statuses(&mut c, &args.group)
+            let sts: Vec<HostStatus> = statuses(&c, &args.group)
                 .await?
                 .into_iter()
                 .filter(|s| module.as_ref().is_none_or(|m| *m == s.module))
@@ -313,7 +315,7 @@ async fn run_async(args: &Args) -> anyhow::Result<i32> {
             force,
         } => {
             rollout(
-                &mut c,
+                &c,
                 args,
                 file,
                 waves,
@@ -354,7 +356,7 @@ pub fn wave_sizes(spec: &str, n: usize) -> anyhow::Result<Vec<usize>> {
 /// Waits until every host in `hosts` answers `revision` running `digest`, in
 /// sync; `Err` names the first failing host.
 async fn converge(
-    c: &mut Client,
+    c: &Client,
     group: &str,
     module: &str,
     hosts: &[String],
@@ -400,7 +402,7 @@ async fn converge(
 
 #[allow(clippy::too_many_arguments)]
 async fn rollout(
-    c: &mut Client,
+    c: &Client,
     args: &Args,
     file: &Path,
     waves: &str,

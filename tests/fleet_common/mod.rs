@@ -1,23 +1,20 @@
 //! Shared by the fleet tests (fleet_etcd, fleet_scale): a 3-member etcd
-//! cluster on loopback (members killed and restarted on their data dirs),
-//! agents with their own veth labs, and the `offloadctl fleet` helpers.
+//! cluster on loopback (`offload_drivers::testkit_etcd`; members killed and
+//! restarted on their data dirs), agents with their own veth labs, and the
+//! `offloadctl fleet` helpers.
 #![allow(dead_code)]
 
 use super::deploy_common::RouterLab;
+use offload_drivers::testkit_etcd;
+pub use offload_drivers::testkit_etcd::{Cluster, Proc};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub fn agent_bin() -> PathBuf {
     std::env::var_os("OFFLOAD_AGENT_BIN")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_offloadd")))
-}
-
-pub fn initial(base: u16) -> Vec<String> {
-    (0..3)
-        .map(|i| format!("m{i}=http://127.0.0.1:{}", base + 10 + i))
-        .collect()
 }
 
 /// Local status through the host's agent socket: (exit code, digest run by
@@ -39,82 +36,20 @@ pub fn local(h: &Host) -> (Option<i32>, String) {
     (out.status.code(), if all { d } else { String::new() })
 }
 
-pub struct Proc(pub Child);
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// A 3-member etcd cluster; members killed and data removed on drop.
-pub struct Cluster {
-    pub members: Vec<Option<Proc>>,
-    pub clients: Vec<String>,
-    pub dir: PathBuf,
-}
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        self.members.clear();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
+/// The etcd members (`offload_drivers::testkit_etcd`), failing the test
+/// when one cannot start.
 pub fn cluster(base: u16, tag: &str) -> Cluster {
-    let dir = std::env::temp_dir().join(format!("offload-etcd-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let peer = |i: u16| format!("http://127.0.0.1:{}", base + 10 + i);
-    let client = |i: u16| format!("http://127.0.0.1:{}", base + i);
-    let initial: Vec<String> = (0..3).map(|i| format!("m{i}={}", peer(i))).collect();
-    let mut members = Vec::new();
-    for i in 0..3 {
-        members.push(Some(member(&dir, base, i, &initial)));
-    }
-    Cluster {
-        members,
-        clients: (0..3).map(client).collect(),
-        dir,
-    }
+    testkit_etcd::cluster(base, tag).expect("etcd cluster")
 }
 
-/// Member `i` (started again on its data dir after a kill).
+/// `--initial-cluster` of `cluster(base, _)`.
+pub fn initial(base: u16) -> Vec<String> {
+    testkit_etcd::initial(base)
+}
+
+/// Member `i` of `cluster(base, _)`, e.g. started again after a kill.
 pub fn member(dir: &Path, base: u16, i: u16, initial: &[String]) -> Proc {
-    let peer = |i: u16| format!("http://127.0.0.1:{}", base + 10 + i);
-    let client = |i: u16| format!("http://127.0.0.1:{}", base + i);
-    {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(dir.join(format!("m{i}.log")))
-            .unwrap();
-        let c = Command::new("etcd")
-            .args([
-                "--name",
-                &format!("m{i}"),
-                "--data-dir",
-                dir.join(format!("m{i}")).to_str().unwrap(),
-                "--listen-client-urls",
-                &client(i),
-                "--advertise-client-urls",
-                &client(i),
-                "--listen-peer-urls",
-                &peer(i),
-                "--initial-advertise-peer-urls",
-                &peer(i),
-                "--initial-cluster",
-                &initial.join(","),
-                "--initial-cluster-state",
-                "new",
-                "--initial-cluster-token",
-                &format!("offload-test-{}", std::process::id()),
-            ])
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        Proc(c)
-    }
+    testkit_etcd::member(dir, base, i, initial).expect("etcd member")
 }
 
 pub struct Host {
