@@ -63,7 +63,7 @@ pub struct Fused {
 pub enum ChainError {
     #[error("a chain needs at least one module")]
     Empty,
-    #[error("modules {first} and {second} of the chain are both named `{name}`; module names qualify table names (`{name}.TABLE`) and must be unique")]
+    #[error("modules {} and {} of the chain are both named `{name}`; module names qualify table names (`{name}.TABLE`) and must be unique", first + 1, second + 1)]
     DuplicateModule {
         name: String,
         /// Chain positions (0-based).
