@@ -111,3 +111,24 @@ fn tc_refuses_a_pop_after_a_push_in_an_earlier_module() {
     // Each alone compiles on tc, and so does pop then push.
     compile_chain(&fuse(&[popper, pusher]).unwrap(), &Target::tc()).unwrap();
 }
+
+#[test]
+fn a_chain_over_the_kernels_map_limit_is_refused_by_name() {
+    let ddos = example("ddos-filter");
+    let mut modules: Vec<_> = (0..7)
+        .map(|i| {
+            let mut m = ddos.clone();
+            m.name = format!("ddos-{i}");
+            m
+        })
+        .collect();
+    modules.push(example("edge-router"));
+    let f = fuse(&modules).unwrap();
+    match compile_chain(&f, &Target::xdp()) {
+        Err(CompileError::TooManyMaps { maps, limit: 64 }) => assert_eq!(maps, 86),
+        other => panic!("{:?}", other.map(|c| c.layout.maps.len())),
+    }
+    // Four fit.
+    let f = fuse(&modules[4..]).unwrap();
+    assert!(compile_chain(&f, &Target::xdp()).unwrap().layout.maps.len() <= 64);
+}

@@ -91,9 +91,9 @@ fn load_with(
 ) -> Result<(Compiled, Loaded), LoadError> {
     let m = module;
     let c = compile(&target(hook)).map_err(|e| match e {
-        CompileError::Unsupported { .. } | CompileError::Profile { .. } => {
-            LoadError::Refused(e.to_string())
-        }
+        CompileError::Unsupported { .. }
+        | CompileError::Profile { .. }
+        | CompileError::TooManyMaps { .. } => LoadError::Refused(e.to_string()),
         e => LoadError::Failed(format!("compile: {e}")),
     })?;
     let loaded = load_object(&c.object, &c.program_name, mode(hook)).map_err(|e| {

@@ -199,6 +199,8 @@ pub enum CompileError {
     },
     #[error("program is {insns} instructions, over the target's {limit}")]
     TooLong { insns: usize, limit: u32 },
+    #[error("the program needs {maps} maps, the kernel allows {limit} per program (each table takes 2-4); split the chain or merge tables")]
+    TooManyMaps { maps: usize, limit: usize },
     #[error("assembling the program")]
     Asm {
         #[source]
@@ -210,6 +212,9 @@ pub enum CompileError {
         source: crate::elf::ElfError,
     },
 }
+
+/// Maps one program may use (the kernel's `MAX_USED_MAPS`).
+pub const MAX_MAPS: usize = 64;
 
 /// Verdict exit blocks shared by every action.
 #[derive(Clone, Copy)]
@@ -327,6 +332,12 @@ fn compile_segments(
         tc_vlan_check(module)?;
     }
     let layout = layout_for(module, target);
+    if layout.maps.len() > MAX_MAPS {
+        return Err(CompileError::TooManyMaps {
+            maps: layout.maps.len(),
+            limit: MAX_MAPS,
+        });
+    }
     let key_bytes = layout
         .tables
         .iter()
@@ -411,7 +422,7 @@ fn compile_segments(
         g.p.bind(next);
     }
     g.exits.pass = pass;
-    let uses = Uses {
+    let mut uses = Uses {
         drop: g.p.is_used(g.exits.drop),
         pass: g.p.is_used(g.exits.pass),
         tx: g.p.is_used(g.exits.tx),
@@ -421,19 +432,30 @@ fn compile_segments(
     let Gen { p, spans, .. } = g;
     let dead_tables: Vec<offload_core::ir::TableId> =
         module.tables[live_tables..].iter().map(|t| t.id).collect();
-    let mut layout = layout;
-    layout.maps.retain(|m| {
-        !matches!(m.role,
-            layout::MapRole::Entries(t) | layout::MapRole::Masks(t)
-            | layout::MapRole::Default(t) | layout::MapRole::Counters(t)
-            if dead_tables.contains(&t))
-    });
     let program = p.finish().map_err(|source| CompileError::Asm { source })?;
     if program.insns.len() > target.max_insns as usize {
         return Err(CompileError::TooLong {
             insns: program.insns.len(),
             limit: target.max_insns,
         });
+    }
+    let mut layout = layout;
+    if segments.len() > 1 {
+        // Modules after one that never passes are not in the program: their
+        // maps (and a port or in-port map only they used) are not either.
+        let used: std::collections::BTreeSet<&str> =
+            program.map_relocs.iter().map(|r| r.map.as_str()).collect();
+        layout.maps.retain(|m| used.contains(m.name.as_str()));
+        for m in [
+            &mut layout.ports_map,
+            &mut layout.in_ports_map,
+            &mut layout.scratch_map,
+        ] {
+            if m.as_deref().is_some_and(|n| !used.contains(n)) {
+                *m = None;
+            }
+        }
+        uses.redirect = target.hook == Hook::Xdp && layout.ports_map.is_some();
     }
     let flavor = flavor::for_hook(target.hook);
     let name = program_name(module);
