@@ -493,3 +493,70 @@ fn generated_chains_behave_like_the_reference() {
     assert!(tally.continued * 5 > tally.frames, "{tally:?}");
     report(&tally);
 }
+
+/// The chain comparison can fail: a pipeline whose module boundary does not
+/// turn a pass into "continue" (the first module's pass would go to the CPU
+/// port) is caught on the example chain.
+#[test]
+fn the_model_catches_a_chain_that_stops_at_the_first_pass() {
+    use offload_p4::ast::{e, Item, Stmt};
+    let modules = vec![example("ddos-filter"), example("edge-router")];
+    let fused = fuse(&modules).unwrap();
+    let (program, names) = offload_p4::program_chain(&fused, &Options::new(Arch::V1model)).unwrap();
+    let cli = offload_p4::entries::cli_script(&fused.module, &names).unwrap();
+    let frames: Vec<(PortId, Vec<u8>)> = modules
+        .iter()
+        .flat_map(bmv2_diff::cases_for)
+        .map(|c| (c.in_port, c.frame))
+        .collect();
+    let sp = |q: PortId| {
+        names
+            .ports
+            .iter()
+            .find(|n| n.id == q.0)
+            .map_or(u32::from(q.0), |n| n.switch_port)
+    };
+    let wrong = |program: &offload_p4::ast::Program| {
+        let mut model = Model::new(program, &cli);
+        frames
+            .iter()
+            .filter(|(p, f)| {
+                let want = semantics::run_chain(&modules, *p, f);
+                let want = match want.verdict {
+                    Verdict::Drop => None,
+                    Verdict::Pass => Some((names.cpu_port, want.packet)),
+                    Verdict::Forward(q) => Some((sp(q), want.packet)),
+                    Verdict::Tx => Some((sp(*p), want.packet)),
+                };
+                model.process(sp(*p), f) != want
+            })
+            .count()
+    };
+    assert_eq!(wrong(&program), 0);
+    let boundary = Stmt::If {
+        cond: e::eq(e::path("meta.verdict"), e::path("VERDICT_PASS")),
+        then: vec![Stmt::Assign(
+            e::path("meta.verdict"),
+            e::path("VERDICT_CONTINUE"),
+        )],
+        otherwise: vec![],
+    };
+    let mut bad = program.clone();
+    let mut removed = 0;
+    for it in &mut bad.items {
+        if let Item::Control(c) = it {
+            let before = c.apply.len();
+            c.apply.retain(|s| *s != boundary);
+            removed += before - c.apply.len();
+        }
+    }
+    assert_eq!(
+        removed, 1,
+        "the boundary statement is where the test expects it"
+    );
+    let n = wrong(&bad);
+    assert!(
+        n > 5,
+        "a chain that stops at the first pass went unnoticed ({n} frames)"
+    );
+}
