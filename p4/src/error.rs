@@ -57,6 +57,16 @@ pub enum P4Error {
     #[error("table `{table}` has no keys but has entries; a keyless P4 table can only run its default action (make the entry the default_action)")]
     KeylessTableWithEntries { table: String },
 
+    /// A chain where a module after one that pops a VLAN tag would have to
+    /// parse again what the switch's one parser took as payload.
+    #[error("module `{module}` can pop a VLAN tag and module `{next}` runs after it: the next module must then parse the frame as left (a third tag becomes a parsed tag), which one P4 parse cannot do; put `{module}` last, or run the chain on XDP/tc")]
+    ChainReparse { module: String, next: String },
+
+    /// A chain where a module changes the frame's length (push/pop) and a
+    /// later module counts bytes: the switch counts the length at ingress.
+    #[error("module `{module}` can push or pop a VLAN tag and module `{later}` counts bytes after it: its counters must see the frame's length as it reaches `{later}`, but switch counters count the length at ingress; turn off `{later}`'s counters, reorder, or run the chain on XDP/tc")]
+    ChainCounterBytes { module: String, later: String },
+
     /// An entry or call refers to something the module does not have (a broken IR).
     #[error("broken module: {what}")]
     BrokenModule { what: String },

@@ -54,6 +54,7 @@ pub use arch::Arch;
 pub use error::P4Error;
 pub use names::NamingMap;
 
+use offload_core::ir::chain::Fused;
 use offload_core::ir::Module;
 use std::collections::BTreeMap;
 
@@ -94,6 +95,39 @@ pub struct Output {
 /// map: for tools that inspect or interpret the program.
 pub fn program(module: &Module, options: &Options) -> Result<(ast::Program, NamingMap), P4Error> {
     lower::lower(module, options)
+}
+
+/// [`program`] for a fused service chain (`offload_core::ir::chain`): one
+/// pipeline for the whole chain.
+pub fn program_chain(
+    fused: &Fused,
+    options: &Options,
+) -> Result<(ast::Program, NamingMap), P4Error> {
+    lower::lower_segments(&fused.module, fused.segments.clone(), options)
+}
+
+/// Generates ONE P4 pipeline for a fused service chain: the modules' tables
+/// in chain order, named `module_table` (the naming map keeps the
+/// `module.table` names for the control plane). After each module but the
+/// last, its default verdict applies and a `pass` becomes "continue" for the
+/// next module. One parse serves the whole chain, and switch counters count
+/// the length at ingress, so two chains are refused with a named reason
+/// ([`P4Error::ChainReparse`], [`P4Error::ChainCounterBytes`]): a module
+/// that pops a VLAN tag followed by another module, and a module that pushes
+/// or pops followed by a module with counters. Every other chain means on
+/// the switch what `semantics::run_chain` says.
+pub fn compile_chain(fused: &Fused, options: &Options) -> Result<Output, P4Error> {
+    let (program, names) = program_chain(fused, options)?;
+    let module = &fused.module;
+    let source = print::print(&program);
+    let cli = entries::cli_script(module, &names)?;
+    let p4runtime = entries::p4runtime_json(module, &names)?;
+    Ok(Output {
+        source,
+        names,
+        cli,
+        p4runtime,
+    })
 }
 
 /// Generates the P4 program, naming map and entries for `module`.

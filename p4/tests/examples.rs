@@ -88,3 +88,86 @@ fn output_is_deterministic() {
         }
     }
 }
+
+fn example(name: &str) -> offload_core::ir::Module {
+    examples()
+        .into_iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, m)| m)
+        .unwrap()
+}
+
+/// A service chain is ONE pipeline: ddos-filter in front of edge-router,
+/// golden on both architectures; tables addressed as `module.table`.
+#[test]
+fn an_example_chain_is_one_pipeline_matching_its_golden_files() {
+    let modules = [example("ddos-filter"), example("edge-router")];
+    let fused = offload_core::ir::chain::fuse(&modules).unwrap();
+    for arch in Arch::ALL {
+        let out = offload_p4::compile_chain(&fused, &Options::new(arch))
+            .unwrap_or_else(|e| panic!("chain on {arch}: {e}"));
+        if let Err(problems) = sanity::check(&out.source, arch) {
+            panic!(
+                "chain on {arch}: sanity check failed:\n{}",
+                problems.join("\n")
+            );
+        }
+        assert_eq!(out.source.matches("\ncontrol IngressImpl(").count(), 1);
+        assert!(out.source.contains("table ddos_filter_blocklist {"));
+        assert!(out.source.contains("table edge_router_routes {"));
+        assert!(out
+            .source
+            .contains("A pass of `ddos-filter` goes on to the next module"));
+        let t = out
+            .names
+            .table("edge-router.routes")
+            .expect("named by module.table");
+        assert!(t.p4.ends_with("edge_router_routes"), "{}", t.p4);
+        let name = "chain.ddos-filter+edge-router";
+        golden(&format!("{name}.{arch}.p4"), &out.source);
+        golden(
+            &format!("{name}.{arch}.names.json"),
+            &(out.names.to_json() + "\n"),
+        );
+        golden(&format!("{name}.{arch}.entries.txt"), &out.cli);
+        golden(&format!("{name}.{arch}.p4rt.json"), &out.p4runtime);
+        assert_eq!(
+            out,
+            offload_p4::compile_chain(&fused, &Options::new(arch)).unwrap()
+        );
+    }
+    // A chain of one is the module's own program.
+    let one = offload_core::ir::chain::Fused::single(&modules[1]);
+    for arch in Arch::ALL {
+        assert_eq!(
+            offload_p4::compile_chain(&one, &Options::new(arch)).unwrap(),
+            compile(&modules[1], &Options::new(arch)).unwrap()
+        );
+    }
+}
+
+/// What one P4 parse cannot do for a chain is refused, naming the modules.
+#[test]
+fn chains_one_pipeline_cannot_keep_are_refused_by_name() {
+    let l2 = example("l2-switch");
+    let ddos = example("ddos-filter");
+    let fused = offload_core::ir::chain::fuse(&[l2.clone(), ddos.clone()]).unwrap();
+    let e = offload_p4::compile_chain(&fused, &Options::new(Arch::V1model)).unwrap_err();
+    assert!(
+        matches!(&e, offload_p4::P4Error::ChainReparse { module, next } if module == "l2-switch" && next == "ddos-filter"),
+        "{e}"
+    );
+    let pusher = offload_core::spec::compile(
+        "[module]\nname = \"pusher\"\n[[table]]\nname = \"t\"\nactions = [\"a\"]\ndefault_action = \"a\"\n[action.a]\ndo = [\"push_vlan(5)\"]\n",
+    )
+    .unwrap();
+    let fused = offload_core::ir::chain::fuse(&[pusher.clone(), ddos]).unwrap();
+    let e = offload_p4::compile_chain(&fused, &Options::new(Arch::Tna)).unwrap_err();
+    assert!(
+        matches!(&e, offload_p4::P4Error::ChainCounterBytes { module, later } if module == "pusher" && later == "ddos-filter"),
+        "{e}"
+    );
+    // The same modules the other way round are fine: the popper/pusher is last.
+    let fused = offload_core::ir::chain::fuse(&[example("ddos-filter"), l2]).unwrap();
+    offload_p4::compile_chain(&fused, &Options::new(Arch::V1model)).unwrap();
+}

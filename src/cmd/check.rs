@@ -1,7 +1,10 @@
 //! `offloadctl check FILE`: validates a module and prints what it contains and
 //! what it needs from a target. Exit 0 when valid, 1 with diagnostics.
+//! `offloadctl check A B …`: the modules as a service chain, in this order —
+//! each module, then whether they can form a chain (ports), the fused
+//! pipeline's tables by `module.table`, and what each target makes of it.
 
-use super::{load_module, Loaded};
+use super::{fuse_loaded, load_module, ChainRejected, Loaded};
 use crate::render;
 use offload_core::ir::{self, Module, Requirements};
 use offload_core::spec::print;
@@ -12,8 +15,9 @@ use std::path::PathBuf;
 /// Options of `offloadctl check`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
-    /// The module file (TOML)
-    pub file: PathBuf,
+    /// The module file (TOML); several files: a service chain, run in this order
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
     /// Print a JSON document (module summary and requirements, or diagnostics) on stdout
     #[arg(long)]
     pub json: bool,
@@ -23,7 +27,10 @@ pub struct Args {
 }
 
 pub fn run(args: &Args) -> anyhow::Result<i32> {
-    match load_module(&args.file)? {
+    if args.files.len() > 1 {
+        return run_chain(args);
+    }
+    match load_module(&args.files[0])? {
         Ok(loaded) => {
             if args.json {
                 let doc = serde_json::to_string_pretty(&summary_json(&loaded))?;
@@ -52,6 +59,149 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
             Ok(1)
         }
     }
+}
+
+fn report_rejected(rejected: &super::Rejected, as_json: bool) -> anyhow::Result<()> {
+    if as_json {
+        let doc = json!({
+            "ok": false,
+            "file": rejected.file,
+            "diagnostics": rejected.to_json(),
+        });
+        write_stdout(&format!("{}\n", serde_json::to_string_pretty(&doc)?))?;
+    } else {
+        eprint!("{}", rejected.render(render::stderr_wants_color()));
+        eprintln!(
+            "error: {} refused: {} error(s)",
+            rejected.file,
+            rejected.diagnostics.len()
+        );
+    }
+    Ok(())
+}
+
+/// `check` of several files: a service chain.
+fn run_chain(args: &Args) -> anyhow::Result<i32> {
+    let mut loaded = Vec::new();
+    let mut refused = false;
+    for f in &args.files {
+        match load_module(f)? {
+            Ok(l) => loaded.push(l),
+            Err(r) => {
+                report_rejected(&r, args.json)?;
+                refused = true;
+            }
+        }
+    }
+    if refused {
+        return Ok(1);
+    }
+    let fused = match fuse_loaded(&loaded) {
+        Ok(f) => f,
+        Err(ChainRejected(r)) => {
+            report_rejected(&r, args.json)?;
+            if !args.json {
+                eprintln!("error: these modules cannot run as one chain");
+            }
+            return Ok(1);
+        }
+    };
+    let targets = chain_targets(&fused);
+    if args.json {
+        let doc = json!({
+            "ok": true,
+            "chain": {
+                "modules": loaded.iter().map(|l| json!({
+                    "name": l.module.name,
+                    "file": l.path.display().to_string(),
+                    "tables": l.module.tables.iter().map(|t| format!("{}.{}", l.module.name, t.name)).collect::<Vec<_>>(),
+                })).collect::<Vec<_>>(),
+                "ports": fused.module.ports.iter().map(|p| json!({"name": p.name, "number": p.id.0})).collect::<Vec<_>>(),
+                "targets": targets.iter().map(|(t, r)| json!({"target": t, "result": r})).collect::<Vec<_>>(),
+            },
+            "modules": loaded.iter().map(summary_json).collect::<Vec<_>>(),
+        });
+        write_stdout(&format!("{}\n", serde_json::to_string_pretty(&doc)?))?;
+        return Ok(0);
+    }
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "chain of {} modules on one placement (a pass goes on to the next module; drop, forward and tx end the chain):",
+        loaded.len()
+    );
+    for (i, l) in loaded.iter().enumerate() {
+        let _ = writeln!(
+            o,
+            "  {}. {} ({}), default {}",
+            i + 1,
+            l.module.name,
+            l.path.display(),
+            match l.module.default_verdict {
+                ir::DefaultVerdict::Pass => "pass",
+                ir::DefaultVerdict::Drop => "drop",
+            }
+        );
+    }
+    if fused.module.ports.is_empty() {
+        let _ = writeln!(o, "ports: none");
+    } else {
+        let ps: Vec<String> = fused
+            .module
+            .ports
+            .iter()
+            .map(|p| format!("{} = {}", p.name, p.id.0))
+            .collect();
+        let _ = writeln!(o, "ports (shared by the chain): {}", ps.join(", "));
+    }
+    let _ = writeln!(
+        o,
+        "tables of the chain, in the order they run (control-plane names):"
+    );
+    for t in &fused.module.tables {
+        let _ = writeln!(o, "  {}", t.name);
+    }
+    let _ = writeln!(
+        o,
+        "targets (one fused program / pipeline for the whole chain):"
+    );
+    for (t, r) in &targets {
+        let _ = writeln!(o, "  {t}: {r}");
+    }
+    for l in &loaded {
+        let _ = writeln!(o, "\n--- {} ---", l.path.display());
+        o.push_str(&summary_text(&l.module, args.entries));
+    }
+    write_stdout(&o)?;
+    Ok(0)
+}
+
+/// What each target makes of a fused chain: compiled (size) or why not.
+fn chain_targets(fused: &ir::chain::Fused) -> Vec<(&'static str, String)> {
+    use offload_ebpf::codegen::{compile_chain, Target};
+    let mut v = Vec::new();
+    for (name, target) in [("xdp", Target::xdp()), ("tc", Target::tc())] {
+        v.push((
+            name,
+            match compile_chain(fused, &target) {
+                Ok(c) => format!("one program, {} instructions", c.program.insns.len()),
+                Err(e) => format!("refused: {e}"),
+            },
+        ));
+    }
+    for (name, arch) in [
+        ("p4-v1model", offload_p4::Arch::V1model),
+        ("p4-tna", offload_p4::Arch::Tna),
+    ] {
+        v.push((
+            name,
+            match offload_p4::compile_chain(fused, &offload_p4::Options::new(arch)) {
+                Ok(out) => format!("one pipeline, {} lines of P4", out.source.lines().count()),
+                Err(e) => format!("refused: {e}"),
+            },
+        ));
+    }
+    v
 }
 
 /// Writes to stdout; a closed pipe (`| head`) is not an error.

@@ -155,3 +155,48 @@ pub fn load_module_or_report(path: &Path) -> anyhow::Result<Result<Loaded, i32>>
         }
     })
 }
+
+/// Why module files cannot run as a service chain: the file and its text the
+/// diagnostic points into.
+#[derive(Debug)]
+pub struct ChainRejected(pub Rejected);
+
+/// Fuses loaded modules into a chain (`offload_core::ir::chain`). `Err`: the
+/// chain's refusal as a diagnostic on the file of the module it names.
+pub fn fuse_loaded(loaded: &[Loaded]) -> Result<ir::chain::Fused, ChainRejected> {
+    let modules: Vec<ir::Module> = loaded.iter().map(|l| l.module.clone()).collect();
+    ir::chain::fuse(&modules).map_err(|e| {
+        let at = e.module_index().and_then(|i| loaded.get(i));
+        let (file, source) = at
+            .map(|l| (l.path.display().to_string(), l.source.clone()))
+            .unwrap_or_default();
+        let name_span = at.and_then(|l| spec::module_name_span(&l.source));
+        ChainRejected(Rejected {
+            file,
+            source,
+            diagnostics: Diagnostics(vec![e.diagnostic(name_span)]),
+        })
+    })
+}
+
+/// Loads every file of a chain and fuses them, printing what is wrong to
+/// stderr (exit code 1) like [`load_module_or_report`].
+pub fn load_chain_or_report(
+    paths: &[PathBuf],
+) -> anyhow::Result<Result<(Vec<Loaded>, ir::chain::Fused), i32>> {
+    let mut loaded = Vec::new();
+    for p in paths {
+        match load_module_or_report(p)? {
+            Ok(l) => loaded.push(l),
+            Err(code) => return Ok(Err(code)),
+        }
+    }
+    match fuse_loaded(&loaded) {
+        Ok(f) => Ok(Ok((loaded, f))),
+        Err(ChainRejected(r)) => {
+            eprint!("{}", r.render(render::stderr_wants_color()));
+            eprintln!("error: these modules cannot run as one chain");
+            Ok(Err(1))
+        }
+    }
+}

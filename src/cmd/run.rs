@@ -2,8 +2,11 @@
 //! reference interpreter (`offload_core::semantics`) on packets and shows what
 //! the module does to each: tables hit/missed/skipped, rewrites (old → new),
 //! verdict and egress port, counters. `--json` gives one document for scripts.
+//! With several module files it runs them as a service chain
+//! (`semantics::run_chain`): each module's part in turn, then the chain's
+//! verdict and output.
 
-use super::load_module_or_report;
+use super::{load_chain_or_report, load_module_or_report};
 use crate::frames::{parse_hex, read_capture, resolve_port, Input};
 use anyhow::Context as _;
 use offload_core::ir::{Field, FieldKind, Module, PortId};
@@ -20,8 +23,9 @@ use std::path::PathBuf;
 #[derive(Debug, Clone, clap::Args)]
 #[command(group(clap::ArgGroup::new("input").required(true).args(["hex", "pcap"])))]
 pub struct Args {
-    /// The module file (TOML)
-    pub file: PathBuf,
+    /// The module file (TOML); several files: a service chain, run in this order
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
     /// Ingress logical port: a name from `[ports]` or a number
     #[arg(long, value_name = "PORT")]
     pub in_port: String,
@@ -38,13 +42,180 @@ pub struct Args {
 }
 
 pub fn run(args: &Args) -> anyhow::Result<i32> {
-    let loaded = match load_module_or_report(&args.file)? {
+    if args.files.len() > 1 {
+        return run_chain(args);
+    }
+    let loaded = match load_module_or_report(&args.files[0])? {
         Ok(l) => l,
         Err(code) => return Ok(code),
     };
     let m = &loaded.module;
     let in_port = resolve_port(m, &args.in_port)?;
-    let inputs = if let Some(path) = &args.pcap {
+    let inputs = read_inputs(args)?;
+    tracing::debug!(
+        packets = inputs.len(),
+        in_port = in_port.0,
+        "running the reference interpreter"
+    );
+
+    let mut out = std::io::stdout().lock();
+    match report(m, &loaded, in_port, &inputs, args.json, &mut out) {
+        Ok(()) => Ok(0),
+        // A closed pipe (`offloadctl run ... | head`) is not an error.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(0),
+        Err(e) => Err(e).context("cannot write to stdout"),
+    }
+}
+
+/// `run` of several files: the chain, module by module.
+fn run_chain(args: &Args) -> anyhow::Result<i32> {
+    let (loaded, fused) = match load_chain_or_report(&args.files)? {
+        Ok(x) => x,
+        Err(code) => return Ok(code),
+    };
+    let in_port = resolve_port(&fused.module, &args.in_port)?;
+    let inputs = read_inputs(args)?;
+    let modules: Vec<Module> = loaded.iter().map(|l| l.module.clone()).collect();
+    let mut out = std::io::stdout().lock();
+    match report_chain(
+        &loaded,
+        &modules,
+        &fused.module,
+        in_port,
+        &inputs,
+        args.json,
+        &mut out,
+    ) {
+        Ok(()) => Ok(0),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(0),
+        Err(e) => Err(e).context("cannot write to stdout"),
+    }
+}
+
+fn report_chain(
+    loaded: &[super::Loaded],
+    modules: &[Module],
+    fused: &Module,
+    in_port: PortId,
+    inputs: &[Input],
+    as_json: bool,
+    out: &mut impl std::io::Write,
+) -> std::io::Result<()> {
+    // Totals per (module, table, slot).
+    let mut totals: BTreeMap<(usize, ir::TableId, CounterSlot), (u64, u64)> = BTreeMap::new();
+    let mut docs = Vec::new();
+    for (n, input) in inputs.iter().enumerate() {
+        let traces = semantics::run_chain_traced(modules, in_port, &input.bytes);
+        let mut parts = Vec::new();
+        let mut text = String::new();
+        let mut at = input.bytes.clone();
+        for (k, t) in traces.iter().enumerate() {
+            // Shown with the chain's ports (a module without ports shares them).
+            let mut shown = modules[k].clone();
+            shown.ports = fused.ports.clone();
+            let (m, l) = (&shown, &loaded[k]);
+            for c in &t.outcome.counters {
+                let e = totals.entry((k, c.table, c.slot)).or_default();
+                e.0 += 1;
+                e.1 += c.bytes;
+            }
+            let here = Input {
+                origin: format!("{} module {} `{}`", input.origin, k + 1, m.name),
+                bytes: at.clone(),
+                orig_len: None,
+                iface: None,
+            };
+            if as_json {
+                let mut doc = packet_json(m, &l.source, in_port, &here, t);
+                doc["module"] = json!(m.name);
+                parts.push(doc);
+            } else {
+                let goes_on = t.outcome.verdict == Verdict::Pass && k + 1 < modules.len();
+                for line in packet_text(m, &l.source, in_port, &here, t).lines() {
+                    if goes_on && line.starts_with("  verdict: pass") {
+                        let _ = writeln!(text, "    verdict: pass -> on to module {}", k + 2);
+                    } else {
+                        let _ = writeln!(text, "  {line}");
+                    }
+                }
+            }
+            at = t.outcome.packet.clone();
+        }
+        let last = traces.last().map(|t| &t.outcome);
+        let verdict = last.map_or(Verdict::Pass, |o| o.verdict);
+        let (v, egress) = verdict_text(fused, verdict);
+        if as_json {
+            docs.push(json!({
+                "origin": input.origin,
+                "length": input.bytes.len(),
+                "modules_run": traces.len(),
+                "verdict": verdict_name(verdict),
+                "egress_port": egress.map(|p| port_json(fused, p)),
+                "changed": at != input.bytes,
+                "output": hex(&at),
+                "modules": parts,
+            }));
+        } else {
+            if n > 0 {
+                writeln!(out)?;
+            }
+            writeln!(
+                out,
+                "{}: {} bytes, in on {}, through a chain of {} modules",
+                input.origin,
+                input.bytes.len(),
+                port_label(fused, in_port),
+                modules.len()
+            )?;
+            write!(out, "{text}")?;
+            writeln!(
+                out,
+                "  chain verdict: {v} (after {} of {} modules)",
+                traces.len(),
+                modules.len()
+            )?;
+            if at == input.bytes {
+                writeln!(out, "  chain output: unchanged ({} bytes)", at.len())?;
+            } else {
+                writeln!(out, "  chain output: {} bytes: {}", at.len(), hex(&at))?;
+            }
+        }
+    }
+    let name = |(k, t, _): &(usize, ir::TableId, CounterSlot)| {
+        format!("{}.{}", modules[*k].name, modules[*k].table(*t).name)
+    };
+    if as_json {
+        let counters: Vec<Value> = totals
+            .iter()
+            .map(|(key, (p, b))| {
+                json!({"table": name(key), "slot": slot_name(key.2), "packets": p, "bytes": b})
+            })
+            .collect();
+        let doc = json!({
+            "chain": modules.iter().map(|m| m.name.clone()).collect::<Vec<_>>(),
+            "files": loaded.iter().map(|l| l.path.display().to_string()).collect::<Vec<_>>(),
+            "in_port": port_json(fused, in_port),
+            "packets": docs,
+            "counters": counters,
+        });
+        writeln!(out, "{doc:#}")?;
+    } else if inputs.len() > 1 && !totals.is_empty() {
+        writeln!(out, "\ncounters after {} packets:", inputs.len())?;
+        for (key, (p, b)) in &totals {
+            writeln!(
+                out,
+                "  {} {}: {p} packets, {b} bytes",
+                name(key),
+                slot_name(key.2)
+            )?;
+        }
+    }
+    out.flush()
+}
+
+/// The frames of `--hex` or `--pcap`.
+fn read_inputs(args: &Args) -> anyhow::Result<Vec<Input>> {
+    Ok(if let Some(path) = &args.pcap {
         read_capture(path)?
     } else {
         args.hex
@@ -60,20 +231,7 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
                 })
             })
             .collect::<anyhow::Result<Vec<_>>>()?
-    };
-    tracing::debug!(
-        packets = inputs.len(),
-        in_port = in_port.0,
-        "running the reference interpreter"
-    );
-
-    let mut out = std::io::stdout().lock();
-    match report(m, &loaded, in_port, &inputs, args.json, &mut out) {
-        Ok(()) => Ok(0),
-        // A closed pipe (`offloadctl run ... | head`) is not an error.
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(0),
-        Err(e) => Err(e).context("cannot write to stdout"),
-    }
+    })
 }
 
 /// Runs every input and writes the per-packet report and the counter totals.

@@ -12,9 +12,10 @@ use crate::load::program::{load as load_object, Loaded};
 use crate::load::Mode;
 use crate::sys::{self, Kernel};
 use crate::testrun;
+use offload_core::ir::chain::Fused;
 use offload_core::ir::{Module, PortId};
 use offload_core::semantics::{self, CounterSlot, Outcome, Verdict};
-use offload_ebpf::codegen::{compile, CompileError, Compiled, Target};
+use offload_ebpf::codegen::{compile, compile_chain, CompileError, Compiled, Target};
 use offload_ebpf::layout::Hook;
 use std::collections::BTreeMap;
 use std::os::fd::AsFd;
@@ -65,11 +66,34 @@ pub fn load(
     hook: Hook,
     port_ifindex: &dyn Fn(PortId) -> u32,
 ) -> Result<(Compiled, Loaded), LoadError> {
+    load_with(module, hook, port_ifindex, &|t| compile(module, t))
+}
+
+/// [`load`] for a service chain: the fused program (one program for the
+/// whole chain), its tables filled from every module's entries.
+pub fn load_chain(
+    fused: &Fused,
+    hook: Hook,
+    port_ifindex: &dyn Fn(PortId) -> u32,
+) -> Result<(Compiled, Loaded), LoadError> {
+    load_with(&fused.module, hook, port_ifindex, &|t| {
+        compile_chain(fused, t)
+    })
+}
+
+type CompileFn<'a> = dyn Fn(&Target) -> Result<Compiled, CompileError> + 'a;
+
+fn load_with(
+    module: &Module,
+    hook: Hook,
+    port_ifindex: &dyn Fn(PortId) -> u32,
+    compile: &CompileFn<'_>,
+) -> Result<(Compiled, Loaded), LoadError> {
     let m = module;
-    let c = compile(m, &target(hook)).map_err(|e| match e {
-        CompileError::Unsupported { .. } | CompileError::Profile { .. } => {
-            LoadError::Refused(e.to_string())
-        }
+    let c = compile(&target(hook)).map_err(|e| match e {
+        CompileError::Unsupported { .. }
+        | CompileError::Profile { .. }
+        | CompileError::TooManyMaps { .. } => LoadError::Refused(e.to_string()),
         e => LoadError::Failed(format!("compile: {e}")),
     })?;
     let loaded = load_object(&c.object, &c.program_name, mode(hook)).map_err(|e| {
@@ -88,7 +112,7 @@ pub fn load(
             tail.into_iter().rev().collect::<Vec<_>>().join("\n")
         ))
     })?;
-    for t in &m.tables {
+    for t in m.tables.iter().filter(|t| !c.dead_tables.contains(&t.id)) {
         let tl = c.layout.table(t.id);
         let fds = TableFds::find(tl, &loaded.maps).map_err(|e| LoadError::Failed(e.to_string()))?;
         let entries: Vec<_> = t
@@ -202,7 +226,7 @@ pub fn add_counters(c: &Compiled, want: &Outcome, into: &mut Counters) {
 /// Every non-zero counter of the loaded program.
 pub fn read_counters(m: &Module, c: &Compiled, loaded: &Loaded) -> Result<Counters, String> {
     let mut out = BTreeMap::new();
-    for t in &m.tables {
+    for t in m.tables.iter().filter(|t| !c.dead_tables.contains(&t.id)) {
         let tl = c.layout.table(t.id);
         let fds = TableFds::find(tl, &loaded.maps).map_err(|e| e.to_string())?;
         if let Some(v) = write::read_counters(&Kernel, tl, fds).map_err(|e| e.to_string())? {

@@ -22,6 +22,7 @@ use crate::load::attach::attach;
 use crate::load::Mode;
 use crate::sys::Kernel;
 use crate::testrun::{self, Capture};
+use offload_core::ir::chain::Fused;
 use offload_core::ir::{Module, PortId};
 use offload_core::semantics::{self, Verdict};
 use offload_ebpf::codegen::{compile, Target};
@@ -111,6 +112,52 @@ pub fn observable(frame: &[u8]) -> bool {
     frame.len() >= 14 && (!tpid || frame.len() >= 20)
 }
 
+/// What runs: one module, or a service chain as its fused program.
+#[derive(Clone)]
+enum Subject {
+    Module(Module),
+    Chain { fused: Fused, modules: Vec<Module> },
+}
+
+impl Subject {
+    /// The module whose ports and tables the program has.
+    fn module(&self) -> &Module {
+        match self {
+            Subject::Module(m) => m,
+            Subject::Chain { fused, .. } => &fused.module,
+        }
+    }
+    /// The reference's verdict and output bytes.
+    fn outcome(&self, in_port: PortId, bytes: &[u8]) -> (Verdict, Vec<u8>) {
+        match self {
+            Subject::Module(m) => {
+                let o = semantics::run(m, in_port, bytes);
+                (o.verdict, o.packet)
+            }
+            Subject::Chain { modules, .. } => {
+                let o = semantics::run_chain(modules, in_port, bytes);
+                (o.verdict, o.packet)
+            }
+        }
+    }
+    fn load(
+        &self,
+        hook: Hook,
+        port_ifindex: &dyn Fn(PortId) -> u32,
+    ) -> Result<
+        (
+            offload_ebpf::codegen::Compiled,
+            crate::load::program::Loaded,
+        ),
+        LoadError,
+    > {
+        match self {
+            Subject::Module(m) => bpf::load(m, hook, port_ifindex),
+            Subject::Chain { fused, .. } => bpf::load_chain(fused, hook, port_ifindex),
+        }
+    }
+}
+
 /// Runs `probes` through `module` live on `hook`. `Err`: the target cannot run.
 pub fn run(
     module: &Module,
@@ -118,6 +165,36 @@ pub fn run(
     probes: &[Probe],
     progress: Progress,
 ) -> Result<TargetRun, String> {
+    run_subject(Subject::Module(module.clone()), hook, probes, progress)
+}
+
+/// [`run`] for a service chain (`modules`, fused as `fused`): its one fused
+/// program, against `semantics::run_chain`.
+pub fn run_chain(
+    fused: &Fused,
+    modules: &[Module],
+    hook: Hook,
+    probes: &[Probe],
+    progress: Progress,
+) -> Result<TargetRun, String> {
+    run_subject(
+        Subject::Chain {
+            fused: fused.clone(),
+            modules: modules.to_vec(),
+        },
+        hook,
+        probes,
+        progress,
+    )
+}
+
+fn run_subject(
+    subject: Subject,
+    hook: Hook,
+    probes: &[Probe],
+    progress: Progress,
+) -> Result<TargetRun, String> {
+    let module = subject.module().clone();
     let t0 = Instant::now();
     let ns = Netns::new(match hook {
         Hook::Xdp => "x",
@@ -135,7 +212,7 @@ pub fn run(
     }
     let setup = t0.elapsed().as_secs_f64();
     let (tx, rx) = std::sync::mpsc::channel::<(usize, usize)>();
-    let (m, pr) = (module.clone(), probes.to_vec());
+    let (m, pr) = (subject, probes.to_vec());
     let handle = crate::lab::netns::spawn_in(&ns.0, move || {
         inside(&m, hook, &pr, &ports, &mut |d, n| {
             let _ = tx.send((d, n));
@@ -160,8 +237,14 @@ pub fn run(
 /// bytes, or None for nothing observable)`, or `Err(why it is not run)`.
 type Want = Result<Option<(Sink, Vec<u8>)>, String>;
 
-fn want_of(m: &Module, hook: Hook, p: &Probe) -> Want {
-    let want = semantics::run(m, p.in_port, &p.bytes);
+fn want_of(m: &Subject, hook: Hook, p: &Probe) -> Want {
+    let (verdict, packet) = m.outcome(p.in_port, &p.bytes);
+    let want = semantics::Outcome {
+        verdict,
+        packet,
+        counters: Vec::new(),
+        steps: Vec::new(),
+    };
     if !observable(&p.bytes) {
         return Err("no veth carries it unchanged (shorter than Ethernet, or a VLAN tag cut short: Linux drops it on receive)".into());
     }
@@ -183,13 +266,14 @@ fn want_of(m: &Module, hook: Hook, p: &Probe) -> Want {
 }
 
 fn inside(
-    m: &Module,
+    subject: &Subject,
     hook: Hook,
     probes: &[Probe],
     ports: &[(PortId, String)],
     progress: Progress,
 ) -> Result<TargetRun, String> {
     let t0 = Instant::now();
+    let m = subject.module();
     let in0 = ifindex("in0");
     // Redirected frames reach a veth peer only while it runs XDP (veth then
     // takes frames on its NAPI ring): an XDP program that passes everything.
@@ -217,7 +301,8 @@ fn inside(
         sinks.insert(Sink::Host, Capture::open(in0).map_err(|e| e.to_string())?);
     }
     let port_if: BTreeMap<u16, u32> = ports.iter().map(|(id, n)| (id.0, ifindex(n))).collect();
-    let (c, mut loaded) = bpf::load(m, hook, &|p| port_if.get(&p.0).copied().unwrap_or(0))
+    let (c, mut loaded) = subject
+        .load(hook, &|p| port_if.get(&p.0).copied().unwrap_or(0))
         .map_err(|e| match e {
             LoadError::Refused(s) => format!("refused by the target profile: {s}"),
             LoadError::Failed(s) => s,
@@ -274,7 +359,7 @@ fn inside(
             }
         };
     let _ = collect(0, Duration::from_millis(5), Duration::from_millis(50))?;
-    let wants: Vec<Want> = probes.iter().map(|p| want_of(m, hook, p)).collect();
+    let wants: Vec<Want> = probes.iter().map(|p| want_of(subject, hook, p)).collect();
     let mut results: Vec<Option<FrameResult>> = vec![None; probes.len()];
     for (i, w) in wants.iter().enumerate() {
         if let Err(why) = w {

@@ -4,6 +4,20 @@
 //! ([`parse`]), one stage per table in file order ([`table`]), the module's
 //! default verdict, then the shared verdict exits. Register convention and
 //! stack frame: [`frame`]. Output is deterministic: same module, same bytes.
+//!
+//! A service chain ([`compile_chain`]) is the same program over the fused
+//! module (`offload_core::ir::chain`), one segment per module: within a
+//! segment every `pass` (the primitive, `dec_ttl` expiry, a `pass` default)
+//! jumps to the next segment instead of the pass exit; a segment starts by
+//! re-reading the packet pointers and frame length (counter bytes are the
+//! length as the frame reached that module) and parsing afresh, as the
+//! reference says (`semantics::run_chain`). `meta.in_port` is looked up
+//! once. Before that parse every other stack slot is zeroed: the paths out
+//! of a module then reach the next in one verifier state, so the verifier's
+//! work adds up per module instead of multiplying (without it a chain of
+//! three generated modules went over the 10^6-instruction limit while each
+//! pair loaded). The last segment's pass is the program's pass. Maps are the fused
+//! module's: `t{N}_*` with N the table's fused id, one `ports` map for all.
 
 mod action;
 mod explain;
@@ -17,6 +31,7 @@ pub use flavor::{Flavor, Tc, Xdp};
 
 use crate::asm::{self, AsmError, Assembled, Label, Program, Reg::*, Size};
 use crate::layout::{self, Hook, LayoutOptions, ModuleLayout, DEFAULT_MAX_MASKS};
+use offload_core::ir::chain::{Fused, Segment};
 use offload_core::ir::{DefaultVerdict, Module, Table};
 use offload_core::plan::{MapType, Profile};
 use offload_core::Span;
@@ -140,6 +155,10 @@ pub struct Compiled {
     /// The program's symbol name.
     pub program_name: String,
     pub uses: Uses,
+    /// Tables of a chain's modules that can never run because an earlier
+    /// module never passes: not in the program, their maps not in the
+    /// object (loaders skip them; their counters stay 0, as in the reference).
+    pub dead_tables: Vec<offload_core::ir::TableId>,
 }
 
 impl Compiled {
@@ -180,6 +199,8 @@ pub enum CompileError {
     },
     #[error("program is {insns} instructions, over the target's {limit}")]
     TooLong { insns: usize, limit: u32 },
+    #[error("the program needs {maps} maps, the kernel allows {limit} per program (each table takes 2-4); split the chain or merge tables")]
+    TooManyMaps { maps: usize, limit: usize },
     #[error("assembling the program")]
     Asm {
         #[source]
@@ -191,6 +212,9 @@ pub enum CompileError {
         source: crate::elf::ElfError,
     },
 }
+
+/// Maps one program may use (the kernel's `MAX_USED_MAPS`).
+pub const MAX_MAPS: usize = 64;
 
 /// Verdict exit blocks shared by every action.
 #[derive(Clone, Copy)]
@@ -277,6 +301,26 @@ fn module_copies_addresses(module: &Module) -> bool {
 
 /// Compiles `module` for `target`: program, layout, listing and object.
 pub fn compile(module: &Module, target: &Target) -> Result<Compiled, CompileError> {
+    let whole = Segment {
+        module: String::new(),
+        tables: 0..module.tables.len(),
+        actions: 0..module.actions.len(),
+        default_verdict: module.default_verdict,
+    };
+    compile_segments(module, std::slice::from_ref(&whole), target)
+}
+
+/// Compiles a fused service chain into one program (see the module doc).
+/// Its layout is the fused module's: fill `fused.module`'s tables.
+pub fn compile_chain(fused: &Fused, target: &Target) -> Result<Compiled, CompileError> {
+    compile_segments(&fused.module, &fused.segments, target)
+}
+
+fn compile_segments(
+    module: &Module,
+    segments: &[Segment],
+    target: &Target,
+) -> Result<Compiled, CompileError> {
     let reasons = profile::check_module(module, &target.profile);
     if !reasons.is_empty() {
         return Err(CompileError::Profile {
@@ -288,6 +332,12 @@ pub fn compile(module: &Module, target: &Target) -> Result<Compiled, CompileErro
         tc_vlan_check(module)?;
     }
     let layout = layout_for(module, target);
+    if layout.maps.len() > MAX_MAPS {
+        return Err(CompileError::TooManyMaps {
+            maps: layout.maps.len(),
+            limit: MAX_MAPS,
+        });
+    }
     let key_bytes = layout
         .tables
         .iter()
@@ -335,19 +385,44 @@ pub fn compile(module: &Module, target: &Target) -> Result<Compiled, CompileErro
     };
     g.emit_prologue_and_parse();
     g.mark(0, None, None, Span::default());
-    for table in &module.tables {
-        let start = g.p.len();
-        let end = g.p.label();
-        g.emit_table(table, end);
-        g.p.bind(end);
-        g.mark(start, Some(table), None, table.span);
+    let pass = g.exits.pass;
+    let mut live_tables = module.tables.len();
+    for (k, seg) in segments.iter().enumerate() {
+        let last = k + 1 == segments.len();
+        // Within a segment, pass means: on to the next module.
+        let next = if last { pass } else { g.p.label() };
+        g.exits.pass = next;
+        if k > 0 {
+            let start = g.p.len();
+            g.emit_boundary_reset();
+            g.emit_reparse();
+            g.mark(start, None, None, Span::default());
+        }
+        for table in &module.tables[seg.tables.clone()] {
+            let start = g.p.len();
+            let end = g.p.label();
+            g.emit_table(table, end);
+            g.p.bind(end);
+            g.mark(start, Some(table), None, table.span);
+        }
+        let end_verdict = match seg.default_verdict {
+            DefaultVerdict::Pass => next,
+            DefaultVerdict::Drop => g.exits.drop,
+        };
+        g.p.ja(end_verdict);
+        if last {
+            break;
+        }
+        if !g.p.is_used(next) {
+            // No path of this module passes: the later modules never run,
+            // and the kernel refuses unreachable code.
+            live_tables = seg.tables.end;
+            break;
+        }
+        g.p.bind(next);
     }
-    let end_verdict = match module.default_verdict {
-        DefaultVerdict::Pass => g.exits.pass,
-        DefaultVerdict::Drop => g.exits.drop,
-    };
-    g.p.ja(end_verdict);
-    let uses = Uses {
+    g.exits.pass = pass;
+    let mut uses = Uses {
         drop: g.p.is_used(g.exits.drop),
         pass: g.p.is_used(g.exits.pass),
         tx: g.p.is_used(g.exits.tx),
@@ -355,12 +430,32 @@ pub fn compile(module: &Module, target: &Target) -> Result<Compiled, CompileErro
     };
     g.emit_exits();
     let Gen { p, spans, .. } = g;
+    let dead_tables: Vec<offload_core::ir::TableId> =
+        module.tables[live_tables..].iter().map(|t| t.id).collect();
     let program = p.finish().map_err(|source| CompileError::Asm { source })?;
     if program.insns.len() > target.max_insns as usize {
         return Err(CompileError::TooLong {
             insns: program.insns.len(),
             limit: target.max_insns,
         });
+    }
+    let mut layout = layout;
+    if segments.len() > 1 {
+        // Modules after one that never passes are not in the program: their
+        // maps (and a port or in-port map only they used) are not either.
+        let used: std::collections::BTreeSet<&str> =
+            program.map_relocs.iter().map(|r| r.map.as_str()).collect();
+        layout.maps.retain(|m| used.contains(m.name.as_str()));
+        for m in [
+            &mut layout.ports_map,
+            &mut layout.in_ports_map,
+            &mut layout.scratch_map,
+        ] {
+            if m.as_deref().is_some_and(|n| !used.contains(n)) {
+                *m = None;
+            }
+        }
+        uses.redirect = target.hook == Hook::Xdp && layout.ports_map.is_some();
     }
     let flavor = flavor::for_hook(target.hook);
     let name = program_name(module);
@@ -389,6 +484,7 @@ pub fn compile(module: &Module, target: &Target) -> Result<Compiled, CompileErro
         section: flavor.section().section_name(),
         program_name: name,
         uses,
+        dead_tables,
     };
     let reasons = profile::check_compiled(module, &compiled, &target.profile);
     if !reasons.is_empty() {

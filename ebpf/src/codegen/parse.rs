@@ -47,6 +47,27 @@ impl Gen<'_> {
             self.p.ja(done);
             self.p.bind(done);
         }
+        self.emit_reparse();
+    }
+
+    /// At a chain's module boundary: every stack slot zeroed except
+    /// `meta.in_port`, so that all paths out of the previous module reach
+    /// the next one in the same verifier state (and are verified once).
+    pub(super) fn emit_boundary_reset(&mut self) {
+        let bottom = self.copy_buf.min(self.keys_base);
+        let mut off = -8i16;
+        while off >= bottom {
+            if off != IN_PORT {
+                self.p.st(Size::DW, R10, off, 0);
+            }
+            off -= 8;
+        }
+    }
+
+    /// Where a module of a chain starts: the packet as the previous module
+    /// left it (pointers, frame length for counters), parsed afresh.
+    pub(super) fn emit_reparse(&mut self) {
+        let f = self.flavor;
         self.p.ldx(Size::W, R7, R6, f.data_off());
         self.p.ldx(Size::W, R2, R6, f.data_end_off());
         match f.len_off() {

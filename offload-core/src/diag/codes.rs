@@ -114,3 +114,11 @@ pub const MISSING_ARG: &str = "E0515";
 pub const EXTRA_ARG: &str = "E0516";
 /// An entry for a table without keys (its default action always runs).
 pub const KEYLESS_ENTRY: &str = "E0517";
+
+/// E06xx: service chains (several modules run one after the other).
+/// Two modules of a chain give the same port name different ids.
+pub const CHAIN_PORT_ID: &str = "E0601";
+/// A module of a chain declares a port another module with ports lacks.
+pub const CHAIN_PORT_MISSING: &str = "E0602";
+/// Two modules of a chain have the same name (their tables would clash).
+pub const CHAIN_DUPLICATE_MODULE: &str = "E0603";

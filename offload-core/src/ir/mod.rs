@@ -14,6 +14,7 @@
 //!
 //! Meaning is defined by [`crate::semantics`].
 
+pub mod chain;
 mod field;
 mod requirements;
 mod value;

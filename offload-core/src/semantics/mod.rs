@@ -70,12 +70,20 @@
 //! # Output
 //! The verdict, the packet after all rewrites (for `drop`: as it was when
 //! dropped), counter hits, and per table whether it was skipped, hit or missed.
+//!
+//! # Chains
+//! Several modules on one placement run as a chain ([`run_chain`]): a `pass`
+//! continues with the next module, which parses the frame as the previous
+//! one left it; the rules are in the `chain` module's doc (README: "Service
+//! chains").
 
+mod chain;
 mod exec;
 mod parse;
 mod rewrite;
 mod select;
 
+pub use chain::{run_chain, run_chain_traced, ChainOutcome};
 pub use exec::{run, run_traced, Event, Trace};
 pub use parse::{field_value, parse, Parsed, MAX_VLAN_TAGS};
 pub use rewrite::Effect;

@@ -140,6 +140,15 @@ pub fn compile(source: &str) -> Result<ir::Module, Diagnostics> {
         .map_err(|ds| Diagnostics(finish(ds)))
 }
 
+/// Where the `[module]` name is in `source` (for diagnostics about a module
+/// as a whole, such as a chain with two modules of one name).
+pub fn module_name_span(source: &str) -> Option<Span> {
+    let root = tree::parse(source).ok()?;
+    let mut reader = read::Reader::new();
+    let ast = reader.module(&root);
+    ast.name.map(|n| n.span).or(ast.module_span)
+}
+
 /// Compiles raw bytes: refuses oversized input and non-UTF-8 text with a
 /// located diagnostic (the span of a non-UTF-8 error is the first bad byte,
 /// which is also a valid offset into `String::from_utf8_lossy(bytes)`).

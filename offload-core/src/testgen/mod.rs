@@ -70,6 +70,42 @@ pub fn case_with(seed: u64, mc: &ModuleConfig, ec: &EntryConfig) -> Result<Case,
     }
 }
 
+/// A random service chain of 1..=`max_len` modules (`gen_<seed>_<k>`) that
+/// [`crate::ir::chain::fuse`] accepts: one set of ports drawn for the chain,
+/// and each module uses it or (one in four) declares none.
+pub fn chain(seed: u64, max_len: usize) -> Result<Vec<Case>, InvalidCase> {
+    let mc = ModuleConfig::default();
+    let ec = EntryConfig::default();
+    let mut rng = Rng::new(seed);
+    let ports = module::ports(&mut rng, &mc);
+    let len = rng.range(1, max_len.max(1) as u64) as usize;
+    (0..len)
+        .map(|k| {
+            let mut r = rng.fork();
+            let own = if r.chance(1, 4) {
+                Vec::new()
+            } else {
+                ports.clone()
+            };
+            let mut m = module::module_with_ports(&mut r, &mc, &format!("gen_{seed:x}_{k}"), own);
+            entries::fill(&mut r, &mut m, &ec);
+            let source = render(&m);
+            match crate::spec::compile(&source) {
+                Ok(module) => Ok(Case {
+                    seed,
+                    source,
+                    module,
+                }),
+                Err(d) => Err(InvalidCase {
+                    seed,
+                    message: d.render_plain("generated.toml", &source),
+                    text: source,
+                }),
+            }
+        })
+        .collect()
+}
+
 /// `n` frames for `module`, deterministic from `seed`.
 pub fn frames(seed: u64, module: &Module, n: usize) -> Vec<Frame> {
     let mut rng = Rng::new(seed);

@@ -59,6 +59,21 @@ fn match_kinds(field: Field) -> Vec<MatchKind> {
 /// A module without entries (see [`super::entries`]); spans are empty.
 pub fn module(rng: &mut Rng, cfg: &ModuleConfig, name: &str) -> Module {
     let ports = gen_ports(rng, cfg);
+    module_with_ports(rng, cfg, name, ports)
+}
+
+/// Random logical ports as [`module`] draws them (for chains, whose modules share them).
+pub fn ports(rng: &mut Rng, cfg: &ModuleConfig) -> Vec<Port> {
+    gen_ports(rng, cfg)
+}
+
+/// [`module`] with the given ports.
+pub fn module_with_ports(
+    rng: &mut Rng,
+    cfg: &ModuleConfig,
+    name: &str,
+    ports: Vec<Port>,
+) -> Module {
     let mut m = Module {
         name: name.to_string(),
         default_verdict: if rng.chance(1, 3) {

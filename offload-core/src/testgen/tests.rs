@@ -234,3 +234,18 @@ fn copies_cover_every_field_kind_and_zero_extension() {
     }
     assert!(widened > 10 && cross_header > 10 && same_field > 0);
 }
+
+#[test]
+fn generated_chains_fuse_and_have_every_length() {
+    let mut lengths = std::collections::BTreeSet::new();
+    let mut portless = 0;
+    for seed in 0..60u64 {
+        let cases = super::chain(seed, 4).unwrap_or_else(|e| panic!("{e}"));
+        lengths.insert(cases.len());
+        portless += cases.iter().filter(|c| c.module.ports.is_empty()).count();
+        let modules: Vec<_> = cases.into_iter().map(|c| c.module).collect();
+        crate::ir::chain::fuse(&modules).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+    }
+    assert_eq!(lengths.into_iter().collect::<Vec<_>>(), [1, 2, 3, 4]);
+    assert!(portless > 0);
+}

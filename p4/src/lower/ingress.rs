@@ -252,90 +252,115 @@ fn apply_block(ctx: &Ctx) -> Result<Vec<Stmt>, P4Error> {
         e::path("VERDICT_CONTINUE"),
     ));
 
-    for t in &module.tables {
-        let tn = &ctx.names.tables[&t.id];
-        let req = t.required_headers();
-        let mut cond = e::eq(e::path("meta.verdict"), e::path("VERDICT_CONTINUE"));
-        for h in &req {
-            cond = e::and(cond, valid_expr(*h));
+    let chained = ctx.segments.len() > 1;
+    for (k, seg) in ctx.segments.iter().enumerate() {
+        let last = k + 1 == ctx.segments.len();
+        if chained {
+            out.push(Stmt::Comment(format!(
+                "Module {} of the chain: `{}`.",
+                k + 1,
+                seg.module
+            )));
         }
-        let mut body = Vec::new();
-        let deferred: Vec<&Action> = table_action_ids(t)
-            .into_iter()
-            .map(|a| module.action(a))
-            .filter(|a| ctx.has_deferred(a))
-            .collect();
-        if !deferred.is_empty() {
-            body.push(Stmt::Assign(e::path("meta.run"), e::path("RUN_NONE")));
-        }
-        if t.counters {
-            body.push(Stmt::If {
-                cond: e::not(e::path(format!("{tn}.apply().hit"))),
-                then: vec![ctx.arch.miss_count(&format!("{tn}_miss_counter"))],
+        for t in &module.tables[seg.tables.clone()] {
+            let tn = &ctx.names.tables[&t.id];
+            let req = t.required_headers();
+            let mut cond = e::eq(e::path("meta.verdict"), e::path("VERDICT_CONTINUE"));
+            for h in &req {
+                cond = e::and(cond, valid_expr(*h));
+            }
+            let mut body = Vec::new();
+            let deferred: Vec<&Action> = table_action_ids(t)
+                .into_iter()
+                .map(|a| module.action(a))
+                .filter(|a| ctx.has_deferred(a))
+                .collect();
+            if !deferred.is_empty() {
+                body.push(Stmt::Assign(e::path("meta.run"), e::path("RUN_NONE")));
+            }
+            if t.counters {
+                body.push(Stmt::If {
+                    cond: e::not(e::path(format!("{tn}.apply().hit"))),
+                    then: vec![ctx.arch.miss_count(&format!("{tn}_miss_counter"))],
+                    otherwise: vec![],
+                });
+            } else {
+                body.push(Stmt::Call(e::call(format!("{tn}.apply"), vec![])));
+            }
+            // The second halves of actions, chained as else-ifs.
+            let mut chain: Vec<Stmt> = Vec::new();
+            for a in deferred.iter().rev() {
+                let l = Lowerer {
+                    ctx,
+                    action: a,
+                    place: Place::Deferred,
+                };
+                let mut then = vec![Stmt::Comment(format!("rest of `{}`", a.name))];
+                then.extend(l.lower(&a.body[ctx.split_point(a)..])?);
+                chain = vec![Stmt::If {
+                    cond: e::eq(e::path("meta.run"), e::path(ctx.run_const(a.id))),
+                    then,
+                    otherwise: chain,
+                }];
+            }
+            body.extend(chain);
+            let skip = if req.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; skipped unless {} valid",
+                    req.iter()
+                        .map(|h| h.name())
+                        .collect::<Vec<_>>()
+                        .join(" and ")
+                ) + if req.len() == 1 { " is" } else { " are" }
+            };
+            let skip = skip
+                .replace(" valid is", " is valid")
+                .replace(" valid are", " are valid");
+            out.push(Stmt::Comment(format!(
+                "Stage {}: `{}`{skip}.",
+                t.id.0 + 1,
+                t.name
+            )));
+            out.push(Stmt::If {
+                cond,
+                then: body,
                 otherwise: vec![],
             });
-        } else {
-            body.push(Stmt::Call(e::call(format!("{tn}.apply"), vec![])));
         }
-        // The second halves of actions, chained as else-ifs.
-        let mut chain: Vec<Stmt> = Vec::new();
-        for a in deferred.iter().rev() {
-            let l = Lowerer {
-                ctx,
-                action: a,
-                place: Place::Deferred,
-            };
-            let mut then = vec![Stmt::Comment(format!("rest of `{}`", a.name))];
-            then.extend(l.lower(&a.body[ctx.split_point(a)..])?);
-            chain = vec![Stmt::If {
-                cond: e::eq(e::path("meta.run"), e::path(ctx.run_const(a.id))),
-                then,
-                otherwise: chain,
-            }];
-        }
-        body.extend(chain);
-        let skip = if req.is_empty() {
-            String::new()
-        } else {
-            format!(
-                "; skipped unless {} valid",
-                req.iter()
-                    .map(|h| h.name())
-                    .collect::<Vec<_>>()
-                    .join(" and ")
-            ) + if req.len() == 1 { " is" } else { " are" }
+        let (default, word) = match seg.default_verdict {
+            DefaultVerdict::Pass => ("VERDICT_PASS", "pass"),
+            DefaultVerdict::Drop => ("VERDICT_DROP", "drop"),
         };
-        let skip = skip
-            .replace(" valid is", " is valid")
-            .replace(" valid are", " are valid");
-        out.push(Stmt::Comment(format!(
-            "Stage {}: `{}`{skip}.",
-            t.id.0 + 1,
-            t.name
-        )));
+        out.push(Stmt::Comment(if chained {
+            format!(
+                "No stage of `{}` decided: its default verdict ({word}).",
+                seg.module
+            )
+        } else {
+            format!("No stage decided: the module's default verdict ({word}).")
+        }));
         out.push(Stmt::If {
-            cond,
-            then: body,
+            cond: e::eq(e::path("meta.verdict"), e::path("VERDICT_CONTINUE")),
+            then: vec![Stmt::Assign(e::path("meta.verdict"), e::path(default))],
             otherwise: vec![],
         });
-    }
-
-    let default = match module.default_verdict {
-        DefaultVerdict::Pass => "VERDICT_PASS",
-        DefaultVerdict::Drop => "VERDICT_DROP",
-    };
-    out.push(Stmt::Comment(format!(
-        "No stage decided: the module's default verdict ({}).",
-        match module.default_verdict {
-            DefaultVerdict::Pass => "pass",
-            DefaultVerdict::Drop => "drop",
+        if !last {
+            out.push(Stmt::Comment(format!(
+                "A pass of `{}` goes on to the next module of the chain.",
+                seg.module
+            )));
+            out.push(Stmt::If {
+                cond: e::eq(e::path("meta.verdict"), e::path("VERDICT_PASS")),
+                then: vec![Stmt::Assign(
+                    e::path("meta.verdict"),
+                    e::path("VERDICT_CONTINUE"),
+                )],
+                otherwise: vec![],
+            });
         }
-    )));
-    out.push(Stmt::If {
-        cond: e::eq(e::path("meta.verdict"), e::path("VERDICT_CONTINUE")),
-        then: vec![Stmt::Assign(e::path("meta.verdict"), e::path(default))],
-        otherwise: vec![],
-    });
+    }
     out.extend(ctx.arch.checksum_flags(&ctx.csum));
     out.extend(ctx.arch.commit_verdict());
     Ok(out)

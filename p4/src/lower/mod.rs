@@ -30,6 +30,7 @@ use crate::ast::*;
 use crate::error::P4Error;
 use crate::names::{self, Namespace, NamingMap};
 use crate::Options;
+use offload_core::ir::chain::Segment;
 use offload_core::ir::{Action, ActionId, Field, Module, Primitive, TableId};
 use std::collections::BTreeMap;
 
@@ -63,6 +64,8 @@ pub(crate) struct Ctx<'m> {
     /// Logical port → switch port.
     pub port_map: BTreeMap<u16, u32>,
     pub cpu_port: u32,
+    /// The modules of a service chain (one segment for a single module).
+    pub segments: Vec<Segment>,
 }
 
 impl Ctx<'_> {
@@ -97,6 +100,60 @@ impl Ctx<'_> {
 }
 
 pub(crate) fn lower(module: &Module, options: &Options) -> Result<(Program, NamingMap), P4Error> {
+    let whole = Segment {
+        module: module.name.clone(),
+        tables: 0..module.tables.len(),
+        actions: 0..module.actions.len(),
+        default_verdict: module.default_verdict,
+    };
+    lower_segments(module, vec![whole], options)
+}
+
+/// Whether some action a table of `seg` can run has a primitive `pred` holds for.
+fn segment_does(module: &Module, seg: &Segment, pred: fn(&Primitive) -> bool) -> bool {
+    module.tables[seg.tables.clone()].iter().any(|t| {
+        t.actions
+            .iter()
+            .chain(std::iter::once(&t.default_action.action))
+            .any(|a| module.action(*a).body.iter().any(pred))
+    })
+}
+
+/// What one P4 pipeline cannot do for a service chain (see the crate's
+/// chain notes in `compile_chain`): refused, naming the modules.
+fn check_chain(module: &Module, segments: &[Segment]) -> Result<(), P4Error> {
+    for (k, seg) in segments.iter().enumerate() {
+        let Some(next) = segments.get(k + 1) else {
+            break;
+        };
+        if segment_does(module, seg, |p| matches!(p, Primitive::PopVlan)) {
+            return Err(P4Error::ChainReparse {
+                module: seg.module.clone(),
+                next: next.module.clone(),
+            });
+        }
+        let resizes = |p: &Primitive| matches!(p, Primitive::PushVlan(_) | Primitive::PopVlan);
+        if segment_does(module, seg, resizes) {
+            if let Some(later) = segments[k + 1..]
+                .iter()
+                .find(|s| module.tables[s.tables.clone()].iter().any(|t| t.counters))
+            {
+                return Err(P4Error::ChainCounterBytes {
+                    module: seg.module.clone(),
+                    later: later.module.clone(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn lower_segments(
+    module: &Module,
+    segments: Vec<Segment>,
+    options: &Options,
+) -> Result<(Program, NamingMap), P4Error> {
+    check_chain(module, &segments)?;
     let arch = options.arch;
     let max_port = (1u32 << arch.port_width()) - 1;
     let cpu_port = options
@@ -151,13 +208,25 @@ pub(crate) fn lower(module: &Module, options: &Options) -> Result<(Program, Nami
         csum,
         port_map,
         cpu_port,
+        segments,
     };
 
     let mut items = Vec::new();
+    let what = if ctx.segments.len() > 1 {
+        format!(
+            "the service chain {}",
+            ctx.segments
+                .iter()
+                .map(|s| format!("\"{}\"", s.module))
+                .collect::<Vec<_>>()
+                .join(" -> ")
+        )
+    } else {
+        format!("module \"{}\"", module.name)
+    };
     items.push(Item::Comment(vec![
         format!(
-            "P4_16 program for module \"{}\" on {} ({}).",
-            module.name,
+            "P4_16 program for {what} on {} ({}).",
             arch,
             target_desc(arch)
         ),

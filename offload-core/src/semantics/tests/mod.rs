@@ -1,6 +1,7 @@
 //! Unit tests of the interpreter on hand-built IR modules; packets are built
 //! with etherparse (an independent implementation) and checked with it.
 
+mod chain;
 mod parsing;
 mod pipeline;
 mod props;
