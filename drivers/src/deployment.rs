@@ -172,14 +172,12 @@ impl Record {
     /// The desired state this record holds (module compiled from its source).
     pub fn desired(&self) -> Result<(DeploymentSpec, Desired), DeploymentError> {
         let spec = DeploymentSpec::parse(&self.file, &self.spec_text)?;
-        let module =
-            offload_core::spec::compile(&self.source).map_err(|d| DeploymentError::Damaged {
+        let module = offload_core::spec::chain::module_of(&self.source).map_err(|e| {
+            DeploymentError::Damaged {
                 path: self.file.clone(),
-                detail: format!(
-                    "recorded module source no longer compiles ({} diagnostics)",
-                    d.0.len()
-                ),
-            })?;
+                detail: format!("recorded module source no longer compiles: {e}"),
+            }
+        })?;
         let placements = spec.placements().iter().map(|p| p.id()).collect();
         let mut d = Desired::from_module(module, &self.source, self.version, placements);
         d.version = Version::of(&self.source, self.version);

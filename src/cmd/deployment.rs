@@ -13,13 +13,97 @@ use std::time::Instant;
 
 pub use super::Reply;
 
-/// A deployment file names a `module` at its top level; a module file has a
-/// `[module]` table.
+/// A deployment file names a `module` (or a chain's `modules`) at its top
+/// level; a module file has a `[module]` table.
 pub fn is_deployment_file(path: &Path) -> bool {
     std::fs::read_to_string(path)
         .ok()
         .and_then(|t| t.parse::<toml::Table>().ok())
-        .is_some_and(|t| matches!(t.get("module"), Some(toml::Value::String(_))))
+        .is_some_and(|t| {
+            matches!(t.get("module"), Some(toml::Value::String(_)))
+                || matches!(t.get("modules"), Some(toml::Value::Array(_)))
+        })
+}
+
+/// What a deployment runs, loaded: one module, or a chain fused (its
+/// source is then the chain source, `offload_core::spec::chain`).
+pub struct Program {
+    pub module: Module,
+    pub source: String,
+}
+
+/// Loads the deployment's module file(s); a refusal is rendered into `r`
+/// (file:line:column, naming the module) and gives `Ok(None)`.
+fn load_program(
+    r: &mut Reply,
+    shown: &str,
+    base: &Path,
+    spec: &DeploymentSpec,
+) -> anyhow::Result<Option<Program>> {
+    let files = spec.module_files();
+    let mut loaded = Vec::new();
+    for (i, f) in files.iter().enumerate() {
+        match super::load_module(&base.join(f)).with_context(|| {
+            if spec.is_chain() {
+                format!("{shown}: module {} of the chain", i + 1)
+            } else {
+                format!("{shown}: module")
+            }
+        })? {
+            Ok(l) => loaded.push(l),
+            Err(rej) => {
+                complain!(r, "{}", rej.render(false).trim_end());
+                if spec.is_chain() {
+                    complain!(
+                        r,
+                        "error: {shown}: module {} of the chain ({}) refused: {} error(s); nothing was applied",
+                        i + 1,
+                        rej.file,
+                        rej.diagnostics.len()
+                    );
+                } else {
+                    complain!(
+                        r,
+                        "error: {} refused: {} error(s)",
+                        rej.file,
+                        rej.diagnostics.len()
+                    );
+                }
+                return Ok(None);
+            }
+        }
+    }
+    if !spec.is_chain() {
+        let l = loaded.remove(0);
+        return Ok(Some(Program {
+            module: l.module,
+            source: l.source,
+        }));
+    }
+    let fused = match super::fuse_loaded(&loaded) {
+        Ok(f) => f,
+        Err(super::ChainRejected(rej)) => {
+            complain!(r, "{}", rej.render(false).trim_end());
+            complain!(
+                r,
+                "error: {shown}: the modules {} cannot run as one chain; nothing was applied",
+                files.join(" → ")
+            );
+            return Ok(None);
+        }
+    };
+    let members: Vec<offload_core::spec::chain::MemberSource> = files
+        .iter()
+        .zip(&loaded)
+        .map(|(f, l)| offload_core::spec::chain::MemberSource {
+            file: f.to_string(),
+            source: l.source.clone(),
+        })
+        .collect();
+    Ok(Some(Program {
+        module: fused.module,
+        source: offload_core::spec::chain::frame(&members),
+    }))
 }
 
 /// Host modes for `auto` placements, from the planner.
@@ -129,18 +213,9 @@ pub fn apply_into(
         }
     };
     let base = file.parent().unwrap_or(Path::new(".")).to_path_buf();
-    let loaded = match super::load_module(&base.join(&spec.module))? {
-        Ok(l) => l,
-        Err(rej) => {
-            complain!(r, "{}", rej.render(false).trim_end());
-            complain!(
-                r,
-                "error: {} refused: {} error(s)",
-                rej.file,
-                rej.diagnostics.len()
-            );
-            return Ok(1);
-        }
+    let loaded = match load_program(r, &shown, &base, &spec)? {
+        Some(p) => p,
+        None => return Ok(1),
     };
     let errs = spec.check(&shown, &loaded.module);
     if !errs.is_empty() {
@@ -321,12 +396,23 @@ pub fn status_into(r: &mut Reply, recs: &[Record], json: bool) -> anyhow::Result
                 }
             }
         }
+        // One module, or each module of the chain with its own digest.
+        let members = offload_core::spec::chain::compile_program(&rec.source)
+            .map(|p| p.members)
+            .unwrap_or_default();
+        let chain = offload_core::spec::chain::is_chain(&rec.source);
         if json {
             out.push(serde_json::json!({
                 "module": rec.module,
                 "version": rec.version,
                 "digest": desired.version.digest,
                 "file": rec.file,
+                "chain": members.iter().filter(|_| chain).map(|m| serde_json::json!({
+                    "module": m.name,
+                    "file": m.file,
+                    "digest": m.digest,
+                    "tables": m.tables,
+                })).collect::<Vec<_>>(),
                 "placements": places.iter().map(|(ob, drift)| serde_json::json!({
                     "placement": ob.placement.0,
                     "program": format!("{:?}", ob.program),
@@ -348,6 +434,18 @@ pub fn status_into(r: &mut Reply, recs: &[Record], json: bool) -> anyhow::Result
             desired.version.digest,
             rec.file
         );
+        if chain {
+            say!(
+                r,
+                "  a service chain of {} modules, one fused program per placement: {}",
+                members.len(),
+                members
+                    .iter()
+                    .map(|m| m.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" → ")
+            );
+        }
         for (ob, drift) in &places {
             let prog = match &ob.program {
                 state::ProgramState::Ours { identity, .. } => identity.clone(),
@@ -356,14 +454,36 @@ pub fn status_into(r: &mut Reply, recs: &[Record], json: bool) -> anyhow::Result
                 state::ProgramState::Foreign { identity } => format!("not ours: {identity}"),
             };
             say!(r, "  {}: {prog}", ob.placement);
-            for (name, t) in &ob.tables {
+            let table_line = |r: &mut Reply, indent: &str, name: &str, t: &state::TableObserved| {
                 let pk: u64 = t.counters.iter().map(|c| c.0).sum::<u64>()
                     + t.default_counter.map_or(0, |c| c.0);
                 say!(
                     r,
-                    "    table {name}: {} entries, {pk} packets counted",
+                    "{indent}table {name}: {} entries, {pk} packets counted",
                     t.entries.len()
                 );
+            };
+            if chain {
+                for (i, m) in members.iter().enumerate() {
+                    say!(
+                        r,
+                        "    module {} of {}: {} ({}, digest {})",
+                        i + 1,
+                        members.len(),
+                        m.name,
+                        m.file,
+                        m.digest
+                    );
+                    for name in &m.tables {
+                        if let Some(t) = ob.tables.get(name) {
+                            table_line(r, "      ", name, t);
+                        }
+                    }
+                }
+            } else {
+                for (name, t) in &ob.tables {
+                    table_line(r, "    ", name, t);
+                }
             }
             if drift.is_empty() {
                 say!(r, "    in sync");

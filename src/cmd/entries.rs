@@ -84,8 +84,9 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
         return deployment_entries(&recs[0], &args.command);
     }
     let st = deploy::pick_module(&roots, args.module.as_deref())?;
-    let module = offload_core::spec::compile(&st.source)
-        .map_err(|_| anyhow::anyhow!("the stored source of {} no longer compiles", st.module))?;
+    let module = offload_core::spec::chain::module_of(&st.source).map_err(|e| {
+        anyhow::anyhow!("the stored source of {} no longer compiles: {e}", st.module)
+    })?;
     let refused = |e: deploy::DeployError| -> anyhow::Result<i32> {
         eprintln!("error: {}", offload_drivers::load::program::error_chain(&e));
         Ok(match e {

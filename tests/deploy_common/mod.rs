@@ -231,3 +231,30 @@ impl RouterLab {
         out
     }
 }
+
+/// A routable lab: the servers and backup hosts have the MACs the module's
+/// routes write, and the uplink/servers hosts have static default routes
+/// (so a socket in the uplink host reaches 192.168.1.2 through the module,
+/// as `traffic::loss_during` needs).
+pub fn routable_lab(tag: &str) -> RouterLab {
+    let mut rl = router_lab(tag);
+    rl.srv = rl.lab.set_host_mac("srv", [2, 0, 0, 0, 0, 2]).unwrap();
+    rl.bak = rl.lab.set_host_mac("bak", [2, 0, 0, 0, 0, 3]).unwrap();
+    rl.lab
+        .add_route(
+            &rl.up,
+            "default",
+            Ipv4Addr::new(10, 0, 1, 1),
+            &rl.up.outer_mac,
+        )
+        .unwrap();
+    rl.lab
+        .add_route(
+            &rl.srv,
+            "default",
+            Ipv4Addr::new(192, 168, 1, 1),
+            &rl.srv.outer_mac,
+        )
+        .unwrap();
+    rl
+}

@@ -308,6 +308,7 @@ fn take_over(
 
 fn compile(
     module: &Module,
+    chain: Option<&offload_core::ir::chain::Fused>,
     mode: Mode,
     offload_profile: Option<&offload_core::plan::Profile>,
     cache: &mut BTreeMap<u8, codegen::Compiled>,
@@ -322,11 +323,34 @@ fn compile(
         return Ok(c.clone());
     }
     let target = super::target_for(mode, offload_profile);
-    let c = codegen::compile(module, &target).map_err(|e| DeployError::Compile {
+    let c = match chain {
+        Some(f) => codegen::compile_chain(f, &target),
+        None => codegen::compile(module, &target),
+    }
+    .map_err(|e| DeployError::Compile {
         module: module.name.clone(),
         hook: target.hook,
         detail: crate::load::program::error_chain(&e),
     })?;
+    if let (Some(f), Some(dead)) = (chain, c.dead_tables.first()) {
+        // A module after one that never passes is not in the program: its
+        // tables could not be filled or read back. Refused by name.
+        let seg = f
+            .origin(*dead)
+            .map(|(i, _)| i)
+            .unwrap_or(f.segments.len() - 1);
+        let before = seg
+            .checked_sub(1)
+            .map_or("", |i| f.segments[i].module.as_str());
+        return Err(DeployError::Compile {
+            module: module.name.clone(),
+            hook: target.hook,
+            detail: format!(
+                "module `{}` of the chain never runs: `{before}` before it never passes a packet on; take it out of the chain",
+                f.segments[seg].module
+            ),
+        });
+    }
     cache.insert(k, c.clone());
     Ok(c)
 }
@@ -335,8 +359,10 @@ fn compile(
 /// A loaded program, its layout, and the modes refused before it.
 type LoadedFirst = (Loaded, ModuleLayout, Vec<(String, String)>);
 
+#[allow(clippy::too_many_arguments)]
 fn load_first(
     module: &Module,
+    chain: Option<&offload_core::ir::chain::Fused>,
     iface: &str,
     ifindex: u32,
     modes: &[Mode],
@@ -346,7 +372,7 @@ fn load_first(
 ) -> Result<LoadedFirst, DeployError> {
     let mut tried = Vec::new();
     for &mode in modes {
-        let c = match compile(module, mode, offload_profile, cache) {
+        let c = match compile(module, chain, mode, offload_profile, cache) {
             Ok(c) => c,
             // The device's profile cannot hold the module: the next target.
             Err(e) if mode == Mode::Offload => {
@@ -657,6 +683,7 @@ pub fn prepare(req: HostRequest) -> Result<Staged, DeployError> {
         .map(|o| reusable_counters(sys, roots, module, o, &entries, &req))
         .unwrap_or_default();
     let mut cache = BTreeMap::new();
+    let chain = super::chain_of(&req.source, module);
     let mut prepared: Vec<Prepared> = Vec::new();
     let cleanup = |prepared: &[Prepared]| {
         for p in prepared {
@@ -696,6 +723,7 @@ pub fn prepare(req: HostRequest) -> Result<Staged, DeployError> {
         };
         let r = load_first(
             module,
+            chain.as_ref(),
             iface,
             ifindex,
             &modes,

@@ -125,15 +125,23 @@ pub(crate) fn open_gen_maps(
     Ok(maps)
 }
 
-/// The module compiled from a state's stored source.
+/// The module compiled from a state's stored source (a chain source gives
+/// the chain's fused module, tables `module.table`).
 pub(crate) fn module_of(st: &State) -> Result<Module, DeployError> {
-    offload_core::spec::compile(&st.source).map_err(|d| DeployError::Source {
+    offload_core::spec::chain::module_of(&st.source).map_err(|e| DeployError::Source {
         module: st.module.clone(),
-        detail: format!(
-            "{} diagnostics, first: {}",
-            d.0.len(),
-            d.0.first().map(|x| x.message.clone()).unwrap_or_default()
-        ),
+        detail: e.to_string(),
+    })
+}
+
+/// The segments of a chain source, over `module` (the program's module,
+/// perhaps with other entries): what `compile_chain` compiles. `None`: the
+/// source is one module's.
+pub fn chain_of(source: &str, module: &Module) -> Option<offload_core::ir::chain::Fused> {
+    let p = offload_core::spec::chain::compile_program(source).ok()?;
+    p.fused.map(|f| offload_core::ir::chain::Fused {
+        module: module.clone(),
+        segments: f.segments,
     })
 }
 

@@ -60,7 +60,16 @@ pub fn entry(module: &Module, text: &EntryText) -> Result<Entry, EntryError> {
     let t = table(module, &text.table)?;
     let ports = ModulePorts(module);
     let full = matches(module, t, &text.matches)?;
-    let Some(action) = module.action_by_name(&text.action) else {
+    // In a chain's fused module a table `m.t` has actions `m.a`; the
+    // action may be given as `a` (its own module's name for it).
+    let qualified = text
+        .table
+        .split_once('.')
+        .map(|(m, _)| format!("{m}.{}", text.action));
+    let by_name = module
+        .action_by_name(&text.action)
+        .or_else(|| qualified.as_deref().and_then(|q| module.action_by_name(q)));
+    let Some(action) = by_name else {
         let allowed: Vec<&str> = t
             .actions
             .iter()

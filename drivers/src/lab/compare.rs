@@ -104,6 +104,50 @@ pub fn run_probe(
     quiet: Duration,
 ) -> Result<ProbeResult, LabError> {
     let outcome = semantics::run(module, probe.from, &probe.frame);
+    probe_expecting(module, taps, probe, xdp, quiet, outcome)
+}
+
+/// [`run_probe`] through a service chain: the reference is
+/// `semantics::run_chain` over the chain's modules; the result's counter
+/// hits name the fused module's tables (`fused.module`, `module.table`).
+pub fn run_probe_chain(
+    modules: &[Module],
+    fused: &offload_core::ir::chain::Fused,
+    taps: &Taps,
+    probe: &Probe,
+    xdp: bool,
+    quiet: Duration,
+) -> Result<ProbeResult, LabError> {
+    let c = semantics::run_chain(modules, probe.from, &probe.frame);
+    let counters = c
+        .modules
+        .iter()
+        .enumerate()
+        .flat_map(|(i, o)| {
+            o.counters.iter().map(move |h| semantics::CounterHit {
+                table: fused.table_id(i, h.table),
+                slot: h.slot,
+                bytes: h.bytes,
+            })
+        })
+        .collect();
+    let outcome = Outcome {
+        verdict: c.verdict,
+        packet: c.packet,
+        counters,
+        steps: Vec::new(),
+    };
+    probe_expecting(&fused.module, taps, probe, xdp, quiet, outcome)
+}
+
+fn probe_expecting(
+    module: &Module,
+    taps: &Taps,
+    probe: &Probe,
+    xdp: bool,
+    quiet: Duration,
+    outcome: Outcome,
+) -> Result<ProbeResult, LabError> {
     let Some((_, sender)) = taps.hosts.iter().find(|(w, _)| w.port == probe.from) else {
         return Err(LabError::NoInterface {
             iface: format!("no host behind port {}", port_name(module, probe.from)),

@@ -60,6 +60,19 @@ fn with_suffix(p: &Path, s: &str) -> PathBuf {
     PathBuf::from(o)
 }
 
+/// The P4 program of `d` with `m`'s entries: one module, or a chain's one
+/// pipeline (`offload_p4::compile_chain`) when `d` is a chain.
+pub fn p4_compile(
+    d: &Desired,
+    m: &offload_core::ir::Module,
+    opts: &Options,
+) -> Result<offload_p4::Output, offload_p4::P4Error> {
+    match crate::deploy::chain_of(&d.source, m) {
+        Some(f) => offload_p4::compile_chain(&f, opts),
+        None => offload_p4::compile(m, opts),
+    }
+}
+
 /// The module with the desired entries in place of its file's.
 pub fn module_with_entries(d: &Desired) -> Module {
     let mut m = d.module.clone();
@@ -86,7 +99,7 @@ impl Target for BundleTarget {
 
     fn prepare(&mut self, d: &Desired) -> Result<(), TargetError> {
         let m = module_with_entries(d);
-        let out = offload_p4::compile(&m, &Options::new(self.arch)).map_err(|e| {
+        let out = p4_compile(d, &m, &Options::new(self.arch)).map_err(|e| {
             self.err(format!(
                 "the P4 backend refused the module for {}: {e}",
                 self.arch.target_name()

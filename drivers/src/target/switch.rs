@@ -140,7 +140,7 @@ impl SwitchTarget {
     fn compile(&self, d: &Desired) -> Result<Compiled, TargetError> {
         let module = module_with_entries(d);
         let opts = self.options(&module)?;
-        let out = offload_p4::compile(&module, &opts)
+        let out = crate::target::bundle::p4_compile(d, &module, &opts)
             .map_err(|e| self.err(format!("the P4 backend refused the module: {e}")))?;
         let tools = p4rt::tools::GrpcTools::find().map_err(|e| self.err(e))?;
         let dir = self.dir().join(format!("staged-{}", d.version.digest));
@@ -200,7 +200,7 @@ impl SwitchTarget {
     fn running_names(&self, d: &Desired) -> Result<(Module, NamingMap, P4Info), TargetError> {
         let module = module_with_entries(d);
         let opts = self.options(&module)?;
-        let out = offload_p4::compile(&module, &opts).map_err(|e| self.err(e))?;
+        let out = crate::target::bundle::p4_compile(d, &module, &opts).map_err(|e| self.err(e))?;
         let bytes = std::fs::read(self.dir().join("current").join("p4info.bin")).map_err(|e| {
             self.err(format!(
                 "the running version's P4Info is not recorded here: {e}"

@@ -97,6 +97,7 @@
 //! and names, E02xx ports, E03xx tables and keys, E04xx actions, E05xx entries.
 
 pub mod ast;
+pub mod chain;
 pub mod literal;
 pub mod lower;
 pub mod prim;

@@ -2,6 +2,8 @@
 //!
 //! ```toml
 //! module = "edge-router.toml"          # relative to this file
+//! # or a service chain, run in this order on every placement:
+//! # modules = ["ddos-filter.toml", "edge-router.toml"]
 //!
 //! [ports]                              # host bindings: logical port → interface
 //! uplink = "veth-up"
@@ -93,7 +95,13 @@ fn tna() -> String {
 #[serde(deny_unknown_fields)]
 pub struct DeploymentSpec {
     /// The module file, relative to the deployment file.
-    pub module: String,
+    #[serde(default)]
+    pub module: Option<String>,
+    /// Or a service chain: module files in chain order (relative to the
+    /// deployment file), run as one fused program / pipeline on every
+    /// placement (`offload_core::ir::chain`).
+    #[serde(default)]
+    pub modules: Vec<String>,
     /// Host bindings: logical port → interface.
     #[serde(default)]
     pub ports: BTreeMap<String, String>,
@@ -154,6 +162,21 @@ impl DeploymentSpec {
                 message: e.message().trim().to_string(),
             }
         })?;
+        match (&spec.module, spec.modules.is_empty()) {
+            (Some(_), false) => {
+                return Err(DeploymentError::File {
+                    file: file.into(),
+                    message: "both `module` and `modules`: name one module, or the chain's modules in order".into(),
+                })
+            }
+            (None, true) => {
+                return Err(DeploymentError::File {
+                    file: file.into(),
+                    message: "no module: add `module = \"FILE.toml\"` or a chain, `modules = [\"A.toml\", \"B.toml\"]`".into(),
+                })
+            }
+            _ => {}
+        }
         let mut seen = BTreeMap::new();
         for p in spec.placements() {
             let id = p.id();
@@ -181,6 +204,19 @@ impl DeploymentSpec {
             }
         }
         Ok(spec)
+    }
+
+    /// The module files, in chain order (one for a single module).
+    pub fn module_files(&self) -> Vec<&str> {
+        match &self.module {
+            Some(m) => vec![m.as_str()],
+            None => self.modules.iter().map(String::as_str).collect(),
+        }
+    }
+
+    /// Does the deployment run a service chain (`modules = [...]`)?
+    pub fn is_chain(&self) -> bool {
+        self.module.is_none()
     }
 
     pub fn placements(&self) -> Vec<PlacementSpec<'_>> {

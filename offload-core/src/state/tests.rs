@@ -477,6 +477,31 @@ out = "out"
 }
 
 #[test]
+fn deployment_file_names_a_chain() {
+    let chain =
+        "modules = [\"ddos-filter.toml\", \"edge-router.toml\"]\n[[host]]\niface = \"veth0\"\n";
+    let spec = DeploymentSpec::parse("d.toml", chain).unwrap();
+    assert!(spec.is_chain());
+    assert_eq!(
+        spec.module_files(),
+        ["ddos-filter.toml", "edge-router.toml"]
+    );
+    let one =
+        DeploymentSpec::parse("d.toml", "module = \"m.toml\"\n[[host]]\niface = \"v\"\n").unwrap();
+    assert!(!one.is_chain());
+    assert_eq!(one.module_files(), ["m.toml"]);
+    let e = DeploymentSpec::parse("d.toml", &format!("module = \"m.toml\"\n{chain}")).unwrap_err();
+    assert!(e.to_string().contains("both `module` and `modules`"), "{e}");
+    let e = DeploymentSpec::parse("d.toml", "[[host]]\niface = \"v\"\n").unwrap_err();
+    assert!(e.to_string().contains("no module"), "{e}");
+    let e = DeploymentSpec::parse("d.toml", "modules = []\n[[host]]\niface = \"v\"\n").unwrap_err();
+    assert!(e.to_string().contains("no module"), "{e}");
+    let e = DeploymentSpec::parse("d.toml", "modules = \"a.toml\"\n[[host]]\niface = \"v\"\n")
+        .unwrap_err();
+    assert!(e.to_string().starts_with("d.toml:1:"), "{e}");
+}
+
+#[test]
 fn version_digest_is_stable() {
     // Pinned: the digest is every target's program identity across runs.
     assert_eq!(desired::digest(""), "cbf29ce484222325");
