@@ -100,9 +100,13 @@ fn load_program(
             source: l.source.clone(),
         })
         .collect();
+    let mut module = fused.module;
+    if let Some(n) = &spec.name {
+        module.name = n.clone();
+    }
     Ok(Some(Program {
-        module: fused.module,
-        source: offload_core::spec::chain::frame(&members),
+        module,
+        source: offload_core::spec::chain::frame(spec.name.as_deref(), &members),
     }))
 }
 
@@ -437,8 +441,9 @@ pub fn status_into(r: &mut Reply, recs: &[Record], json: bool) -> anyhow::Result
         if chain {
             say!(
                 r,
-                "  a service chain of {} modules, one fused program per placement: {}",
+                "  a service chain of {} module{}, one fused program per placement: {}",
                 members.len(),
+                if members.len() == 1 { "" } else { "s" },
                 members
                     .iter()
                     .map(|m| m.name.as_str())

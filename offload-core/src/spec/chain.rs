@@ -9,13 +9,17 @@
 //!
 //! ```text
 //! #offload-chain v1
+//! #name edge                     (optional: the deployment's own name)
 //! #module 2210 ddos-filter.toml
 //! <2210 bytes of ddos-filter.toml>
 //! #module 1630 edge-router.toml
 //! <1630 bytes of edge-router.toml>
 //! ```
 //!
-//! (a newline follows each module's bytes). Lengths, not separators, so any
+//! (a newline follows each module's bytes). The name, when given, names the
+//! fused module (pins, state, record: `offloadctl --module NAME`) instead of
+//! the modules' names joined by `+`, so a chain keeps its identity when a
+//! module is added or taken out. Lengths, not separators, so any
 //! module text frames unchanged. The chain's version digest is the digest of
 //! this text, so changing one module is a new version of the chain; each
 //! module's own digest ([`Member::digest`]) says which one changed.
@@ -87,9 +91,13 @@ pub fn is_chain(text: &str) -> bool {
     text.starts_with(MAGIC)
 }
 
-/// Frames the modules of a chain into one text (see the module doc).
-pub fn frame(members: &[MemberSource]) -> String {
+/// Frames the modules of a chain into one text (see the module doc);
+/// `name` names the fused module (default: the modules' names joined by `+`).
+pub fn frame(name: Option<&str>, members: &[MemberSource]) -> String {
     let mut out = String::from(MAGIC);
+    if let Some(n) = name {
+        out.push_str(&format!("#name {}\n", n.replace('\n', " ")));
+    }
     for m in members {
         // A file name is one line; anything else would break the framing.
         let file: String = m
@@ -104,10 +112,25 @@ pub fn frame(members: &[MemberSource]) -> String {
     out
 }
 
+/// A chain source taken apart: its name (if it has its own) and modules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainSource {
+    pub name: Option<String>,
+    pub members: Vec<MemberSource>,
+}
+
 /// The modules of a chain source, in order; `None` when `text` is not one.
-pub fn split(text: &str) -> Option<Result<Vec<MemberSource>, ProgramError>> {
+pub fn split(text: &str) -> Option<Result<ChainSource, ProgramError>> {
     let mut rest = text.strip_prefix(MAGIC)?;
     let bad = |detail: String| Some(Err(ProgramError::Frame { detail }));
+    let mut name = None;
+    if let Some(r) = rest.strip_prefix("#name ") {
+        let Some(nl) = r.find('\n') else {
+            return bad("name line without an end".into());
+        };
+        name = Some(r[..nl].to_string());
+        rest = &r[nl + 1..];
+    }
     let mut out = Vec::new();
     while !rest.is_empty() {
         let Some(nl) = rest.find('\n') else {
@@ -140,12 +163,12 @@ pub fn split(text: &str) -> Option<Result<Vec<MemberSource>, ProgramError>> {
     if out.is_empty() {
         return bad("no module".into());
     }
-    Some(Ok(out))
+    Some(Ok(ChainSource { name, members: out }))
 }
 
 /// Compiles a module's TOML or a chain source (see the module doc).
 pub fn compile_program(text: &str) -> Result<Program, ProgramError> {
-    let Some(members) = split(text) else {
+    let Some(parts) = split(text) else {
         let module = super::compile(text).map_err(ProgramError::Module)?;
         let member = Member {
             name: module.name.clone(),
@@ -159,7 +182,7 @@ pub fn compile_program(text: &str) -> Result<Program, ProgramError> {
             members: vec![member],
         });
     };
-    let members = members?;
+    let ChainSource { name, members } = parts?;
     let mut modules = Vec::with_capacity(members.len());
     for (index, m) in members.iter().enumerate() {
         modules.push(
@@ -170,7 +193,10 @@ pub fn compile_program(text: &str) -> Result<Program, ProgramError> {
             })?,
         );
     }
-    let fused = crate::ir::chain::fuse(&modules)?;
+    let mut fused = crate::ir::chain::fuse(&modules)?;
+    if let Some(n) = name {
+        fused.module.name = n;
+    }
     let out = members
         .iter()
         .zip(&modules)
@@ -205,34 +231,53 @@ mod tests {
     const ROUTER: &str = include_str!("../../../examples/edge-router.toml");
 
     fn chain() -> String {
-        frame(&[
-            MemberSource {
-                file: "ddos-filter.toml".into(),
-                source: DDOS.into(),
-            },
-            MemberSource {
-                file: "edge-router.toml".into(),
-                source: ROUTER.into(),
-            },
-        ])
+        frame(
+            None,
+            &[
+                MemberSource {
+                    file: "ddos-filter.toml".into(),
+                    source: DDOS.into(),
+                },
+                MemberSource {
+                    file: "edge-router.toml".into(),
+                    source: ROUTER.into(),
+                },
+            ],
+        )
     }
 
     #[test]
     fn frame_and_split_round_trip() {
         let text = chain();
         assert!(is_chain(&text));
-        let parts = split(&text).unwrap().unwrap();
+        let parts = split(&text).unwrap().unwrap().members;
         assert_eq!(parts.len(), 2);
         assert_eq!(parts[0].source, DDOS);
         assert_eq!(parts[1].file, "edge-router.toml");
         assert_eq!(parts[1].source, ROUTER);
         // A module text that looks like a header inside frames unchanged.
         let odd = "#module 3 x\nabc";
-        let t = frame(&[MemberSource {
-            file: "odd.toml".into(),
-            source: odd.into(),
-        }]);
-        assert_eq!(split(&t).unwrap().unwrap()[0].source, odd);
+        let t = frame(
+            Some("edge"),
+            &[MemberSource {
+                file: "odd.toml".into(),
+                source: odd.into(),
+            }],
+        );
+        let parts = split(&t).unwrap().unwrap();
+        assert_eq!(parts.name.as_deref(), Some("edge"));
+        assert_eq!(parts.members[0].source, odd);
+        // Its own name names the fused module, whatever its modules.
+        let named = frame(
+            Some("edge"),
+            &[MemberSource {
+                file: "edge-router.toml".into(),
+                source: ROUTER.into(),
+            }],
+        );
+        let p = compile_program(&named).unwrap();
+        assert_eq!(p.module.name, "edge");
+        assert!(p.module.table_by_name("edge-router.routes").is_some());
         assert!(split(ROUTER).is_none());
     }
 
@@ -274,16 +319,19 @@ mod tests {
         assert!(names.contains(&"ddos-filter.blocklist") && names.contains(&"edge-router.routes"));
         // Another version of the second module: another chain version, the
         // first module's own digest unchanged.
-        let v2 = frame(&[
-            MemberSource {
-                file: "ddos-filter.toml".into(),
-                source: DDOS.into(),
-            },
-            MemberSource {
-                file: "edge-router.toml".into(),
-                source: ROUTER.replace("198.51.100.7", "198.51.100.8"),
-            },
-        ]);
+        let v2 = frame(
+            None,
+            &[
+                MemberSource {
+                    file: "ddos-filter.toml".into(),
+                    source: DDOS.into(),
+                },
+                MemberSource {
+                    file: "edge-router.toml".into(),
+                    source: ROUTER.replace("198.51.100.7", "198.51.100.8"),
+                },
+            ],
+        );
         let p2 = compile_program(&v2).unwrap();
         let d2 = Desired::from_module(p2.module.clone(), &v2, 2, vec![]);
         assert_ne!(d.version.digest, d2.version.digest);
@@ -343,16 +391,20 @@ mod tests {
         let e = compile_program(&text.replacen("#module 2", "#module x2", 1)).unwrap_err();
         assert!(matches!(e, ProgramError::Frame { .. }), "{e}");
         // A module with a mistake: named by position and file.
-        let broken = frame(&[
-            MemberSource {
-                file: "ddos-filter.toml".into(),
-                source: DDOS.into(),
-            },
-            MemberSource {
-                file: "bad.toml".into(),
-                source: ROUTER.replace("default_action = \"to_host\"", "default_action = \"nope\""),
-            },
-        ]);
+        let broken = frame(
+            None,
+            &[
+                MemberSource {
+                    file: "ddos-filter.toml".into(),
+                    source: DDOS.into(),
+                },
+                MemberSource {
+                    file: "bad.toml".into(),
+                    source: ROUTER
+                        .replace("default_action = \"to_host\"", "default_action = \"nope\""),
+                },
+            ],
+        );
         let e = compile_program(&broken).unwrap_err();
         assert!(
             matches!(e, ProgramError::Member { index: 1, .. })
@@ -360,16 +412,19 @@ mod tests {
             "{e}"
         );
         // Twice the same module: the chain's own refusal.
-        let twice = frame(&[
-            MemberSource {
-                file: "a.toml".into(),
-                source: ROUTER.into(),
-            },
-            MemberSource {
-                file: "b.toml".into(),
-                source: ROUTER.into(),
-            },
-        ]);
+        let twice = frame(
+            None,
+            &[
+                MemberSource {
+                    file: "a.toml".into(),
+                    source: ROUTER.into(),
+                },
+                MemberSource {
+                    file: "b.toml".into(),
+                    source: ROUTER.into(),
+                },
+            ],
+        );
         assert!(matches!(
             compile_program(&twice).unwrap_err(),
             ProgramError::Chain(ChainError::DuplicateModule { .. })

@@ -102,6 +102,11 @@ pub struct DeploymentSpec {
     /// placement (`offload_core::ir::chain`).
     #[serde(default)]
     pub modules: Vec<String>,
+    /// A chain's own name (pins, state, `--module NAME`); default: its
+    /// modules' names joined by `+`. Keeps the deployment's identity when a
+    /// module is added to or taken out of the chain.
+    #[serde(default)]
+    pub name: Option<String>,
     /// Host bindings: logical port → interface.
     #[serde(default)]
     pub ports: BTreeMap<String, String>,
@@ -176,6 +181,25 @@ impl DeploymentSpec {
                 })
             }
             _ => {}
+        }
+        if let Some(n) = &spec.name {
+            if spec.module.is_some() {
+                return Err(DeploymentError::File {
+                    file: file.into(),
+                    message: "`name` names a chain (`modules = [...]`); a single module's deployment is named by its module".into(),
+                });
+            }
+            let ok = !n.is_empty()
+                && n.len() <= 64
+                && n.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '+'))
+                && !n.starts_with('.');
+            if !ok {
+                return Err(DeploymentError::File {
+                    file: file.into(),
+                    message: format!("name {n:?}: use letters, digits and - _ . + (it names pin folders and state files)"),
+                });
+            }
         }
         let mut seen = BTreeMap::new();
         for p in spec.placements() {
