@@ -439,6 +439,30 @@ fn end_to_end(mode: &str, drift: bool) {
     );
     let servers = fused.module.port_by_name("servers").unwrap().id;
     assert_eq!(v[0], Verdict::Forward(servers), "the new route forwards");
+    // entries load: a file of [[entry."module.table"]]s; list shows them.
+    std::fs::write(
+        dir.join("more.toml"),
+        "[[entry.\"edge-router.routes\"]]\nmatch = { \"ipv4.dst\" = \"10.10.0.0/16\" }\naction = \"deny\"\n",
+    )
+    .unwrap();
+    let out = ctl.ok(&["entries", "load", "--module", CHAIN, "more.toml", "--quiet"]);
+    eprintln!("{out}");
+    let list = ctl.ok(&["entries", "list", "--module", CHAIN]);
+    assert!(
+        list.contains("edge-router.routes") && list.contains("10.10.0.0/16"),
+        "{list}"
+    );
+    let o = ctl.run(&[
+        "entries",
+        "del",
+        "--module",
+        CHAIN,
+        "--table",
+        "edge-router.routes",
+        "--match",
+        "ipv4.dst=10.10.0.0/16",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     // A table that is not the chain's is refused, naming it.
     let o = ctl.run(&[
         "entries",
@@ -763,4 +787,86 @@ fn pass_object(name: &str) -> Vec<u8> {
         license: "GPL",
     })
     .unwrap()
+}
+
+/// A chain on a BMv2 switch placement: one pipeline
+/// (`offload_p4::compile_chain`) compiled by p4c-bm2-ss, tables
+/// `module_table`, read back by `module.table` without drift; a new version
+/// of the second module applied and read back. Needs the
+/// P4 toolchain: without it the test says it skipped (and fails under
+/// OFFLOAD_REQUIRE_P4=1).
+#[test]
+fn chain_on_a_bmv2_switch_beside_the_host() {
+    use offload_core::spec::chain::{frame, MemberSource};
+    use offload_core::state::{self, deployment::SwitchSpec, Desired};
+    use offload_drivers::p4rt::tools::GrpcTools;
+    use offload_drivers::target::switch::{canonical_desired, SwitchTarget};
+    use offload_drivers::testkit_bmv2::GrpcSwitch;
+    let tag = "chain_on_a_bmv2_switch_beside_the_host";
+    if !require_root(tag) {
+        return;
+    }
+    let Some(tools) = offload_drivers::testenv::require_p4(tag, GrpcTools::find()) else {
+        return;
+    };
+    let rl = router_lab("chsw");
+    let switch = GrpcSwitch::start(
+        &tools,
+        None,
+        &[
+            (1, rl.up.outer.clone()),
+            (2, rl.srv.outer.clone()),
+            (3, rl.bak.outer.clone()),
+        ],
+        1,
+        &rl.roots.state.join("bmv2"),
+    )
+    .unwrap();
+    let spec = SwitchSpec {
+        name: "bmv2-chain".into(),
+        grpc: switch.addr.clone(),
+        device_id: 1,
+        election_id: 1,
+        ports: BTreeMap::from([
+            ("uplink".into(), 1),
+            ("servers".into(), 2),
+            ("backup".into(), 3),
+        ]),
+        switch_ports: vec![1, 2, 3],
+        replace: false,
+    };
+    // The switch owns the lab's outer veths here, so the chain runs on the
+    // switch alone (host + switch transactions are deploy_switch's subject).
+    let desired = |router: &str, n: u64| {
+        let text = frame(
+            Some(CHAIN),
+            &[
+                MemberSource {
+                    file: "ddos-filter.toml".into(),
+                    source: DDOS.into(),
+                },
+                MemberSource {
+                    file: "edge-router.toml".into(),
+                    source: router.into(),
+                },
+            ],
+        );
+        let p = offload_core::spec::chain::compile_program(&text).unwrap();
+        canonical_desired(&Desired::from_module(p.module, &text, n, vec![]))
+    };
+    let v1 = desired(EDGE_ROUTER, 1);
+    let mut sw = SwitchTarget::new(&spec, rl.roots.clone());
+    let t0 = Instant::now();
+    state::apply(&mut [&mut sw], &v1).unwrap();
+    eprintln!(
+        "chain on BMv2: applied in {:.1} ms",
+        t0.elapsed().as_secs_f64() * 1e3
+    );
+    let obs = state::Target::observe(&mut sw, &v1).unwrap();
+    assert!(obs[0].tables.contains_key("edge-router.routes"), "{obs:?}");
+    assert!(state::diff(&v1, &obs[0]).is_empty(), "{obs:?}");
+    let v2 = desired(&second_version(EDGE_ROUTER), 2);
+    state::apply(&mut [&mut sw], &v2).unwrap();
+    let obs = state::Target::observe(&mut sw, &v2).unwrap();
+    assert!(state::diff(&v2, &obs[0]).is_empty(), "{obs:?}");
 }
