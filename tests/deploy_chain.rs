@@ -389,6 +389,7 @@ fn end_to_end(mode: &str, drift: bool) {
 
     // status shows both modules, their digests and tables.
     let text = ctl.ok(&["status", "--module", CHAIN]);
+    eprintln!("{text}");
     assert!(
         text.contains("a service chain of 2 modules")
             && text.contains("module 1 of 2: ddos-filter (ddos-filter.toml, digest")
