@@ -672,6 +672,31 @@ fn chain_deployment_refusals_name_placement_and_module() {
     std::fs::write(dir.join("deploy.toml"), format!("name = \"../x\"\n{text}")).unwrap();
     let err = fails("bad name");
     assert!(err.contains("name \"../x\""), "{err}");
+    // A module after one that never passes a packet on: refused by name.
+    std::fs::write(
+        dir.join("dropper.toml"),
+        "[module]\nname = \"dropper\"\ndefault = \"drop\"\n\n[[table]]\nname = \"all\"\nkeys = [{ field = \"eth.type\", match = \"exact\" }]\nactions = [\"kill\"]\ndefault_action = \"kill\"\n\n[action.kill]\ndo = [\"drop\"]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("deploy.toml"),
+        text.replace("\"ddos-filter.toml\"", "\"dropper.toml\""),
+    )
+    .unwrap();
+    let o = ctl.run(&["apply", "deploy.toml"]);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("`edge-router` of the chain never runs") && err.contains("dropper"),
+        "{err}"
+    );
+    assert!(
+        !Path::new("/sys/fs/bpf/offload")
+            .join("dropper+edge-router")
+            .join(&rl.up.outer)
+            .exists(),
+        "the dead chain was loaded"
+    );
     // A port bound that the chain does not have: names the placement.
     std::fs::write(
         dir.join("deploy.toml"),

@@ -78,6 +78,12 @@ pub fn release(file: &Path) -> anyhow::Result<(String, Release)> {
     let table: toml::Table = text
         .parse()
         .with_context(|| format!("{}: not TOML", file.display()))?;
+    if table.get("modules").is_some() {
+        anyhow::bail!(
+            "{}: a service chain (`modules = [...]`): `fleet apply` takes one module for now; apply a chain on each host with `offloadctl apply`",
+            file.display()
+        );
+    }
     let module_file = table
         .get("module")
         .and_then(|v| v.as_str())
