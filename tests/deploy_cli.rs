@@ -43,6 +43,13 @@ fn demo_passes() {
     let o = child.wait_with_output().unwrap();
     let out = ok(&o, "offloadctl demo");
     assert!(out.contains("demo passed"), "{out}");
+    // The chain step: the filter drops what it should, the router the rest.
+    assert!(out.contains("[8/8] a service chain"), "{out}");
+    assert!(
+        out.contains("dropped by ddos-filter — as the reference says")
+            && out.contains("forwarded to servers by edge-router — as the reference says"),
+        "{out}"
+    );
     assert!(out.contains("0 not"), "{out}");
     assert!(
         out.contains("every counter equals the reference's"),

@@ -42,6 +42,8 @@ static SWITCH_PID: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::
 
 /// The module the demo deploys (built in, so it runs from any directory).
 const EDGE_ROUTER: &str = include_str!("../../examples/edge-router.toml");
+/// The module the demo puts in front of it in the chain step.
+const DDOS_FILTER: &str = include_str!("../../examples/ddos-filter.toml");
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
@@ -95,7 +97,7 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
     let module = offload_core::spec::compile(EDGE_ROUTER)
         .map_err(|d| anyhow::anyhow!("built-in example does not compile: {d:?}"))?;
 
-    say("[1/7] building the lab: three hosts in their own network namespaces");
+    say("[1/8] building the lab: three hosts in their own network namespaces");
     let mut lab = Lab::new("demo");
     let pid = std::process::id();
     let roots = Roots {
@@ -180,7 +182,7 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
         vec![],
     ));
     say(format!(
-        "[2/7] deploying {} v1 as one transaction on {}, {}, {}{}",
+        "[2/8] deploying {} v1 as one transaction on {}, {}, {}{}",
         module.name,
         up.outer,
         srv.outer,
@@ -229,7 +231,7 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
     say(format!("      applied in {apply_ms:.1} ms"));
     let xdp = rep.placements.iter().all(|p| p.mode.is_xdp());
 
-    say("[3/7] adding the return route at run time on every placement: 10.0.1.0/24 → uplink");
+    say("[3/8] adding the return route at run time on every placement: 10.0.1.0/24 → uplink");
     let back = parse::entry(
         &module,
         &EntryText {
@@ -272,14 +274,14 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
         .context("routes table")?;
     reference.tables[routes].entries.push(back);
 
-    say("[4/7] sending traffic through the host kernel");
+    say("[4/8] sending traffic through the host kernel");
     let host_wires = wires(&module, &up, &srv, &bak);
     let recorder = Recorder::start(&host_wires)?;
     let flows = run_flows(&up, &srv, &bak)?;
     std::thread::sleep(Duration::from_millis(300));
     let captured = recorder.finish();
 
-    say("[5/7] comparing every packet with the reference interpreter");
+    say("[5/8] comparing every packet with the reference interpreter");
     let (checks, unexplained) = reconcile(&reference, &captured, xdp);
     let mut mismatches = report(&reference, &flows, &checks, &unexplained);
 
@@ -297,7 +299,7 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
         sw_checks = c;
     }
 
-    say("[6/7] counters read back from every placement");
+    say("[6/8] counters read back from every placement");
     let st = status::status(&roots, Some(&module.name))?.remove(0);
     for line in status_text(&st).lines() {
         say(format!("      {line}"));
@@ -308,7 +310,7 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
         mismatches += compare_switch_counters(&reference, &obs[0], &sw_checks);
     }
 
-    say("[7/7] drift: an entry deleted behind offload's back is found and repaired");
+    say("[7/8] drift: an entry deleted behind offload's back is found and repaired");
     let back = desired2.tables["routes"]
         .entries
         .last()
@@ -322,6 +324,13 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
         &roots,
         &back,
     )?;
+
+    say("[8/8] a service chain on the same interfaces: ddos-filter in front of edge-router, one fused program");
+    let chain_name = {
+        let (n, m) = chain_step(&roots, &modes, &up, &srv, &bak, &module.name)?;
+        mismatches += m;
+        n
+    };
 
     if args.keep {
         lab.keep();
@@ -338,6 +347,7 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
         ));
     } else {
         let _ = deploy::detach(&roots, Some(&module.name));
+        let _ = deploy::detach(&roots, Some(&chain_name));
         drop(switch);
         if let Some((mut l, ..)) = sw_lab {
             l.teardown();
@@ -433,6 +443,213 @@ fn first_line(s: &str) -> String {
         Some((i, _)) => format!("{}…", &one[..i]),
         None => one,
     }
+}
+
+/// Step 8: the edge-router deployment makes way for the chain ddos-filter →
+/// edge-router on the same interfaces (one fused program each, hitless
+/// where a link exists); frames for the filter's rules and the router's
+/// paths are compared with `semantics::run_chain`, counters shown per
+/// `module.table`. Returns the chain's name and the mismatches.
+fn chain_step(
+    roots: &Roots,
+    modes: &[Mode],
+    up: &Host,
+    srv: &Host,
+    bak: &Host,
+    single: &str,
+) -> anyhow::Result<(String, usize)> {
+    use offload_core::spec::chain::{compile_program, frame, MemberSource};
+    use offload_drivers::lab::compare::{run_probe_chain, Probe, Taps};
+    use offload_drivers::lab::frames::{Ipv4Frame, TCP, UDP};
+    let text = frame(
+        None,
+        &[
+            MemberSource {
+                file: "examples/ddos-filter.toml".into(),
+                source: DDOS_FILTER.into(),
+            },
+            MemberSource {
+                file: "examples/edge-router.toml".into(),
+                source: EDGE_ROUTER.into(),
+            },
+        ],
+    );
+    let program = compile_program(&text).map_err(|e| anyhow::anyhow!("built-in chain: {e}"))?;
+    let fused = program.fused.clone().context("a chain has segments")?;
+    let modules: Vec<Module> = [DDOS_FILTER, EDGE_ROUTER]
+        .iter()
+        .map(|s| offload_core::spec::compile(s))
+        .collect::<Result<_, _>>()
+        .map_err(|d| anyhow::anyhow!("built-in example does not compile: {d:?}"))?;
+    let name = program.module.name.clone();
+    // One program per hook: the single module's deployment goes first.
+    deploy::detach(roots, Some(single))?;
+    let mut host = HostTarget::new(
+        roots.clone(),
+        [up, srv, bak]
+            .iter()
+            .map(|h| (h.outer.clone(), modes.to_vec()))
+            .collect(),
+        [("uplink", up), ("servers", srv), ("backup", bak)]
+            .into_iter()
+            .map(|(p, h)| (p.to_string(), h.outer.clone()))
+            .collect(),
+    );
+    let desired = Desired::from_module(program.module.clone(), &text, 1, vec![]);
+    let t = Instant::now();
+    state::apply(&mut [&mut host as &mut dyn Target], &desired)?;
+    let rep = host
+        .last_report
+        .clone()
+        .context("the host reports its apply")?;
+    say(format!(
+        "      {name} v1 (digest {}) on {} interface(s) in {:.1} ms: {}",
+        desired.version.digest,
+        rep.placements.len(),
+        t.elapsed().as_secs_f64() * 1e3,
+        program
+            .members
+            .iter()
+            .map(|m| format!(
+                "{} ({} tables, digest {})",
+                m.name,
+                m.tables.len(),
+                m.digest
+            ))
+            .collect::<Vec<_>>()
+            .join(" → ")
+    ));
+    let xdp = rep.placements.iter().all(|p| p.mode.is_xdp());
+    let uplink = program
+        .module
+        .port_by_name("uplink")
+        .context("the chain's uplink")?
+        .id;
+    let probe =
+        |n: u16, label: &str, src: [u8; 4], dst: [u8; 4], proto: u8, sport: u16, dport: u16| {
+            let marker = format!("offload-demo-chain-{n:03}").into_bytes();
+            Probe {
+                label: label.into(),
+                from: uplink,
+                frame: Ipv4Frame {
+                    dst_mac: up.outer_mac,
+                    src_mac: up.mac,
+                    src: Ipv4Addr::from(src),
+                    dst: Ipv4Addr::from(dst),
+                    ttl: 64,
+                    proto,
+                    sport,
+                    dport,
+                    payload: marker.clone(),
+                }
+                .emit(),
+                marker,
+            }
+        };
+    let probes = [
+        probe(
+            1,
+            "udp from a botnet range",
+            [203, 0, 113, 9],
+            [192, 168, 1, 2],
+            UDP,
+            4000,
+            5000,
+        ),
+        probe(
+            2,
+            "dns amplification (udp from port 53)",
+            [10, 0, 1, 2],
+            [192, 168, 1, 2],
+            UDP,
+            53,
+            5000,
+        ),
+        probe(
+            3,
+            "our own resolver's answer",
+            [198, 51, 100, 53],
+            [192, 168, 1, 2],
+            UDP,
+            53,
+            5000,
+        ),
+        probe(
+            4,
+            "udp to a server",
+            [10, 0, 1, 2],
+            [192, 168, 1, 2],
+            UDP,
+            4001,
+            5000,
+        ),
+        probe(
+            5,
+            "udp via the backup route",
+            [10, 0, 1, 2],
+            [192, 168, 7, 7],
+            UDP,
+            4002,
+            5000,
+        ),
+        probe(
+            6,
+            "ssh from outside",
+            [172, 16, 0, 5],
+            [192, 168, 1, 2],
+            TCP,
+            4003,
+            22,
+        ),
+        probe(
+            7,
+            "no route: to the host",
+            [10, 0, 1, 2],
+            [8, 8, 8, 8],
+            UDP,
+            4004,
+            53,
+        ),
+    ];
+    let taps = Taps::open(&wires(&program.module, up, srv, bak))?;
+    let mut mismatches = 0;
+    for p in &probes {
+        let r = run_probe_chain(&modules, &fused, &taps, p, xdp, Duration::from_millis(60))?;
+        let chain = offload_core::semantics::run_chain_traced(&modules, p.from, &p.frame);
+        let decided = chain.len();
+        let what = match r.outcome.verdict {
+            Verdict::Drop => "dropped".to_string(),
+            Verdict::Pass => "to the host".to_string(),
+            Verdict::Tx => "sent back".to_string(),
+            Verdict::Forward(port) => format!(
+                "forwarded to {}",
+                program
+                    .module
+                    .port_by_id(port)
+                    .map_or_else(|| port.0.to_string(), |x| x.name.clone())
+            ),
+        };
+        match &r.mismatch {
+            None => say(format!(
+                "      {:<38} {what} by {} — as the reference says",
+                p.label,
+                modules[decided - 1].name
+            )),
+            Some(m) => {
+                mismatches += 1;
+                say(format!("      {:<38} MISMATCH: {m}", p.label));
+            }
+        }
+    }
+    let st = status::status(roots, Some(&name))?.remove(0);
+    for line in status_text(&st).lines() {
+        say(format!("      {line}"));
+    }
+    if st.has_drift() {
+        mismatches += 1;
+        say("      MISMATCH: the chain's read-back shows drift");
+    }
+    Ok((name, mismatches))
 }
 
 fn wires(module: &Module, up: &Host, srv: &Host, bak: &Host) -> Vec<Wire> {
