@@ -896,3 +896,81 @@ fn chain_on_a_bmv2_switch_beside_the_host() {
     let obs = state::Target::observe(&mut sw, &v2).unwrap();
     assert!(state::diff(&v2, &obs[0]).is_empty(), "{obs:?}");
 }
+
+/// A single module's deployment becomes a chain on the same interface: under
+/// another name it is refused, naming the deployment that holds the hook;
+/// under the module's own name (`name = "edge-router"`) the fused chain
+/// replaces it hitlessly.
+#[test]
+fn a_single_module_becomes_a_chain_in_place() {
+    if !require_root("a_single_module_becomes_a_chain_in_place") {
+        return;
+    }
+    let rl = routable_lab("chinplace");
+    let dir = rl.roots.state.join("files");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("ddos-filter.toml"), DDOS).unwrap();
+    std::fs::write(dir.join("edge-router.toml"), EDGE_ROUTER).unwrap();
+    let ctl = Ctl {
+        state: rl.roots.state.join("run"),
+        dir: dir.clone(),
+    };
+    write_deploy(&dir, &rl, "generic", BOTH, None);
+    let chain_text = std::fs::read_to_string(dir.join("deploy.toml")).unwrap();
+    let single = chain_text.replace(
+        "modules = [\"ddos-filter.toml\", \"edge-router.toml\"]",
+        "module = \"edge-router.toml\"",
+    );
+    assert_ne!(single, chain_text);
+    std::fs::write(dir.join("deploy.toml"), &single).unwrap();
+    let out = ctl.ok(&["apply", "deploy.toml"]);
+    assert!(out.contains("edge-router v1"), "{out}");
+
+    // Under its default name the chain is another deployment: refused, named.
+    std::fs::write(dir.join("deploy.toml"), &chain_text).unwrap();
+    let o = ctl.run(&["apply", "deploy.toml"]);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("already runs offload's deployment edge-router")
+            && err.contains("name = \"edge-router\""),
+        "{err}"
+    );
+
+    // Under the module's name: the chain takes its place without a loss.
+    std::fs::write(
+        dir.join("deploy.toml"),
+        format!("name = \"edge-router\"\n{chain_text}"),
+    )
+    .unwrap();
+    let (sent, received) = loss_during(&rl.up, &rl.srv, || {
+        let out = ctl.ok(&["apply", "deploy.toml"]);
+        assert!(out.contains("edge-router v2"), "{out}");
+    });
+    eprintln!(
+        "edge-router → chain ddos-filter → edge-router in place under traffic: sent {sent}, lost {}",
+        sent - received
+    );
+    assert!(sent > 100, "too little traffic to tell: {sent}");
+    assert_eq!(
+        sent, received,
+        "packets lost turning the module into a chain"
+    );
+    let text = ctl.ok(&["status", "--module", "edge-router"]);
+    assert!(
+        text.contains("a service chain of 2 modules")
+            && text.contains("table ddos-filter.blocklist"),
+        "{text}"
+    );
+    ctl.ok(&["detach", "--module", "edge-router"]);
+    let seen = observe::observe(&rl.up.outer).unwrap();
+    assert!(
+        seen.all().next().is_none(),
+        "a program is left on {}",
+        rl.up.outer
+    );
+    assert!(!PathBuf::from("/sys/fs/bpf/offload")
+        .join("edge-router")
+        .join(&rl.up.outer)
+        .exists());
+}

@@ -643,6 +643,20 @@ pub fn prepare(req: HostRequest) -> Result<Staged, DeployError> {
             req.modes_for(iface),
             old.as_ref().and_then(|s| s.placement(iface)),
         )? {
+            // Another deployment of ours (another module, or a chain under
+            // another name) on this hook: say so rather than "foreign".
+            if let Some(other) = State::all(roots).ok().and_then(|all| {
+                all.into_iter().find(|s| {
+                    s.module != module.name && s.placement(iface).is_some_and(|p| p.prog_id == f.id)
+                })
+            }) {
+                return Err(DeployError::OtherDeployment {
+                    iface: iface.clone(),
+                    id: f.id,
+                    other: other.module,
+                    module: module.name.clone(),
+                });
+            }
             if !req.replace_foreign {
                 return Err(DeployError::Foreign {
                     iface: iface.clone(),

@@ -45,6 +45,13 @@ pub enum DeployError {
         id: u32,
         name: String,
     },
+    #[error("{iface} already runs offload's deployment {other} (program id {id}); a hook holds one program: detach it first (`offloadctl detach --module {other}`), or, to put {module} in its place hitlessly, deploy it under the same name (a chain: `name = \"{other}\"` in deploy.toml)")]
+    OtherDeployment {
+        iface: String,
+        id: u32,
+        other: String,
+        module: String,
+    },
     #[error("compiling {module} for {hook:?}: {detail}")]
     Compile {
         module: String,
