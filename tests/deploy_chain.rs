@@ -720,33 +720,7 @@ fn drift_repaired(
     iface_dir: &Path,
 ) {
     // Drift 1: an entry deleted from a fused map behind offload's back.
-    let gen = std::fs::read_dir(iface_dir)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with('g'))
-        .unwrap();
-    let honeypot = fused2.module.table_by_name("ddos-filter.honeypot").unwrap();
-    let map = std::fs::read_dir(&gen)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| {
-            let n = p.file_name().unwrap().to_string_lossy().into_owned();
-            n.starts_with(&format!("t{}_", honeypot.id.0)) && n.contains("_e")
-        })
-        .unwrap_or_else(|| {
-            panic!(
-                "no exact map of table {} in {}",
-                honeypot.id.0,
-                gen.display()
-            )
-        });
-    let fd = sys::obj_get(&Kernel, &map).unwrap();
-    let info = sys::map_info(&Kernel, fd.as_fd()).unwrap();
-    let mut key = vec![0u8; info.key_size as usize];
-    assert!(sys::map_next_key(&Kernel, fd.as_fd(), None, &mut key).unwrap());
-    assert!(sys::map_delete(&Kernel, fd.as_fd(), &key).unwrap());
+    delete_one_element(iface_dir, fused2, "ddos-filter.honeypot");
     let o = ctl.run(&["status", "--module", CHAIN]);
     let text = String::from_utf8_lossy(&o.stdout);
     assert_eq!(o.status.code(), Some(3), "{text}");
@@ -799,6 +773,38 @@ fn drift_repaired(
     let mut all = ddos_probes(rl);
     all.extend(rl.probes());
     probe_all("generic", modules2, fused2, taps, &all);
+}
+
+/// Deletes one element of a fused table's exact-match map behind offload's
+/// back (the generation pinned under `iface_dir`).
+fn delete_one_element(iface_dir: &Path, fused: &Fused, table: &str) {
+    let gen = std::fs::read_dir(iface_dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with('g'))
+        .unwrap();
+    let honeypot = fused.module.table_by_name(table).unwrap();
+    let map = std::fs::read_dir(&gen)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            let n = p.file_name().unwrap().to_string_lossy().into_owned();
+            n.starts_with(&format!("t{}_", honeypot.id.0)) && n.contains("_e")
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "no exact map of table {} in {}",
+                honeypot.id.0,
+                gen.display()
+            )
+        });
+    let fd = sys::obj_get(&Kernel, &map).unwrap();
+    let info = sys::map_info(&Kernel, fd.as_fd()).unwrap();
+    let mut key = vec![0u8; info.key_size as usize];
+    assert!(sys::map_next_key(&Kernel, fd.as_fd(), None, &mut key).unwrap());
+    assert!(sys::map_delete(&Kernel, fd.as_fd(), &key).unwrap());
 }
 
 fn pass_object(name: &str) -> Vec<u8> {
@@ -973,4 +979,89 @@ fn a_single_module_becomes_a_chain_in_place() {
         .join("edge-router")
         .join(&rl.up.outer)
         .exists());
+}
+
+/// The agent (offloadd) repairs a chain like a module: the same state model.
+/// offloadctl's commands go through its socket; an element deleted from a
+/// fused map behind offload's back is put back by the agent's loop.
+#[test]
+fn the_agent_repairs_a_chain() {
+    if !require_root("the_agent_repairs_a_chain") {
+        return;
+    }
+    let rl = routable_lab("chagent");
+    let dir = rl.roots.state.join("files");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("ddos-filter.toml"), DDOS).unwrap();
+    std::fs::write(dir.join("edge-router.toml"), EDGE_ROUTER).unwrap();
+    write_deploy(&dir, &rl, "generic", BOTH, Some(CHAIN));
+    let ctl = Ctl {
+        state: rl.roots.state.join("run"),
+        dir: dir.clone(),
+    };
+    std::fs::create_dir_all(&ctl.state).unwrap();
+    let log = std::fs::File::create(rl.roots.state.join("offloadd.log")).unwrap();
+    let metrics = 20000 + (std::process::id() % 20000) as u16;
+    let child = Command::new(env!("CARGO_BIN_EXE_offloadd"))
+        .args([
+            "--interval-ms",
+            "200",
+            "--metrics",
+            &format!("127.0.0.1:{metrics}"),
+        ])
+        .env("OFFLOAD_STATE_DIR", &ctl.state)
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    struct Agentd(std::process::Child);
+    impl Drop for Agentd {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _agent = Agentd(child);
+    let sock = ctl.state.join("offloadd.sock");
+    let t0 = Instant::now();
+    while std::os::unix::net::UnixStream::connect(&sock).is_err() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "offloadd did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let deploy = dir.join("deploy.toml");
+    let out = ctl.ok(&["apply", deploy.to_str().unwrap()]);
+    assert!(out.contains(&format!("{CHAIN} v1")), "{out}");
+    assert_eq!(status(&ctl).0, 0);
+    let (_, fused) = chain_of(DDOS, EDGE_ROUTER);
+    let iface_dir = PathBuf::from("/sys/fs/bpf/offload")
+        .join(CHAIN)
+        .join(&rl.up.outer);
+    let t0 = Instant::now();
+    delete_one_element(&iface_dir, &fused, "edge-router.routes");
+    // The agent's loop finds and repairs it; status (through the agent too)
+    // then reads the kernel in sync.
+    loop {
+        let (code, _) = status(&ctl);
+        if code == 0 {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "the agent did not repair the chain's routes within 10 s: {}",
+            std::fs::read_to_string(rl.roots.state.join("offloadd.log")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    eprintln!(
+        "agent: element of edge-router.routes deleted behind offload's back, in sync again after {:.0} ms",
+        t0.elapsed().as_secs_f64() * 1e3
+    );
+    let log = std::fs::read_to_string(rl.roots.state.join("offloadd.log")).unwrap_or_default();
+    assert!(
+        log.contains("repaired"),
+        "no repair in the agent's log:\n{log}"
+    );
 }
