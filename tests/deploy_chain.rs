@@ -298,6 +298,9 @@ out = "bundle"
 
 const BOTH: &[&str] = &["ddos-filter.toml", "edge-router.toml"];
 
+/// A module that drops every frame: nothing after it in a chain ever runs.
+const DROPPER: &str = "[module]\nname = \"dropper\"\ndefault = \"drop\"\n\n[[table]]\nname = \"all\"\nkeys = [{ field = \"eth.type\", match = \"exact\" }]\nactions = [\"kill\"]\ndefault_action = \"kill\"\n\n[action.kill]\ndo = [\"drop\"]\n";
+
 #[test]
 fn chain_deployment_end_to_end_xdp_generic() {
     if !require_root("chain_deployment_end_to_end_xdp_generic") {
@@ -521,6 +524,24 @@ fn end_to_end(mode: &str, drift: bool) {
         router_digest.as_str(),
         "edge-router changed"
     );
+    // A re-apply refused half-way (the host cannot build a chain whose second
+    // module never runs) leaves the running version: same digest, in sync.
+    std::fs::write(dir.join("dropper.toml"), DROPPER).unwrap();
+    write_deploy(
+        &dir,
+        &rl,
+        mode,
+        &["dropper.toml", "edge-router.toml"],
+        Some(CHAIN),
+    );
+    let o = ctl.run(&["apply", "deploy.toml"]);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("the old version runs everywhere"), "{err}");
+    let (code, st_after) = status(&ctl);
+    assert_eq!(code, 0, "drift after a refused re-apply: {st_after:#}");
+    assert_eq!(st_after["digest"], st["digest"], "another version runs");
+    write_deploy(&dir, &rl, mode, BOTH, Some(CHAIN));
     // The runtime route survived the new version.
     let (modules2, fused2) = chain_of(DDOS, &second_version(&routed));
     let probe = udp_to(&rl, 2, [10, 9, 2, 2]);
@@ -673,11 +694,7 @@ fn chain_deployment_refusals_name_placement_and_module() {
     let err = fails("bad name");
     assert!(err.contains("name \"../x\""), "{err}");
     // A module after one that never passes a packet on: refused by name.
-    std::fs::write(
-        dir.join("dropper.toml"),
-        "[module]\nname = \"dropper\"\ndefault = \"drop\"\n\n[[table]]\nname = \"all\"\nkeys = [{ field = \"eth.type\", match = \"exact\" }]\nactions = [\"kill\"]\ndefault_action = \"kill\"\n\n[action.kill]\ndo = [\"drop\"]\n",
-    )
-    .unwrap();
+    std::fs::write(dir.join("dropper.toml"), DROPPER).unwrap();
     std::fs::write(
         dir.join("deploy.toml"),
         text.replace("\"ddos-filter.toml\"", "\"dropper.toml\""),
