@@ -697,7 +697,7 @@ pub fn prepare(req: HostRequest) -> Result<Staged, DeployError> {
         .map(|o| reusable_counters(sys, roots, module, o, &entries, &req))
         .unwrap_or_default();
     let mut cache = BTreeMap::new();
-    let chain = super::chain_of(&req.source, module);
+    let chain = super::chain_of(&req.source, module)?;
     let mut prepared: Vec<Prepared> = Vec::new();
     let cleanup = |prepared: &[Prepared]| {
         for p in prepared {

@@ -142,14 +142,25 @@ pub(crate) fn module_of(st: &State) -> Result<Module, DeployError> {
 }
 
 /// The segments of a chain source, over `module` (the program's module,
-/// perhaps with other entries): what `compile_chain` compiles. `None`: the
-/// source is one module's.
-pub fn chain_of(source: &str, module: &Module) -> Option<offload_core::ir::chain::Fused> {
-    let p = offload_core::spec::chain::compile_program(source).ok()?;
-    p.fused.map(|f| offload_core::ir::chain::Fused {
+/// perhaps with other entries): what `compile_chain` compiles. `Ok(None)`:
+/// the source is one module's. A chain source that does not compile is an
+/// error, never compiled as one module (that would change its meaning).
+pub fn chain_of(
+    source: &str,
+    module: &Module,
+) -> Result<Option<offload_core::ir::chain::Fused>, DeployError> {
+    if !offload_core::spec::chain::is_chain(source) {
+        return Ok(None);
+    }
+    let p =
+        offload_core::spec::chain::compile_program(source).map_err(|e| DeployError::Source {
+            module: module.name.clone(),
+            detail: e.to_string(),
+        })?;
+    Ok(p.fused.map(|f| offload_core::ir::chain::Fused {
         module: module.clone(),
         segments: f.segments,
-    })
+    }))
 }
 
 /// What a placement's program is compiled for: the host kernel's XDP or tc,

@@ -66,11 +66,12 @@ pub fn p4_compile(
     d: &Desired,
     m: &offload_core::ir::Module,
     opts: &Options,
-) -> Result<offload_p4::Output, offload_p4::P4Error> {
-    match crate::deploy::chain_of(&d.source, m) {
+) -> Result<offload_p4::Output, String> {
+    match crate::deploy::chain_of(&d.source, m).map_err(|e| e.to_string())? {
         Some(f) => offload_p4::compile_chain(&f, opts),
         None => offload_p4::compile(m, opts),
     }
+    .map_err(|e| e.to_string())
 }
 
 /// The module with the desired entries in place of its file's.
