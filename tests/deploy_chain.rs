@@ -938,6 +938,14 @@ fn a_single_module_becomes_a_chain_in_place() {
         state: rl.roots.state.join("run"),
         dir: dir.clone(),
     };
+    // The single module's deployment goes too, whatever happens below.
+    struct DetachEdgeRouter<'a>(&'a Ctl);
+    impl Drop for DetachEdgeRouter<'_> {
+        fn drop(&mut self) {
+            let _ = self.0.run(&["detach", "--module", "edge-router"]);
+        }
+    }
+    let _guard = DetachEdgeRouter(&ctl);
     write_deploy(&dir, &rl, "generic", BOTH, None);
     let chain_text = std::fs::read_to_string(dir.join("deploy.toml")).unwrap();
     let single = chain_text.replace(
