@@ -184,7 +184,11 @@ impl GrpcSwitch {
             .arg("--device-id")
             .arg(device_id.to_string())
             .arg("--thrift-port")
-            .arg(thrift_port.to_string());
+            .arg(thrift_port.to_string())
+            // Its own notifications socket: the default one is named after
+            // the device id only, so two processes would collide.
+            .arg("--notifications-addr")
+            .arg(format!("ipc://{}", dir.join("notifications.ipc").display()));
         for (port, iface) in ports {
             cmd.arg("-i").arg(format!("{port}@{iface}"));
         }

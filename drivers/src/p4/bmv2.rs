@@ -312,6 +312,12 @@ impl Switch {
             cmd.arg("-i").arg(format!("{port}@{iface}"));
         }
         cmd.arg("--thrift-port").arg(thrift_port.to_string());
+        // BMv2's default notifications socket is ipc:///tmp/bmv2-<device
+        // id>-notifications.ipc: a second switch with the same device id (in
+        // another process, e.g. a test run beside this one) fails to start
+        // with "Address already in use". Each switch gets its own, in its dir.
+        cmd.arg("--notifications-addr")
+            .arg(format!("ipc://{}", dir.join("notifications.ipc").display()));
         // Per-packet logging (`debug`/`trace`) slows the switch down many
         // times; start-up messages and errors are kept by default.
         let level = std::env::var(LOG_LEVEL_ENV).unwrap_or_else(|_| "info".into());
