@@ -43,6 +43,7 @@ fn table() -> impl Strategy<Value = TableRequirements> {
                 param_bytes: param,
                 ternary_masks: if tuple { masks } else { 0 },
                 counters,
+                hash_bytes: 0,
             }
         })
 }

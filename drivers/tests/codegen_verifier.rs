@@ -812,6 +812,7 @@ mod random_module {
                     field: f,
                     kind,
                     span: Span::default(),
+                    hash: None,
                 });
             }
             let mut table_actions: Vec<ActionId> = Vec::new();

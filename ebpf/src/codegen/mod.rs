@@ -275,6 +275,27 @@ fn module_copies_addresses(module: &Module) -> bool {
     })
 }
 
+/// Whether some key or action reads or writes `meta.group` (its stack slot
+/// is zeroed only then).
+fn module_uses_group(module: &Module) -> bool {
+    use offload_core::ir::{Field, Primitive};
+    module
+        .tables
+        .iter()
+        .any(|t| t.keys.iter().any(|k| k.field == Field::MetaGroup))
+        || module
+            .actions
+            .iter()
+            .flat_map(|a| &a.body)
+            .any(|p| match p {
+                Primitive::Set { field, .. } => *field == Field::MetaGroup,
+                Primitive::Copy { field, from } => {
+                    *field == Field::MetaGroup || *from == Field::MetaGroup
+                }
+                _ => false,
+            })
+}
+
 /// Compiles `module` for `target`: program, layout, listing and object.
 pub fn compile(module: &Module, target: &Target) -> Result<Compiled, CompileError> {
     let reasons = profile::check_module(module, &target.profile);
@@ -334,6 +355,9 @@ pub fn compile(module: &Module, target: &Target) -> Result<Compiled, CompileErro
         corrupt_rewrite: target.test_corrupt_rewrite,
     };
     g.emit_prologue_and_parse();
+    if module_uses_group(module) {
+        g.p.st(Size::W, R10, frame::GROUP, 0);
+    }
     g.mark(0, None, None, Span::default());
     for table in &module.tables {
         let start = g.p.len();

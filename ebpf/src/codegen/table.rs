@@ -6,7 +6,7 @@ use super::parse::bit;
 use super::Gen;
 use crate::asm::{AluOp, AtomicOp, Helper, Insn, JmpOp, Label, MapRef, Reg, Reg::*, Size};
 use crate::layout::{KeyPart, TableKind, TableLayout, PRIORITY_OFF, SLOT_OFF};
-use offload_core::ir::{Field, Header, Table};
+use offload_core::ir::{Field, HashKey, Header, Table};
 
 /// Where a field's header starts: base register and offset from it (callers
 /// add the field's byte offset within its header).
@@ -22,6 +22,18 @@ pub fn field_base(field: Field) -> (Reg, i16) {
         Header::Ipv4 | Header::Ipv6 => (R8, 0),
         _ => (R9, 0),
     }
+}
+
+/// A hash key's fields in runs of one header each (one validity gate per run).
+fn runs(h: &HashKey) -> Vec<(Header, Vec<Field>)> {
+    let mut out: Vec<(Header, Vec<Field>)> = Vec::new();
+    for f in &h.fields {
+        match out.last_mut() {
+            Some((hd, fs)) if *hd == f.header() => fs.push(*f),
+            _ => out.push((f.header(), vec![*f])),
+        }
+    }
+    out
 }
 
 fn round8(n: u32) -> u32 {
@@ -60,17 +72,17 @@ impl Gen<'_> {
         match tl.kind {
             TableKind::Exact => {
                 self.zero_stack(keys, round8(tl.key.padded));
-                self.emit_key(&tl.key.parts, keys);
+                self.emit_key(table, &tl.key.parts, keys);
                 self.lookup(&tl.entries_map, keys);
             }
             TableKind::Lpm => {
                 self.zero_stack(keys, round8(4 + tl.key.bytes));
                 self.p.st(Size::W, R10, keys, (tl.key.bytes * 8) as i32);
-                self.emit_key(&tl.key.parts, keys + 4);
+                self.emit_key(table, &tl.key.parts, keys + 4);
                 self.lookup(&tl.entries_map, keys);
             }
             TableKind::TupleSpace { max_masks } => {
-                self.emit_tuple_space(&tl, max_masks);
+                self.emit_tuple_space(table, &tl, max_masks);
             }
         }
         // R0: value or NULL (miss) → default action value.
@@ -145,13 +157,27 @@ impl Gen<'_> {
     }
 
     /// Writes every key part (network order) into the stack buffer at `buf`.
-    fn emit_key(&mut self, parts: &[KeyPart], buf: i16) {
+    fn emit_key(&mut self, table: &Table, parts: &[KeyPart], buf: i16) {
         for part in parts {
             let dst = buf + part.offset as i16;
             let info = part.field.info();
             if part.field == Field::MetaInPort {
                 self.p.ldx(Size::W, R1, R10, IN_PORT);
                 self.store_number_be(R1, dst, 2);
+                continue;
+            }
+            if part.field == Field::MetaGroup {
+                self.p.ldx(Size::W, R1, R10, GROUP);
+                self.store_number_be(R1, dst, 2);
+                continue;
+            }
+            if let Some(h) = &table.keys[part.key_index].hash {
+                if !self.unroll_masks && self.layout.scratch_map.is_some() {
+                    self.emit_hash_parked(h, dst);
+                } else {
+                    self.emit_hash(h);
+                    self.store_number_be(R4, dst, 2);
+                }
                 continue;
             }
             let (base, off) = field_base(part.field);
@@ -181,6 +207,106 @@ impl Gen<'_> {
                 self.store_number_be(R1, dst, part.len);
             }
         }
+    }
+
+    /// `R4 = crc` stepped over the byte in `R1`, five 32-bit ALU
+    /// instructions per bit (reflected polynomial, no table): the CRC
+    /// shifted right by one, xor the polynomial times its low bit. A
+    /// multiply, not `-(crc & 1) & POLY`: the kernel's verifier (6.18 seen)
+    /// splits its state on the negated bit, 2^8 states per byte.
+    /// Clobbers R2.
+    fn emit_crc_byte(&mut self) {
+        const POLY: u32 = 0xEDB8_8320;
+        self.p.alu32_reg(AluOp::Xor, R4, R1);
+        for _ in 0..8 {
+            self.p.emit(Insn::mov32_reg(R2, R4));
+            self.p.alu32_imm(AluOp::And, R2, 1);
+            self.p.alu32_imm(AluOp::Mul, R2, POLY as i32);
+            self.p.alu32_imm(AluOp::Rsh, R4, 1);
+            self.p.alu32_reg(AluOp::Xor, R4, R2);
+        }
+    }
+
+    /// The hash key's bucket into the key buffer at stack `dst`, with the
+    /// parse state parked (kernel targets): the input bytes of the valid
+    /// fields are gathered into the scratch value, the CRC runs as a bounded
+    /// loop over them (so the verifier checks it once, not once per parse
+    /// path: ~50 instructions per byte times every path would exceed its
+    /// budget), and the parse state comes back as after a mask loop.
+    fn emit_hash_parked(&mut self, h: &HashKey, dst: i16) {
+        use crate::layout::{SCRATCH_HASH_BUF, SCRATCH_HASH_CRC, SCRATCH_HASH_LEN};
+        self.emit_park();
+        // R0: the scratch value. R5: bytes gathered so far (a constant on
+        // each parse path).
+        self.p.mov64_imm(R5, 0);
+        for (header, fields) in runs(h) {
+            let skip = self.p.label();
+            self.require_valid(header, skip);
+            for f in fields {
+                let info = f.info();
+                let (base, hoff) = field_base(f);
+                let start = hoff + (info.bit_offset / 8) as i16;
+                self.p.mov64_reg(R3, R0).alu64_reg(AluOp::Add, R3, R5);
+                for b in 0..(info.width / 8) as i16 {
+                    self.p.ldx(Size::B, R1, base, start + b);
+                    self.p.stx(Size::B, R3, SCRATCH_HASH_BUF + b, R1);
+                }
+                self.p.alu64_imm(AluOp::Add, R5, (info.width / 8) as i32);
+            }
+            self.p.bind(skip);
+        }
+        self.p.stx(Size::W, R0, SCRATCH_HASH_LEN, R5);
+        // From here to the unpark nothing differs between parse paths: the
+        // length is read back from the map (unknown to the verifier).
+        self.p.ldx(Size::W, R3, R0, SCRATCH_HASH_LEN);
+        let max = h.max_bytes() as i32;
+        let done = self.p.label();
+        let top = self.p.label();
+        self.p.jmp_imm(JmpOp::Gt, R3, max, self.exits.drop);
+        self.p.st(Size::W, R0, SCRATCH_HASH_CRC, -1);
+        self.p.mov64_imm(R5, 0);
+        self.p.bind(top);
+        self.p.jmp_reg(JmpOp::Ge, R5, R3, done);
+        // The CRC lives in the map between bytes: at `done` every exit of
+        // the loop is then the same state to the verifier (it prunes them).
+        self.p.ldx(Size::W, R4, R0, SCRATCH_HASH_CRC);
+        self.p.mov64_reg(R1, R0).alu64_reg(AluOp::Add, R1, R5);
+        self.p.ldx(Size::B, R1, R1, SCRATCH_HASH_BUF);
+        self.emit_crc_byte();
+        self.p.stx(Size::W, R0, SCRATCH_HASH_CRC, R4);
+        self.p.alu64_imm(AluOp::Add, R5, 1);
+        self.p.ja(top);
+        self.p.bind(done);
+        self.p.ldx(Size::W, R4, R0, SCRATCH_HASH_CRC);
+        self.p.alu32_imm(AluOp::Xor, R4, -1);
+        self.p.alu32_imm(AluOp::And, R4, (h.buckets - 1) as i32);
+        self.store_number_be(R4, dst, 2);
+        self.emit_unpark();
+    }
+
+    /// `R4` = the bucket of hash key `h`: zlib's CRC-32 over the fields'
+    /// bytes, bit by bit, straight-line (no map, no loop: targets without
+    /// loops), each run of fields of one header skipped when that header is
+    /// not valid (the reference's rule); then `& (buckets - 1)`.
+    /// Clobbers R1, R2.
+    pub(super) fn emit_hash(&mut self, h: &HashKey) {
+        self.p.emit(Insn::mov32_imm(R4, -1));
+        for (header, fields) in runs(h) {
+            let skip = self.p.label();
+            self.require_valid(header, skip);
+            for f in fields {
+                let info = f.info();
+                let (base, hoff) = field_base(f);
+                let start = hoff + (info.bit_offset / 8) as i16;
+                for b in 0..(info.width / 8) as i16 {
+                    self.p.ldx(Size::B, R1, base, start + b);
+                    self.emit_crc_byte();
+                }
+            }
+            self.p.bind(skip);
+        }
+        self.p.alu32_imm(AluOp::Xor, R4, -1);
+        self.p.alu32_imm(AluOp::And, R4, (h.buckets - 1) as i32);
     }
 
     /// Stores the low `len` (1 or 2) bytes of number `r` big-endian at stack `dst`.
@@ -239,12 +365,12 @@ impl Gen<'_> {
     /// Leaves the best value (or NULL) in R0. A bounded loop on the kernel;
     /// straight-line code (one block per mask slot) where loops are not
     /// accepted.
-    fn emit_tuple_space(&mut self, tl: &TableLayout, max_masks: u32) {
+    fn emit_tuple_space(&mut self, table: &Table, tl: &TableLayout, max_masks: u32) {
         let k = tl.key.padded;
         let raw = self.keys_base;
         let probe = raw + round8(k) as i16; // mask ‖ masked key
         self.zero_stack(raw, round8(k));
-        self.emit_key(&tl.key.parts, raw);
+        self.emit_key(table, &tl.key.parts, raw);
         let masks = tl
             .masks_map
             .clone()

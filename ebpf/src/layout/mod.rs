@@ -59,6 +59,12 @@ pub const IN_PORTS_ENTRIES: u32 = 256;
 pub const UNKNOWN_IN_PORT: u32 = 0xffff;
 /// Bytes of the scratch map's value: u64 validity bits, tag count, L4 offset.
 pub const SCRATCH_BYTES: u32 = 24;
+/// Where a hash key's input length (u32) sits in the scratch value.
+pub const SCRATCH_HASH_LEN: i16 = 24;
+/// Where a hash key's CRC in progress (u32) sits in the scratch value.
+pub const SCRATCH_HASH_CRC: i16 = 28;
+/// Where a hash key's input bytes start in the scratch value.
+pub const SCRATCH_HASH_BUF: i16 = 32;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Hook {
@@ -688,14 +694,28 @@ pub fn for_module_with(module: &Module, opts: &LayoutOptions) -> ModuleLayout {
         .iter()
         .filter(|t| matches!(t.kind, TableKind::TupleSpace { .. }))
         .count();
-    let scratch_map = (opts.mask_loop && tuple_space_tables >= 2).then(|| "scratch".to_string());
+    // A hash key parks the parse state too, around its CRC loop over input
+    // bytes gathered into the scratch value (see the codegen's `emit_hash`).
+    let hash_bytes = module
+        .tables
+        .iter()
+        .filter_map(|t| t.hash_key())
+        .map(|h| h.max_bytes().div_ceil(8) * 8)
+        .max()
+        .unwrap_or(0);
+    let scratch_map = (opts.mask_loop && (tuple_space_tables >= 2 || hash_bytes > 0))
+        .then(|| "scratch".to_string());
     if let Some(name) = &scratch_map {
         maps.push(MapSpec {
             name: name.clone(),
             role: MapRole::Scratch,
             map_type: map_type::PERCPU_ARRAY,
             key_size: 4,
-            value_size: SCRATCH_BYTES,
+            value_size: if hash_bytes > 0 {
+                SCRATCH_HASH_BUF as u32 + hash_bytes
+            } else {
+                SCRATCH_BYTES
+            },
             max_entries: 1,
             map_flags: 0,
         });

@@ -14,6 +14,7 @@ fn table(name: &str, kinds: &[MatchKind], size: u32) -> TableRequirements {
         param_bytes: 2,
         ternary_masks: 0,
         counters: false,
+        hash_bytes: 0,
     }
 }
 

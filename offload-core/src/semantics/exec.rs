@@ -4,7 +4,9 @@ use super::parse::{field_value, parse, Parsed};
 use super::rewrite::{self, DecTtl, Effect};
 use super::select::select;
 use super::{CounterHit, CounterSlot, Outcome, Step, Verdict};
-use crate::ir::{ActionCall, DefaultVerdict, Module, Operand, PortId, Primitive, Table, TableId};
+use crate::ir::{
+    ActionCall, DefaultVerdict, Field, Module, Operand, PortId, Primitive, Table, TableId,
+};
 
 /// One rewrite done by an action of a table.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -35,6 +37,7 @@ pub fn run_traced(module: &Module, in_port: PortId, packet: &[u8]) -> Trace {
         parsed: ingress,
         packet: packet.to_vec(),
         in_port,
+        group: 0,
         events: Vec::new(),
     };
     let ingress_len = packet.len() as u64;
@@ -96,7 +99,10 @@ fn lookup<'m>(state: &State, table: &'m Table) -> (CounterSlot, &'m ActionCall) 
     let values: Vec<u128> = table
         .keys
         .iter()
-        .map(|k| field_value(&state.parsed, &state.packet, state.in_port, k.field).unwrap_or(0))
+        .map(|k| match &k.hash {
+            Some(h) => u128::from(super::hash::bucket(&state.parsed, &state.packet, h)),
+            None => state.read(k.field).unwrap_or(0),
+        })
         .collect();
     match select(table, &values) {
         Some(i) => (CounterSlot::Entry(i), &table.entries[i].action),
@@ -108,10 +114,36 @@ struct State {
     parsed: Parsed,
     packet: Vec<u8>,
     in_port: PortId,
+    /// `meta.group`.
+    group: u16,
     events: Vec<Event>,
 }
 
 impl State {
+    /// A field's current value: the packet's, or the pipeline's metadata.
+    fn read(&self, field: Field) -> Option<u128> {
+        match field {
+            Field::MetaGroup => Some(u128::from(self.group)),
+            _ => field_value(&self.parsed, &self.packet, self.in_port, field),
+        }
+    }
+
+    /// `set(field, value)`: into the packet, or into `meta.group`.
+    fn write(&mut self, field: Field, value: u128) -> Effect {
+        match field {
+            Field::MetaGroup => {
+                let old = u128::from(self.group);
+                self.group = (value & 0xffff) as u16;
+                Effect::Set {
+                    field,
+                    old,
+                    new: u128::from(self.group),
+                }
+            }
+            _ => rewrite::set(&self.parsed, &mut self.packet, field, value),
+        }
+    }
+
     /// Runs an action; `Some(verdict)` if it ends the pipeline.
     fn execute(&mut self, module: &Module, table: TableId, call: &ActionCall) -> Option<Verdict> {
         let Some(action) = module.actions.get(call.action.0 as usize) else {
@@ -129,12 +161,16 @@ impl State {
                 Primitive::Pass => return Some(Verdict::Pass),
                 Primitive::Tx => return Some(Verdict::Tx),
                 Primitive::Forward(op) => return Some(Verdict::Forward(PortId(arg(op) as u16))),
-                Primitive::Set { field, value } => {
-                    rewrite::set(&self.parsed, &mut self.packet, *field, arg(value))
-                }
-                Primitive::Copy { field, from } => {
-                    rewrite::copy(&self.parsed, &mut self.packet, self.in_port, *field, *from)
-                }
+                Primitive::Set { field, value } => self.write(*field, arg(value)),
+                // Zero-extended (the spec only lets integers into fields at
+                // least as wide); nothing happens without a valid source.
+                Primitive::Copy { field, from } => match self.read(*from) {
+                    Some(v) => self.write(*field, v),
+                    None => Effect::CopyIgnored {
+                        field: *field,
+                        from: *from,
+                    },
+                },
                 Primitive::DecTtl => match rewrite::dec_ttl(&self.parsed, &mut self.packet) {
                     DecTtl::Continue(e) => e,
                     DecTtl::Expired(e) => {

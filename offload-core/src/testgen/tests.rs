@@ -95,7 +95,7 @@ fn frames_cover_the_shapes_and_hit_entries() {
     let mut bump = |k: &'static str| *stats.entry(k).or_default() += 1;
     let (mut aimed, mut hit_aimed) = (0usize, 0usize);
     let mut lengths = std::collections::BTreeSet::new();
-    for seed in 0..60u64 {
+    for seed in 0..80u64 {
         let m = case(seed).unwrap().module;
         for f in frames(seed, &m, 200) {
             let b = &f.bytes;

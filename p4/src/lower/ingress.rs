@@ -154,11 +154,28 @@ pub(super) fn ingress(ctx: &Ctx) -> Result<Item, P4Error> {
             }
             actions.push(p4_action(ctx, t, module.action(a), &name)?);
         }
+        if t.hash_key().is_some() {
+            if let Some(l) = ctx.arch.hash_local(&format!("{tn}_hash")) {
+                locals.push(l);
+            }
+        }
         let dname = ctx.names.table_actions[&(t.id, t.default_action.action)].clone();
         let keys_doc: Vec<String> = t
             .keys
             .iter()
-            .map(|k| format!("{} {}", k.field.name(), k.kind.name()))
+            .map(|k| match &k.hash {
+                Some(h) => format!(
+                    "hash of {} into {} buckets {}",
+                    h.fields
+                        .iter()
+                        .map(|f| f.name())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    h.buckets,
+                    k.kind.name()
+                ),
+                None => format!("{} {}", k.field.name(), k.kind.name()),
+            })
             .collect();
         tables.push(TableDecl {
             name: tn.clone(),
@@ -260,6 +277,28 @@ fn apply_block(ctx: &Ctx) -> Result<Vec<Stmt>, P4Error> {
             cond = e::and(cond, valid_expr(*h));
         }
         let mut body = Vec::new();
+        if let Some(h) = t.hash_key() {
+            body.push(Stmt::Comment(format!(
+                "hash key: crc32({}) & {}; fields of invalid headers add no bytes{}",
+                h.fields
+                    .iter()
+                    .map(|f| f.name())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                h.buckets - 1,
+                if ctx.arch == crate::arch::Arch::Tna {
+                    " (on BMv2; Tofino's Hash on invalid headers is not verified)"
+                } else {
+                    ""
+                }
+            )));
+            body.push(ctx.arch.hash_stmt(
+                "meta.hash",
+                &format!("{tn}_hash"),
+                super::hash_fields(h),
+                h.buckets,
+            ));
+        }
         let deferred: Vec<&Action> = table_action_ids(t)
             .into_iter()
             .map(|a| module.action(a))

@@ -204,6 +204,10 @@ fn choose_names(module: &Module, arch: Arch) -> Result<Names, P4Error> {
             let n = format!("{}_miss_counter", names::ident(&t.name));
             ns.claim(&format!("miss counter of table {}", t.name), n)?;
         }
+        if t.hash_key().is_some() && arch == Arch::Tna {
+            let n = format!("{}_hash", names::ident(&t.name));
+            ns.claim(&format!("hash of table {}", t.name), n)?;
+        }
     }
     let mut actions = BTreeMap::new();
     let mut params = BTreeMap::new();
@@ -528,6 +532,20 @@ pub(crate) fn meta_fields(ctx: &Ctx) -> Vec<FieldDecl> {
         fc(b(3), "verdict", "VERDICT_*"),
         fc(pt.clone(), "out_port", "for VERDICT_FORWARD"),
     ];
+    if uses_group(ctx.module) {
+        v.push(fc(
+            b(16),
+            "group",
+            "meta.group: 0 at ingress, set by actions",
+        ));
+    }
+    if ctx.module.tables.iter().any(|t| t.hash_key().is_some()) {
+        v.push(fc(
+            b(16),
+            "hash",
+            "a hash key's bucket, computed before its table applies",
+        ));
+    }
     if ctx.module.actions.iter().any(|a| ctx.has_deferred(a)) {
         v.push(fc(
             b(8),
@@ -655,7 +673,49 @@ pub(crate) fn field_path(f: Field) -> &'static str {
         Field::IcmpCode => "hdr.icmp.icmp_code",
         Field::Icmpv6Type => "hdr.icmpv6.icmp_type",
         Field::Icmpv6Code => "hdr.icmpv6.icmp_code",
+        Field::MetaGroup => "meta.group",
+        Field::Hash => "meta.hash",
     }
+}
+
+/// The header fields a hash key's bytes come from, in order: `l4.*` are
+/// the TCP and the UDP field (only one is ever valid, and BMv2 leaves the
+/// bytes of invalid headers out), every other hashable field is its header
+/// field. Never metadata copies, so the invalid-header rule applies.
+pub(crate) fn hash_fields(h: &offload_core::ir::HashKey) -> Vec<Expr> {
+    let mut out = Vec::new();
+    for f in &h.fields {
+        match f {
+            Field::L4SrcPort => {
+                out.push(e::path("hdr.tcp.src_port"));
+                out.push(e::path("hdr.udp.src_port"));
+            }
+            Field::L4DstPort => {
+                out.push(e::path("hdr.tcp.dst_port"));
+                out.push(e::path("hdr.udp.dst_port"));
+            }
+            f => out.push(field_expr(*f)),
+        }
+    }
+    out
+}
+
+/// Whether the module reads or writes `meta.group`.
+pub(crate) fn uses_group(module: &Module) -> bool {
+    module
+        .tables
+        .iter()
+        .any(|t| t.keys.iter().any(|k| k.field == Field::MetaGroup))
+        || module.actions.iter().flat_map(|a| &a.body).any(|p| {
+            matches!(
+                p,
+                Primitive::Set {
+                    field: Field::MetaGroup,
+                    ..
+                }
+            ) || matches!(p, Primitive::Copy { field, from }
+                    if *field == Field::MetaGroup || *from == Field::MetaGroup)
+        })
 }
 
 /// The P4 condition "this module header is valid".
@@ -755,6 +815,7 @@ fn naming_map(ctx: &Ctx) -> NamingMap {
             .collect(),
         fields: Field::ALL
             .iter()
+            .filter(|f| **f != Field::MetaGroup || uses_group(ctx.module))
             .map(|f| FieldName {
                 module: f.name().to_string(),
                 p4: field_path(*f).to_string(),

@@ -1,6 +1,7 @@
 //! Unit tests of the interpreter on hand-built IR modules; packets are built
 //! with etherparse (an independent implementation) and checked with it.
 
+mod hash;
 mod parsing;
 mod pipeline;
 mod props;
@@ -83,6 +84,7 @@ impl Mb {
                     field: *f,
                     kind: *k,
                     span: Span::default(),
+                    hash: None,
                 })
                 .collect(),
             actions,
