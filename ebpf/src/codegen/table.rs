@@ -50,8 +50,8 @@ pub fn key_stack_bytes(tl: &TableLayout) -> u32 {
 }
 
 impl Gen<'_> {
-    pub(super) fn emit_table(&mut self, table: &Table, end: Label) {
-        let tl = self.layout.table(table.id).clone();
+    /// Jumps to `end` unless every header the table's keys name is valid.
+    fn emit_applies(&mut self, table: &Table, end: Label) {
         let headers = table.required_headers();
         // `vlan` validity follows the tag count, the others the parse bits.
         let required: i32 = headers
@@ -67,6 +67,24 @@ impl Gen<'_> {
             self.p.ldx(Size::DW, R1, R10, FLAGS);
             self.p.alu64_imm(AluOp::And, R1, required);
             self.p.jmp_imm(JmpOp::Ne, R1, required, end);
+        }
+    }
+
+    /// Whether the hash key runs parked (see [`Self::emit_hash_parked`]).
+    fn hash_parked(&self) -> bool {
+        !self.unroll_masks && self.layout.scratch_map.is_some()
+    }
+
+    pub(super) fn emit_table(&mut self, table: &Table, end: Label) {
+        let tl = self.layout.table(table.id).clone();
+        self.emit_applies(table, end);
+        if let (Some(h), true) = (table.hash_key(), self.hash_parked()) {
+            // The bucket first, into TMP (free until an action runs). The
+            // unpark splits into every parse shape, this table's impossible
+            // ones included: the check again ends those for the verifier
+            // (at run time the state is what it was, and the check passes).
+            self.emit_hash_parked(h, TMP);
+            self.emit_applies(table, end);
         }
         let keys = self.keys_base;
         match tl.kind {
@@ -172,8 +190,10 @@ impl Gen<'_> {
                 continue;
             }
             if let Some(h) = &table.keys[part.key_index].hash {
-                if !self.unroll_masks && self.layout.scratch_map.is_some() {
-                    self.emit_hash_parked(h, dst);
+                if self.hash_parked() {
+                    // Computed before the key (emit_table), kept in TMP.
+                    self.p.ldx(Size::H, R4, R10, TMP);
+                    self.store_number_be(R4, dst, 2);
                 } else {
                     self.emit_hash(h);
                     self.store_number_be(R4, dst, 2);
@@ -227,7 +247,7 @@ impl Gen<'_> {
         }
     }
 
-    /// The hash key's bucket into the key buffer at stack `dst`, with the
+    /// The hash key's bucket as a u16 at stack `dst`, with the
     /// parse state parked (kernel targets): the input bytes of the valid
     /// fields are gathered into the scratch value, the CRC runs as a bounded
     /// loop over them (so the verifier checks it once, not once per parse
@@ -280,7 +300,7 @@ impl Gen<'_> {
         self.p.ldx(Size::W, R4, R0, SCRATCH_HASH_CRC);
         self.p.alu32_imm(AluOp::Xor, R4, -1);
         self.p.alu32_imm(AluOp::And, R4, (h.buckets - 1) as i32);
-        self.store_number_be(R4, dst, 2);
+        self.p.stx(Size::H, R10, dst, R4);
         self.emit_unpark();
     }
 

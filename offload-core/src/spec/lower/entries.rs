@@ -9,6 +9,9 @@ impl Lowerer<'_> {
         let before = self.diags.len();
         for g in &ast.groups {
             let expanded = self.expand_groups(ast, g);
+            if expanded.is_empty() {
+                continue;
+            }
             match lists.iter_mut().find(|l| l.table.value == g.table.value) {
                 Some(l) => l.entries.extend(expanded),
                 None => lists.push(EntriesAst {
@@ -131,7 +134,8 @@ impl Lowerer<'_> {
                 {
                     d = d.with_note(format!("did you mean `{best}`?"));
                 }
-                self.push(d);
+                let names: Vec<&str> = self.tables.iter().map(|t| t.name.as_str()).collect();
+                self.push(d.with_note(format!("tables: {}", names.join(", "))));
             }
             return Vec::new();
         };
