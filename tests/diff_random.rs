@@ -628,3 +628,52 @@ fn ecmp_costs_per_packet_against_basic_forwarding() {
     }
     eprint!("{report}");
 }
+
+/// The hash code checks the CRC-32 table the loader writes before it uses
+/// it: with the table zeroed every packet reaching the hash table is dropped
+/// (never put in a wrong bucket); written back, the reference's verdict.
+#[test]
+fn a_missing_crc32_table_drops_rather_than_misroutes() {
+    if !require_root("a_missing_crc32_table_drops_rather_than_misroutes") {
+        return;
+    }
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let source = std::fs::read_to_string(root.join("examples/l3-router-ecmp.toml")).unwrap();
+    let module = offload_core::spec::compile(&source).unwrap();
+    let case = Case {
+        seed: 0,
+        source,
+        module,
+    };
+    let frame = {
+        let mut f = vec![2, 0, 0, 0, 0, 0xee, 2, 0, 0, 0, 0, 0xaa, 0x08, 0x00];
+        f.extend([
+            0x45, 0, 0, 28, 0, 0, 0, 0, 64, 17, 0, 0, 172, 16, 5, 6, 10, 9, 8, 7,
+        ]);
+        f.extend([0x30, 0x39, 0, 53, 0, 8, 0, 0]);
+        f
+    };
+    for hook in [Hook::Xdp, Hook::Tc] {
+        let (c, loaded) = load_case(&case, hook, &|_| LO).unwrap();
+        let want = semantics::run(&case.module, PortId(1), &frame);
+        assert!(matches!(want.verdict, Verdict::Forward(_)));
+        let map = loaded.map(c.layout.crc32_map.as_deref().unwrap()).unwrap();
+        let write = |v: &[u8]| {
+            offload_drivers::sys::map_update(
+                &offload_drivers::sys::Kernel,
+                std::os::fd::AsFd::as_fd(&map.fd),
+                &0u32.to_ne_bytes(),
+                v,
+                offload_drivers::sys::BPF_ANY,
+            )
+            .unwrap()
+        };
+        write(&[0u8; 1024]);
+        let got = testrun::run(&loaded, &frame, LO).unwrap();
+        assert_eq!(got.retval, code(hook, &Verdict::Drop), "{hook:?}");
+        write(&offload_ebpf::layout::crc32_table_value());
+        let got = testrun::run(&loaded, &frame, LO).unwrap();
+        assert_eq!(got.retval, code(hook, &want.verdict), "{hook:?}");
+        assert_eq!(hex(&got.data), hex(&want.packet), "{hook:?}");
+    }
+}

@@ -251,8 +251,10 @@ impl Gen<'_> {
     /// parse state parked (kernel targets): the input bytes of the valid
     /// fields are gathered into the scratch value, the CRC runs as a bounded
     /// loop over them (so the verifier checks it once, not once per parse
-    /// path: ~50 instructions per byte times every path would exceed its
-    /// budget), and the parse state comes back as after a mask loop.
+    /// path: ~45 instructions per byte times every path would exceed its
+    /// budget), a byte at a time through the 256-entry table of the `crc32`
+    /// map (12 instructions per byte), and the parse state comes back as
+    /// after a mask loop.
     fn emit_hash_parked(&mut self, h: &HashKey, dst: i16) {
         use crate::layout::{SCRATCH_HASH_BUF, SCRATCH_HASH_CRC, SCRATCH_HASH_LEN};
         self.emit_park();
@@ -276,6 +278,22 @@ impl Gen<'_> {
             self.p.bind(skip);
         }
         self.p.stx(Size::W, R0, SCRATCH_HASH_LEN, R5);
+        // The CRC table (R9; R7–R9 are derived again after the unpark),
+        // checked to be the one the loader writes: without it every packet
+        // that reaches the table is dropped rather than put in a wrong bucket.
+        let crc32 = self
+            .layout
+            .crc32_map
+            .clone()
+            .expect("a parked hash key has a crc32 map");
+        self.p.mov64_reg(R8, R0);
+        self.p.st(Size::W, R10, SCRATCH, 0);
+        self.lookup(&crc32, SCRATCH);
+        self.p.jmp_imm(JmpOp::Eq, R0, 0, self.exits.drop);
+        self.p.mov64_reg(R9, R0).mov64_reg(R0, R8);
+        self.p.ldx(Size::W, R1, R9, 4);
+        self.p
+            .jmp32_imm(JmpOp::Ne, R1, 0x7707_3096, self.exits.drop);
         // From here to the unpark nothing differs between parse paths: the
         // length is read back from the map (unknown to the verifier).
         self.p.ldx(Size::W, R3, R0, SCRATCH_HASH_LEN);
@@ -289,10 +307,18 @@ impl Gen<'_> {
         self.p.jmp_reg(JmpOp::Ge, R5, R3, done);
         // The CRC lives in the map between bytes: at `done` every exit of
         // the loop is then the same state to the verifier (it prunes them).
+        // One byte: crc = table[(crc ^ b) & 0xff] ^ (crc >> 8).
         self.p.ldx(Size::W, R4, R0, SCRATCH_HASH_CRC);
         self.p.mov64_reg(R1, R0).alu64_reg(AluOp::Add, R1, R5);
         self.p.ldx(Size::B, R1, R1, SCRATCH_HASH_BUF);
-        self.emit_crc_byte();
+        self.p.emit(Insn::mov32_reg(R2, R4));
+        self.p.alu32_reg(AluOp::Xor, R2, R1);
+        self.p.alu64_imm(AluOp::And, R2, 0xff);
+        self.p.alu64_imm(AluOp::Lsh, R2, 2);
+        self.p.alu64_reg(AluOp::Add, R2, R9);
+        self.p.ldx(Size::W, R2, R2, 0);
+        self.p.alu32_imm(AluOp::Rsh, R4, 8);
+        self.p.alu32_reg(AluOp::Xor, R4, R2);
         self.p.stx(Size::W, R0, SCRATCH_HASH_CRC, R4);
         self.p.alu64_imm(AluOp::Add, R5, 1);
         self.p.ja(top);

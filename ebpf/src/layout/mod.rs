@@ -97,6 +97,26 @@ pub enum MapRole {
     /// Per-CPU scratch the program parks its parse state in around a
     /// tuple-space search loop (see `codegen::table`); never written by drivers.
     Scratch,
+    /// The CRC-32 table of hash keys: one element of 256 u32 (host order),
+    /// [`crc32_table_value`], written by the loader before the program runs.
+    Crc32Table,
+}
+
+/// The value the `crc32` map holds: the 256 entries of zlib's reflected
+/// CRC-32 table (polynomial 0xEDB88320), u32 each in host order.
+pub fn crc32_table_value() -> Vec<u8> {
+    let mut v = Vec::with_capacity(1024);
+    for i in 0..256u32 {
+        let t = (0..8).fold(i, |c, _| {
+            if c & 1 == 1 {
+                0xEDB8_8320 ^ (c >> 1)
+            } else {
+                c >> 1
+            }
+        });
+        v.extend_from_slice(&t.to_ne_bytes());
+    }
+    v
 }
 
 /// One map to create.
@@ -154,6 +174,9 @@ pub struct ModuleLayout {
     pub in_ports_map: Option<String>,
     /// Name of the per-CPU scratch map, if the program uses one.
     pub scratch_map: Option<String>,
+    /// Name of the CRC-32 table map (hash keys on kernel targets): the
+    /// loader writes [`crc32_table_value`] at key 0.
+    pub crc32_map: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -720,6 +743,18 @@ pub fn for_module_with(module: &Module, opts: &LayoutOptions) -> ModuleLayout {
             map_flags: 0,
         });
     }
+    let crc32_map = (scratch_map.is_some() && hash_bytes > 0).then(|| "crc32".to_string());
+    if let Some(name) = &crc32_map {
+        maps.push(MapSpec {
+            name: name.clone(),
+            role: MapRole::Crc32Table,
+            map_type: map_type::ARRAY,
+            key_size: 4,
+            value_size: 1024,
+            max_entries: 1,
+            map_flags: 0,
+        });
+    }
     ModuleLayout {
         hook,
         tables,
@@ -727,5 +762,6 @@ pub fn for_module_with(module: &Module, opts: &LayoutOptions) -> ModuleLayout {
         ports_map,
         in_ports_map,
         scratch_map,
+        crc32_map,
     }
 }
