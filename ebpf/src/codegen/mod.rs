@@ -165,6 +165,8 @@ pub enum CompileError {
         reason: String,
         span: Span,
     },
+    #[error("table `{table}`: a hash key needs a loop over the hashed bytes, which this target (unrolled code, no loops) does not allow")]
+    HashKeyNeedsLoops { table: String, span: Span },
     #[error("{profile} cannot run this module:\n  - {}", .reasons.join("\n  - "))]
     Profile {
         profile: String,
@@ -309,6 +311,16 @@ pub fn compile(module: &Module, target: &Target) -> Result<Compiled, CompileErro
         tc_vlan_check(module)?;
     }
     let layout = layout_for(module, target);
+    // Hash keys run as a loop with the parse state parked (codegen::table):
+    // a target without loops has no scratch map and cannot compute them.
+    if layout.crc32_map.is_none() {
+        if let Some(t) = module.tables.iter().find(|t| t.hash_key().is_some()) {
+            return Err(CompileError::HashKeyNeedsLoops {
+                table: t.name.clone(),
+                span: t.span,
+            });
+        }
+    }
     let key_bytes = layout
         .tables
         .iter()

@@ -70,15 +70,10 @@ impl Gen<'_> {
         }
     }
 
-    /// Whether the hash key runs parked (see [`Self::emit_hash_parked`]).
-    fn hash_parked(&self) -> bool {
-        !self.unroll_masks && self.layout.scratch_map.is_some()
-    }
-
     pub(super) fn emit_table(&mut self, table: &Table, end: Label) {
         let tl = self.layout.table(table.id).clone();
         self.emit_applies(table, end);
-        if let (Some(h), true) = (table.hash_key(), self.hash_parked()) {
+        if let Some(h) = table.hash_key() {
             // The bucket first, into TMP (free until an action runs). The
             // unpark splits into every parse shape, this table's impossible
             // ones included: the check again ends those for the verifier
@@ -90,17 +85,17 @@ impl Gen<'_> {
         match tl.kind {
             TableKind::Exact => {
                 self.zero_stack(keys, round8(tl.key.padded));
-                self.emit_key(table, &tl.key.parts, keys);
+                self.emit_key(&tl.key.parts, keys);
                 self.lookup(&tl.entries_map, keys);
             }
             TableKind::Lpm => {
                 self.zero_stack(keys, round8(4 + tl.key.bytes));
                 self.p.st(Size::W, R10, keys, (tl.key.bytes * 8) as i32);
-                self.emit_key(table, &tl.key.parts, keys + 4);
+                self.emit_key(&tl.key.parts, keys + 4);
                 self.lookup(&tl.entries_map, keys);
             }
             TableKind::TupleSpace { max_masks } => {
-                self.emit_tuple_space(table, &tl, max_masks);
+                self.emit_tuple_space(&tl, max_masks);
             }
         }
         // R0: value or NULL (miss) → default action value.
@@ -175,7 +170,7 @@ impl Gen<'_> {
     }
 
     /// Writes every key part (network order) into the stack buffer at `buf`.
-    fn emit_key(&mut self, table: &Table, parts: &[KeyPart], buf: i16) {
+    fn emit_key(&mut self, parts: &[KeyPart], buf: i16) {
         for part in parts {
             let dst = buf + part.offset as i16;
             let info = part.field.info();
@@ -189,15 +184,10 @@ impl Gen<'_> {
                 self.store_number_be(R1, dst, 2);
                 continue;
             }
-            if let Some(h) = &table.keys[part.key_index].hash {
-                if self.hash_parked() {
-                    // Computed before the key (emit_table), kept in TMP.
-                    self.p.ldx(Size::H, R4, R10, TMP);
-                    self.store_number_be(R4, dst, 2);
-                } else {
-                    self.emit_hash(h);
-                    self.store_number_be(R4, dst, 2);
-                }
+            if part.field == Field::Hash {
+                // Computed before the key (emit_table), kept in TMP.
+                self.p.ldx(Size::H, R4, R10, TMP);
+                self.store_number_be(R4, dst, 2);
                 continue;
             }
             let (base, off) = field_base(part.field);
@@ -226,24 +216,6 @@ impl Gen<'_> {
                     .alu64_imm(AluOp::And, R1, ((1u64 << info.width) - 1) as i32);
                 self.store_number_be(R1, dst, part.len);
             }
-        }
-    }
-
-    /// `R4 = crc` stepped over the byte in `R1`, five 32-bit ALU
-    /// instructions per bit (reflected polynomial, no table): the CRC
-    /// shifted right by one, xor the polynomial times its low bit. A
-    /// multiply, not `-(crc & 1) & POLY`: the kernel's verifier (6.18 seen)
-    /// splits its state on the negated bit, 2^8 states per byte.
-    /// Clobbers R2.
-    fn emit_crc_byte(&mut self) {
-        const POLY: u32 = 0xEDB8_8320;
-        self.p.alu32_reg(AluOp::Xor, R4, R1);
-        for _ in 0..8 {
-            self.p.emit(Insn::mov32_reg(R2, R4));
-            self.p.alu32_imm(AluOp::And, R2, 1);
-            self.p.alu32_imm(AluOp::Mul, R2, POLY as i32);
-            self.p.alu32_imm(AluOp::Rsh, R4, 1);
-            self.p.alu32_reg(AluOp::Xor, R4, R2);
         }
     }
 
@@ -330,31 +302,6 @@ impl Gen<'_> {
         self.emit_unpark();
     }
 
-    /// `R4` = the bucket of hash key `h`: zlib's CRC-32 over the fields'
-    /// bytes, bit by bit, straight-line (no map, no loop: targets without
-    /// loops), each run of fields of one header skipped when that header is
-    /// not valid (the reference's rule); then `& (buckets - 1)`.
-    /// Clobbers R1, R2.
-    pub(super) fn emit_hash(&mut self, h: &HashKey) {
-        self.p.emit(Insn::mov32_imm(R4, -1));
-        for (header, fields) in runs(h) {
-            let skip = self.p.label();
-            self.require_valid(header, skip);
-            for f in fields {
-                let info = f.info();
-                let (base, hoff) = field_base(f);
-                let start = hoff + (info.bit_offset / 8) as i16;
-                for b in 0..(info.width / 8) as i16 {
-                    self.p.ldx(Size::B, R1, base, start + b);
-                    self.emit_crc_byte();
-                }
-            }
-            self.p.bind(skip);
-        }
-        self.p.alu32_imm(AluOp::Xor, R4, -1);
-        self.p.alu32_imm(AluOp::And, R4, (h.buckets - 1) as i32);
-    }
-
     /// Stores the low `len` (1 or 2) bytes of number `r` big-endian at stack `dst`.
     pub(super) fn store_number_be(&mut self, r: Reg, dst: i16, len: u32) {
         if len == 1 {
@@ -411,12 +358,12 @@ impl Gen<'_> {
     /// Leaves the best value (or NULL) in R0. A bounded loop on the kernel;
     /// straight-line code (one block per mask slot) where loops are not
     /// accepted.
-    fn emit_tuple_space(&mut self, table: &Table, tl: &TableLayout, max_masks: u32) {
+    fn emit_tuple_space(&mut self, tl: &TableLayout, max_masks: u32) {
         let k = tl.key.padded;
         let raw = self.keys_base;
         let probe = raw + round8(k) as i16; // mask ‖ masked key
         self.zero_stack(raw, round8(k));
-        self.emit_key(table, &tl.key.parts, raw);
+        self.emit_key(&tl.key.parts, raw);
         let masks = tl
             .masks_map
             .clone()
