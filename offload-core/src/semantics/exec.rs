@@ -22,6 +22,9 @@ pub struct Trace {
     pub events: Vec<Event>,
     /// The parser's view at ingress.
     pub parsed: Parsed,
+    /// Per table with a hash key that applied: the bytes it hashed and
+    /// the bucket (`crc32(bytes) & (buckets - 1)`), in pipeline order.
+    pub hashes: Vec<(TableId, Vec<u8>, u32)>,
 }
 
 /// Runs `module` on one frame arriving on `in_port`, using each table's
@@ -39,6 +42,7 @@ pub fn run_traced(module: &Module, in_port: PortId, packet: &[u8]) -> Trace {
         in_port,
         group: 0,
         events: Vec::new(),
+        hashes: Vec::new(),
     };
     let ingress_len = packet.len() as u64;
     let mut counters = Vec::new();
@@ -56,6 +60,11 @@ pub fn run_traced(module: &Module, in_port: PortId, packet: &[u8]) -> Trace {
                 missing,
             });
             continue;
+        }
+        if let Some(h) = table.hash_key() {
+            let bytes = super::hash::hash_input(&state.parsed, &state.packet, h);
+            let b = super::hash::crc32(&bytes) & (h.buckets - 1);
+            state.hashes.push((table.id, bytes, b));
         }
         let (slot, call) = lookup(&state, table);
         steps.push(match slot {
@@ -91,6 +100,7 @@ pub fn run_traced(module: &Module, in_port: PortId, packet: &[u8]) -> Trace {
         },
         events: state.events,
         parsed: ingress,
+        hashes: state.hashes,
     }
 }
 
@@ -117,6 +127,7 @@ struct State {
     /// `meta.group`.
     group: u16,
     events: Vec<Event>,
+    hashes: Vec<(TableId, Vec<u8>, u32)>,
 }
 
 impl State {
