@@ -602,3 +602,79 @@ fn a_replacement_takes_the_entrys_place_in_its_map_element() {
     assert!(!st.has_drift(), "{st:#?}");
     deploy::detach(&rl.roots, Some(&rl.module.name)).unwrap();
 }
+
+/// `entries load --replace` is hitless: the route traffic takes is replaced
+/// 100 times (its next-hop MAC alternating, both towards `servers`) while
+/// traffic flows; every frame arrives.
+#[test]
+fn replacing_a_live_entry_100_times_under_traffic_loses_nothing() {
+    if !require_root("replacing_a_live_entry_100_times_under_traffic_loses_nothing") {
+        return;
+    }
+    let rl = router_lab("rtrplt");
+    let source = rl.source();
+    deploy::apply(&rl.request(&source, &rl.module, vec![Mode::Native])).unwrap();
+    let tx = PacketSocket::open_in(&rl.up.netns, &rl.up.iface).unwrap();
+    let rx = PacketSocket::open_in(&rl.srv.netns, &rl.srv.iface).unwrap();
+    let probe = udp_probe(&rl, 9, [192, 168, 1, 2]);
+    let frame = probe.frame.clone();
+    let stop = Arc::new(AtomicBool::new(false));
+    let sender = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut n = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                tx.send(&frame).unwrap();
+                n += 1;
+                if n.is_multiple_of(16) {
+                    std::thread::sleep(Duration::from_micros(800));
+                }
+            }
+            n
+        })
+    };
+    let marker = probe.marker.clone();
+    let receiver = std::thread::spawn(move || {
+        let mut got = 0u64;
+        let mut idle: Option<Instant> = None;
+        loop {
+            match rx.recv(Duration::from_millis(50)).unwrap() {
+                Some(f) if offload_drivers::lab::frames::has_marker(&f, &marker) => {
+                    got += 1;
+                    idle = None;
+                }
+                Some(_) => {}
+                None => {
+                    if idle.get_or_insert_with(Instant::now).elapsed() > Duration::from_millis(500)
+                    {
+                        return got;
+                    }
+                }
+            }
+        }
+    });
+    for v in 0..100 {
+        let mut text = route_text("192.168.1.0/24", "servers");
+        text.args[1].1 = Lit::Str(format!("02:00:00:00:00:{:02x}", 2 + v % 2));
+        let e = parse::entry(&rl.module, &text).unwrap();
+        runtime::write_reporting(
+            &rl.roots,
+            Some(&rl.module.name),
+            &[("routes".into(), e)],
+            true,
+            true,
+            &mut |_| {},
+        )
+        .unwrap();
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    stop.store(true, Ordering::Relaxed);
+    let sent = sender.join().unwrap();
+    let got = receiver.join().unwrap();
+    eprintln!("sent {sent}, received {got}, across 100 replacements");
+    assert!(sent > 1000, "too little traffic: {sent}");
+    assert_eq!(got, sent, "lost {} packets", sent - got);
+    let st = &status::status(&rl.roots, Some(&rl.module.name)).unwrap()[0];
+    assert!(!st.has_drift(), "{st:#?}");
+    deploy::detach(&rl.roots, Some(&rl.module.name)).unwrap();
+}
