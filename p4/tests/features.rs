@@ -437,13 +437,18 @@ fn hash_keys_hash_the_header_fields_on_both_architectures() {
     let keys = r#"[{ field = "meta.group", match = "exact" }, { hash = ["ipv4.src", "l4.dst_port", "eth.src"], buckets = 8, match = "exact" }]"#;
     let entry = "[[group.t]]\nmatch = { \"meta.group\" = 0 }\nmembers = [\"act\", \"nop\"]\n";
     let m = module(keys, "", r#"["set(meta.group, 5)"]"#, entry);
-    let list = "{ hdr.ipv4.src, hdr.tcp.dst_port, hdr.udp.dst_port, hdr.eth.src }";
+    // The leaf where every header is valid (TCP): exactly those fields;
+    // fewer where fewer are valid (p4c copies list fields into temporaries,
+    // so BMv2's skipping of invalid headers cannot be relied on).
+    let list = "{ hdr.ipv4.src, hdr.tcp.dst_port, hdr.eth.src }";
     for (arch, want) in [
         (
             Arch::V1model,
             vec![
                 format!("hash(meta.hash, HashAlgorithm.crc32, 16w0, {list}, 32w8);"),
                 "meta.hash: exact;".into(),
+                "hash(meta.hash, HashAlgorithm.crc32, 16w0, { hdr.udp.dst_port }, 32w8);".into(),
+                "meta.hash = 16w0;".into(),
                 "bit<16> group;".into(),
                 "meta.group = 16w5;".into(),
             ],
@@ -451,8 +456,9 @@ fn hash_keys_hash_the_header_fields_on_both_architectures() {
         (
             Arch::Tna,
             vec![
-                "Hash<bit<32>>(HashAlgorithm_t.CRC32) t_hash;".into(),
-                format!("meta.hash = (bit<16>)(t_hash.get({list}) & 32w7);"),
+                "Hash<bit<32>>(HashAlgorithm_t.CRC32) t_hash_0;".into(),
+                format!("meta.hash = (bit<16>)(t_hash_0.get({list}) & 32w7);"),
+                "t_hash_1.get({ hdr.ipv4.src, hdr.tcp.dst_port })".into(),
                 "meta.hash: exact;".into(),
                 "meta.group = 16w0;".into(),
             ],

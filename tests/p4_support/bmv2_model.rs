@@ -345,21 +345,15 @@ impl Model {
         m
     }
 
-    /// The bytes of a hash's field list as BMv2 builds them
-    /// (`BufBuilder::Deparse`): fields of invalid headers are left out.
+    /// The bytes of a hash's field list as BMv2 hashes them after p4c:
+    /// p4c-bm2-ss copies every list element into a temporary first (seen
+    /// with p4c 1.2.4.8), so fields of invalid headers count with whatever
+    /// value they hold; BMv2's own skipping of invalid headers
+    /// (`BufBuilder::Deparse`) never sees a header field. The generator
+    /// therefore lists only valid headers' fields; the model must not hide
+    /// it if it did not.
     fn hash_bytes(&self, run: &Run, items: &[Expr]) -> Vec<u8> {
-        let valid: Vec<Expr> = items
-            .iter()
-            .filter(|it| match it {
-                Expr::Path(p) => match p.strip_prefix("hdr.").and_then(|r| r.rsplit_once('.')) {
-                    Some((h, _)) => run.hdr[h].valid,
-                    None => true,
-                },
-                _ => true,
-            })
-            .cloned()
-            .collect();
-        self.list_bytes(run, &valid)
+        self.list_bytes(run, items)
     }
 
     /// The bytes of a checksum field list (fields of invalid headers as they are).
@@ -782,7 +776,7 @@ impl Model {
             // TNA `Hash<bit<32>>(HashAlgorithm_t.CRC32).get({...})`, modelled
             // like BMv2's crc32 (Tofino's handling of invalid headers is not
             // known here).
-            Expr::Call(f, args) if f.ends_with("_hash.get") => {
+            Expr::Call(f, args) if f.contains("_hash_") && f.ends_with(".get") => {
                 let Expr::List(items) = &args[0] else {
                     panic!()
                 };

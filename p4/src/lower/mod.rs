@@ -204,9 +204,13 @@ fn choose_names(module: &Module, arch: Arch) -> Result<Names, P4Error> {
             let n = format!("{}_miss_counter", names::ident(&t.name));
             ns.claim(&format!("miss counter of table {}", t.name), n)?;
         }
-        if t.hash_key().is_some() && arch == Arch::Tna {
-            let n = format!("{}_hash", names::ident(&t.name));
-            ns.claim(&format!("hash of table {}", t.name), n)?;
+        if let (Some(h), Arch::Tna) = (t.hash_key(), arch) {
+            for (i, (_, list)) in hash_leaves(h).1.iter().enumerate() {
+                if !list.is_empty() {
+                    let n = format!("{}_hash_{i}", names::ident(&t.name));
+                    ns.claim(&format!("hash of table {}", t.name), n)?;
+                }
+            }
         }
     }
     let mut actions = BTreeMap::new();
@@ -678,26 +682,94 @@ pub(crate) fn field_path(f: Field) -> &'static str {
     }
 }
 
-/// The header fields a hash key's bytes come from, in order: `l4.*` are
-/// the TCP and the UDP field (only one is ever valid, and BMv2 leaves the
-/// bytes of invalid headers out), every other hashable field is its header
-/// field. Never metadata copies, so the invalid-header rule applies.
-pub(crate) fn hash_fields(h: &offload_core::ir::HashKey) -> Vec<Expr> {
-    let mut out = Vec::new();
+/// One combination of valid P4 headers and the hash list it gives.
+pub(crate) type HashLeaf = (Vec<&'static str>, Vec<Expr>);
+
+/// A hash key's input, per combination of header validity: p4c-bm2-ss
+/// copies the fields of a `hash()` list into temporaries (seen with p4c
+/// 1.2.4.8), so BMv2's rule of leaving out invalid headers' fields never
+/// applies to them, and what Tofino does is not known. So the generated code
+/// decides validity itself: one `if` per P4 header the key reads (`l4.*`
+/// reads `tcp` or `udp`), and in each leaf a hash over exactly the fields
+/// of the valid headers, the reference's bytes on any target. Leaves: the
+/// set of valid headers and the field list (empty: no bytes, bucket 0).
+pub(crate) fn hash_leaves(h: &offload_core::ir::HashKey) -> (Vec<&'static str>, Vec<HashLeaf>) {
+    use offload_core::ir::Header as H;
+    // The P4 headers a field can come from, in first-use order.
+    let atoms_of = |f: Field| -> Vec<&'static str> {
+        match f.header() {
+            H::L4 => vec!["tcp", "udp"],
+            H::Eth => vec!["eth"],
+            H::Ipv4 => vec!["ipv4"],
+            H::Ipv6 => vec!["ipv6"],
+            H::Tcp => vec!["tcp"],
+            H::Udp => vec!["udp"],
+            H::Icmp => vec!["icmp"],
+            H::Icmpv6 => vec!["icmpv6"],
+            H::Vlan => vec!["vlan"],
+            H::Meta => vec![],
+        }
+    };
+    let mut atoms: Vec<&'static str> = Vec::new();
     for f in &h.fields {
-        match f {
-            Field::L4SrcPort => {
-                out.push(e::path("hdr.tcp.src_port"));
-                out.push(e::path("hdr.udp.src_port"));
+        for a in atoms_of(*f) {
+            if !atoms.contains(&a) {
+                atoms.push(a);
             }
-            Field::L4DstPort => {
-                out.push(e::path("hdr.tcp.dst_port"));
-                out.push(e::path("hdr.udp.dst_port"));
-            }
-            f => out.push(field_expr(*f)),
         }
     }
-    out
+    // Headers that are never valid together (the parser takes one branch).
+    let clash = |a: &str, b: &str| {
+        let pair = |x: &str, y: &str| (a == x && b == y) || (a == y && b == x);
+        pair("tcp", "udp")
+            || pair("ipv4", "ipv6")
+            || pair("icmp", "icmpv6")
+            || ["tcp", "udp"]
+                .iter()
+                .any(|l| pair(l, "icmp") || pair(l, "icmpv6"))
+            || pair("ipv4", "icmpv6")
+            || pair("ipv6", "icmp")
+    };
+    let mut combos: Vec<Vec<&'static str>> = vec![Vec::new()];
+    for a in &atoms {
+        let mut next = Vec::new();
+        for c in combos {
+            if !c.iter().any(|x| clash(x, a)) {
+                let mut with = c.clone();
+                with.push(*a);
+                next.push(with);
+            }
+            next.push(c);
+        }
+        combos = next;
+    }
+    let leaves = combos
+        .into_iter()
+        .map(|valid| {
+            let mut list = Vec::new();
+            for f in &h.fields {
+                let port = match f {
+                    Field::L4SrcPort => Some("src_port"),
+                    Field::L4DstPort => Some("dst_port"),
+                    _ => None,
+                };
+                match port {
+                    Some(p) => {
+                        if let Some(l4) = ["tcp", "udp"].into_iter().find(|x| valid.contains(x)) {
+                            list.push(e::path(format!("hdr.{l4}.{p}")));
+                        }
+                    }
+                    None => {
+                        if atoms_of(*f).iter().all(|a| valid.contains(a)) {
+                            list.push(field_expr(*f));
+                        }
+                    }
+                }
+            }
+            (valid, list)
+        })
+        .collect();
+    (atoms, leaves)
 }
 
 /// Whether the module reads or writes `meta.group`.

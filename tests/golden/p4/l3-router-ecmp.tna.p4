@@ -403,7 +403,11 @@ control IngressImpl(
     // Table `ecmp`: packets and bytes per entry; misses below.
     DirectCounter<bit<64>>(CounterType_t.PACKETS_AND_BYTES) ecmp_counter;
     Counter<bit<64>, bit<1>>(1, CounterType_t.PACKETS_AND_BYTES) ecmp_miss_counter;
-    Hash<bit<32>>(HashAlgorithm_t.CRC32) ecmp_hash;
+    Hash<bit<32>>(HashAlgorithm_t.CRC32) ecmp_hash_0;
+    Hash<bit<32>>(HashAlgorithm_t.CRC32) ecmp_hash_1;
+    Hash<bit<32>>(HashAlgorithm_t.CRC32) ecmp_hash_2;
+    Hash<bit<32>>(HashAlgorithm_t.CRC32) ecmp_hash_3;
+    Hash<bit<32>>(HashAlgorithm_t.CRC32) ecmp_hash_4;
 
     // Module action `to_group`: set(meta.group, group)
     action routes_to_group(bit<16> group) {
@@ -471,8 +475,22 @@ control IngressImpl(
         }
         // Stage 2: `ecmp`.
         if (meta.verdict == VERDICT_CONTINUE) {
-            // hash key: crc32(ipv4.src, ipv4.dst, ipv4.protocol, l4.src_port, l4.dst_port) & 15; fields of invalid headers add no bytes (on BMv2; Tofino's Hash on invalid headers is not verified)
-            meta.hash = (bit<16>)(ecmp_hash.get({ hdr.ipv4.src, hdr.ipv4.dst, hdr.ipv4.protocol, hdr.tcp.src_port, hdr.udp.src_port, hdr.tcp.dst_port, hdr.udp.dst_port }) & 32w15);
+            // hash key: crc32(ipv4.src, ipv4.dst, ipv4.protocol, l4.src_port, l4.dst_port) & 15, over the fields of valid headers only
+            if (hdr.ipv4.isValid()) {
+                if (hdr.tcp.isValid()) {
+                    meta.hash = (bit<16>)(ecmp_hash_0.get({ hdr.ipv4.src, hdr.ipv4.dst, hdr.ipv4.protocol, hdr.tcp.src_port, hdr.tcp.dst_port }) & 32w15);
+                } else if (hdr.udp.isValid()) {
+                    meta.hash = (bit<16>)(ecmp_hash_1.get({ hdr.ipv4.src, hdr.ipv4.dst, hdr.ipv4.protocol, hdr.udp.src_port, hdr.udp.dst_port }) & 32w15);
+                } else {
+                    meta.hash = (bit<16>)(ecmp_hash_2.get({ hdr.ipv4.src, hdr.ipv4.dst, hdr.ipv4.protocol }) & 32w15);
+                }
+            } else if (hdr.tcp.isValid()) {
+                meta.hash = (bit<16>)(ecmp_hash_3.get({ hdr.tcp.src_port, hdr.tcp.dst_port }) & 32w15);
+            } else if (hdr.udp.isValid()) {
+                meta.hash = (bit<16>)(ecmp_hash_4.get({ hdr.udp.src_port, hdr.udp.dst_port }) & 32w15);
+            } else {
+                meta.hash = 16w0;
+            }
             meta.run = RUN_NONE;
             if (!ecmp.apply().hit) {
                 ecmp_miss_counter.count(1w0);

@@ -394,8 +394,22 @@ control IngressImpl(
         }
         // Stage 2: `ecmp`.
         if (meta.verdict == VERDICT_CONTINUE) {
-            // hash key: crc32(ipv4.src, ipv4.dst, ipv4.protocol, l4.src_port, l4.dst_port) & 15; fields of invalid headers add no bytes
-            hash(meta.hash, HashAlgorithm.crc32, 16w0, { hdr.ipv4.src, hdr.ipv4.dst, hdr.ipv4.protocol, hdr.tcp.src_port, hdr.udp.src_port, hdr.tcp.dst_port, hdr.udp.dst_port }, 32w16);
+            // hash key: crc32(ipv4.src, ipv4.dst, ipv4.protocol, l4.src_port, l4.dst_port) & 15, over the fields of valid headers only
+            if (hdr.ipv4.isValid()) {
+                if (hdr.tcp.isValid()) {
+                    hash(meta.hash, HashAlgorithm.crc32, 16w0, { hdr.ipv4.src, hdr.ipv4.dst, hdr.ipv4.protocol, hdr.tcp.src_port, hdr.tcp.dst_port }, 32w16);
+                } else if (hdr.udp.isValid()) {
+                    hash(meta.hash, HashAlgorithm.crc32, 16w0, { hdr.ipv4.src, hdr.ipv4.dst, hdr.ipv4.protocol, hdr.udp.src_port, hdr.udp.dst_port }, 32w16);
+                } else {
+                    hash(meta.hash, HashAlgorithm.crc32, 16w0, { hdr.ipv4.src, hdr.ipv4.dst, hdr.ipv4.protocol }, 32w16);
+                }
+            } else if (hdr.tcp.isValid()) {
+                hash(meta.hash, HashAlgorithm.crc32, 16w0, { hdr.tcp.src_port, hdr.tcp.dst_port }, 32w16);
+            } else if (hdr.udp.isValid()) {
+                hash(meta.hash, HashAlgorithm.crc32, 16w0, { hdr.udp.src_port, hdr.udp.dst_port }, 32w16);
+            } else {
+                meta.hash = 16w0;
+            }
             meta.run = RUN_NONE;
             if (!ecmp.apply().hit) {
                 ecmp_miss_counter.count(32w0);
