@@ -261,10 +261,10 @@ impl Arch {
         }
     }
 
-    /// `out = crc32(fields) & (buckets - 1)` (`out` is 16 bits). v1model:
-    /// `hash()`, which BMv2 computes as base + crc32 % max with zlib's CRC-32
-    /// and without the bytes of invalid headers; TNA: `Hash.get()` of the
-    /// table's instance.
+    /// `out = crc32(fields) & (buckets - 1)` (`out` is 16 bits), over
+    /// fields the caller knows to be valid (see `lower::hash_leaves`).
+    /// v1model: `hash()`, which BMv2 computes as base + crc32 % max with
+    /// zlib's CRC-32; TNA: `Hash.get()` of this leaf's instance.
     pub(crate) fn hash_stmt(
         self,
         out: &str,
