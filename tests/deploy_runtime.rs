@@ -529,3 +529,152 @@ fn rebinding_ports_is_a_map_update() {
         .unwrap();
     assert_eq!(st.ports["servers"], rl.bak.outer);
 }
+
+/// `entries load --replace` (runtime::write_reporting with replace): an
+/// entry with the matches of one the table holds takes its place, written
+/// over the same map element (what new members of a hash-selected group
+/// are); traffic follows the new action, nothing else changes, no drift.
+#[test]
+fn a_replacement_takes_the_entrys_place_in_its_map_element() {
+    if !require_root("a_replacement_takes_the_entrys_place_in_its_map_element") {
+        return;
+    }
+    let rl = router_lab("rtrep");
+    let source = rl.source();
+    deploy::apply(&rl.request(&source, &rl.module, vec![Mode::Generic])).unwrap();
+    let taps = Taps::open(&rl.wires()).unwrap();
+    let to_backup = parse::entry(&rl.module, &route_text("10.9.0.0/16", "backup")).unwrap();
+    runtime::add(
+        &rl.roots,
+        Some(&rl.module.name),
+        &[("routes".into(), to_backup.clone())],
+        true,
+    )
+    .unwrap();
+    let before = table_dump(&rl);
+    // Without replace the same matches are a duplicate.
+    let to_servers = parse::entry(&rl.module, &route_text("10.9.0.0/16", "servers")).unwrap();
+    let new = [("routes".to_string(), to_servers.clone())];
+    assert!(runtime::write_reporting(
+        &rl.roots,
+        Some(&rl.module.name),
+        &new,
+        true,
+        false,
+        &mut |_| {}
+    )
+    .is_err());
+    assert_eq!(table_dump(&rl), before);
+    let rep = runtime::write_reporting(
+        &rl.roots,
+        Some(&rl.module.name),
+        &new,
+        true,
+        true,
+        &mut |_| {},
+    )
+    .unwrap();
+    assert_eq!(rep.placements, 1);
+    let after = table_dump(&rl);
+    let routes = |d: &[(String, usize, Vec<String>)]| {
+        d.iter().find(|(n, _, _)| n == "routes").cloned().unwrap()
+    };
+    // Same number of entries and map elements; the one entry's text changed.
+    assert_eq!(routes(&after).1, routes(&before).1);
+    assert_eq!(routes(&after).2.len(), routes(&before).2.len());
+    assert_ne!(routes(&after).2, routes(&before).2);
+    let mut with = rl.module.clone();
+    with.tables[1].entries.push(to_servers);
+    let probe = run_probe(
+        &with,
+        &taps,
+        &udp_probe(&rl, 3, [10, 9, 1, 1]),
+        true,
+        Duration::from_millis(60),
+    )
+    .unwrap();
+    assert_eq!(
+        probe.expected,
+        Verdict::Forward(rl.module.port_by_name("servers").unwrap().id)
+    );
+    assert!(probe.ok, "{:?}", probe.mismatch);
+    let st = &status::status(&rl.roots, Some(&rl.module.name)).unwrap()[0];
+    assert!(!st.has_drift(), "{st:#?}");
+    deploy::detach(&rl.roots, Some(&rl.module.name)).unwrap();
+}
+
+/// `entries load --replace` is hitless: the route traffic takes is replaced
+/// 100 times (its next-hop MAC alternating, both towards `servers`) while
+/// traffic flows; every frame arrives.
+#[test]
+fn replacing_a_live_entry_100_times_under_traffic_loses_nothing() {
+    if !require_root("replacing_a_live_entry_100_times_under_traffic_loses_nothing") {
+        return;
+    }
+    let rl = router_lab("rtrplt");
+    let source = rl.source();
+    deploy::apply(&rl.request(&source, &rl.module, vec![Mode::Native])).unwrap();
+    let tx = PacketSocket::open_in(&rl.up.netns, &rl.up.iface).unwrap();
+    let rx = PacketSocket::open_in(&rl.srv.netns, &rl.srv.iface).unwrap();
+    let probe = udp_probe(&rl, 9, [192, 168, 1, 2]);
+    let frame = probe.frame.clone();
+    let stop = Arc::new(AtomicBool::new(false));
+    let sender = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut n = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                tx.send(&frame).unwrap();
+                n += 1;
+                if n.is_multiple_of(16) {
+                    std::thread::sleep(Duration::from_micros(800));
+                }
+            }
+            n
+        })
+    };
+    let marker = probe.marker.clone();
+    let receiver = std::thread::spawn(move || {
+        let mut got = 0u64;
+        let mut idle: Option<Instant> = None;
+        loop {
+            match rx.recv(Duration::from_millis(50)).unwrap() {
+                Some(f) if offload_drivers::lab::frames::has_marker(&f, &marker) => {
+                    got += 1;
+                    idle = None;
+                }
+                Some(_) => {}
+                None => {
+                    if idle.get_or_insert_with(Instant::now).elapsed() > Duration::from_millis(500)
+                    {
+                        return got;
+                    }
+                }
+            }
+        }
+    });
+    for v in 0..100 {
+        let mut text = route_text("192.168.1.0/24", "servers");
+        text.args[1].1 = Lit::Str(format!("02:00:00:00:00:{:02x}", 2 + v % 2));
+        let e = parse::entry(&rl.module, &text).unwrap();
+        runtime::write_reporting(
+            &rl.roots,
+            Some(&rl.module.name),
+            &[("routes".into(), e)],
+            true,
+            true,
+            &mut |_| {},
+        )
+        .unwrap();
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    stop.store(true, Ordering::Relaxed);
+    let sent = sender.join().unwrap();
+    let got = receiver.join().unwrap();
+    eprintln!("sent {sent}, received {got}, across 100 replacements");
+    assert!(sent > 1000, "too little traffic: {sent}");
+    assert_eq!(got, sent, "lost {} packets", sent - got);
+    let st = &status::status(&rl.roots, Some(&rl.module.name)).unwrap()[0];
+    assert!(!st.has_drift(), "{st:#?}");
+    deploy::detach(&rl.roots, Some(&rl.module.name)).unwrap();
+}

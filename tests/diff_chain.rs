@@ -402,3 +402,43 @@ fn repro() {
         }
     }
 }
+
+/// `meta.group` starts at 0 in each module (semantics::chain): a module that
+/// sets it to 5 and passes, then one that forwards only group 0.
+#[test]
+fn meta_group_starts_fresh_in_each_module() {
+    if !require_root("meta_group_starts_fresh_in_each_module") {
+        return;
+    }
+    let load = |f: &str| {
+        let p = format!("{}/tests/fixtures/chains/{f}", env!("CARGO_MANIFEST_DIR"));
+        offload_core::spec::compile(&std::fs::read_to_string(&p).unwrap())
+            .unwrap_or_else(|d| panic!("{p}: {d:?}"))
+    };
+    let modules = [load("group-setter.toml"), load("group-reader.toml")];
+    let fused = fuse(&modules).unwrap();
+    let frames = testgen::frames(0x6e0, &fused.module, 60);
+    let forwarded = frames
+        .iter()
+        .filter(|f| {
+            semantics::run_chain(&modules, f.in_port, &f.bytes).verdict
+                == Verdict::Forward(offload_core::ir::PortId(2))
+        })
+        .count();
+    assert!(
+        forwarded > 10,
+        "the reference forwards group 0: {forwarded}"
+    );
+    let mut total = Totals::default();
+    for hook in [Hook::Xdp, Hook::Tc] {
+        differential(
+            "group-setter -> group-reader",
+            &modules,
+            hook,
+            &frames,
+            &mut total,
+        );
+    }
+    assert_eq!(total.chains, 2, "{:?}", total.refusals);
+    assert_clean(&total);
+}

@@ -560,3 +560,38 @@ fn the_model_catches_a_chain_that_stops_at_the_first_pass() {
         "a chain that stops at the first pass went unnoticed ({n} frames)"
     );
 }
+
+/// `meta.group` starts at 0 in each module of a chain (semantics::chain),
+/// though one P4 pipeline holds every module: a module that sets it to 5 and
+/// passes, then one that forwards only group 0.
+#[test]
+fn meta_group_starts_fresh_in_each_module_of_a_chain() {
+    let load = |f: &str| {
+        let p = format!("{}/tests/fixtures/chains/{f}", env!("CARGO_MANIFEST_DIR"));
+        offload_core::spec::compile(&std::fs::read_to_string(&p).unwrap())
+            .unwrap_or_else(|d| panic!("{p}: {d:?}"))
+    };
+    let modules = [load("group-setter.toml"), load("group-reader.toml")];
+    let fused = fuse(&modules).unwrap();
+    let frames: Vec<(PortId, Vec<u8>)> = testgen::frames(0x6e1, &fused.module, 60)
+        .into_iter()
+        .map(|f| (f.in_port, f.bytes))
+        .collect();
+    let mut tally = Tally::default();
+    for arch in Arch::ALL {
+        differential(
+            "group-setter -> group-reader",
+            arch,
+            &modules,
+            &frames,
+            &mut tally,
+        );
+    }
+    assert!(tally.frames > 60, "{tally:?}");
+    assert!(
+        tally.mismatches.is_empty(),
+        "{} mismatches:\n{}",
+        tally.mismatches.len(),
+        tally.mismatches[..tally.mismatches.len().min(4)].join("\n")
+    );
+}

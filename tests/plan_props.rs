@@ -43,6 +43,7 @@ fn table() -> impl Strategy<Value = TableRequirements> {
                 param_bytes: param,
                 ternary_masks: if tuple { masks } else { 0 },
                 counters,
+                hash_bytes: 0,
             }
         })
 }
@@ -50,12 +51,17 @@ fn table() -> impl Strategy<Value = TableRequirements> {
 fn requirements() -> impl Strategy<Value = Requirements> {
     (
         prop::collection::vec(table(), 0..4),
-        prop::collection::vec(any::<bool>(), 8),
+        prop::collection::vec(any::<bool>(), 9),
     )
         .prop_map(|(mut tables, f)| {
             for (i, t) in tables.iter_mut().enumerate() {
                 t.name = format!("t{i}");
             }
+            let hash_tables: Vec<String> = if f[8] {
+                tables.first().map(|t| t.name.clone()).into_iter().collect()
+            } else {
+                Vec::new()
+            };
             Requirements {
                 match_kinds: tables
                     .iter()
@@ -74,6 +80,8 @@ fn requirements() -> impl Strategy<Value = Requirements> {
                 ipv4_checksum_rewrite: f[6],
                 l4_checksum_rewrite: f[7],
                 rewrite: f[6] || f[7],
+                // A hash key on the first table, now and then.
+                hash_tables,
                 ..Requirements::default()
             }
         })
@@ -83,7 +91,7 @@ fn requirements() -> impl Strategy<Value = Requirements> {
 fn profile() -> impl Strategy<Value = Profile> {
     (
         prop::sample::select(Profile::NAMES.to_vec()),
-        prop::collection::vec(any::<bool>(), 24),
+        prop::collection::vec(any::<bool>(), 25),
         prop::option::of(1u64..10_000),
         prop::option::of(1u64..1_000_000),
         prop::option::of(1u32..64),
@@ -125,6 +133,9 @@ fn profile() -> impl Strategy<Value = Profile> {
                     }
                     if drop[13] {
                         e.atomic_add.value = false;
+                    }
+                    if drop[24] {
+                        e.hash_keys.value = false;
                     }
                 }
                 Family::P4(x) => {
@@ -234,6 +245,9 @@ fn oracle(req: &Requirements, p: &Profile) -> Option<String> {
     }
     match &p.family {
         Family::Ebpf(e) => {
+            if !req.hash_tables.is_empty() && !e.hash_keys.value {
+                return Some("hash keys".into());
+            }
             if let Some(m) = &l.max_key_bytes {
                 if req.tables.iter().any(|t| t.key_bytes > m.value) {
                     return Some("key size".into());

@@ -300,3 +300,38 @@ fn malformed_frames_run_fine() {
     );
     assert!(out.contains("verdict: pass"), "{out}");
 }
+
+#[test]
+fn run_shows_what_a_hash_key_hashed_and_its_bucket() {
+    // UDP 10.0.1.2:3333 -> 10.1.1.1:53: the 5-tuple bytes, zlib.crc32 of
+    // them is 0x3b6d1d6f (computed with Python's zlib), bucket 15 of 16.
+    let frame = "02000000000002000000000a08004500002800000000401100000a0001020a0101010d05003500140000000000000000000000";
+    let o = offloadctl(&[
+        "run",
+        "examples/l3-router-ecmp.toml",
+        "--in-port",
+        "host",
+        "--hex",
+        frame,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(
+        text.contains("hash: crc32(0a0001020a010101110d050035) = 0x3b6d1d6f, bucket 15"),
+        "{text}"
+    );
+    assert!(text.contains("hash=15 -> set_nhop"), "{text}");
+    let o = offloadctl(&[
+        "run",
+        "examples/l3-router-ecmp.toml",
+        "--in-port",
+        "host",
+        "--json",
+        "--hex",
+        frame,
+    ]);
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let step = &v["packets"][0]["steps"][1];
+    assert_eq!(step["hash"]["bucket"], 15, "{v:#}");
+    assert_eq!(step["hash"]["crc32"], 0x3b6d_1d6f_u32, "{v:#}");
+}

@@ -79,6 +79,17 @@ fn program(loaded: &Loaded) -> Result<&aya::programs::Program, TestRunError> {
 
 /// Runs `loaded` once on `frame` arriving on `ifindex` (0: none given).
 pub fn run(loaded: &Loaded, frame: &[u8], ifindex: u32) -> Result<RunOutcome, TestRunError> {
+    run_timed(loaded, frame, ifindex, 1).map(|(o, _)| o)
+}
+
+/// [`run`] `repeat` times in one BPF_PROG_TEST_RUN call (the kernel reuses
+/// the frame: rewrites accumulate), with the kernel's mean time per run.
+pub fn run_timed(
+    loaded: &Loaded,
+    frame: &[u8],
+    ifindex: u32,
+    repeat: u32,
+) -> Result<(RunOutcome, Duration), TestRunError> {
     use aya::programs::{SchedClassifier, TestRun, TestRunOptions, Xdp};
     let prog = program(loaded)?;
     // Room for head growth (push_vlan) and then some.
@@ -92,7 +103,7 @@ pub fn run(loaded: &Loaded, frame: &[u8], ifindex: u32) -> Result<RunOutcome, Te
         data_in: Some(frame),
         data_out: Some(&mut out),
         ctx_in: Some(&ctx),
-        repeat: 1,
+        repeat,
         ..Default::default()
     };
     let bad = |e: aya::programs::ProgramError| TestRunError::Program {
@@ -112,10 +123,13 @@ pub fn run(loaded: &Loaded, frame: &[u8], ifindex: u32) -> Result<RunOutcome, Te
         detail: crate::load::program::program_error_detail(&e),
     })?;
     out.truncate(r.data_size_out as usize);
-    Ok(RunOutcome {
-        retval: r.return_value,
-        data: out,
-    })
+    Ok((
+        RunOutcome {
+            retval: r.return_value,
+            data: out,
+        },
+        r.duration,
+    ))
 }
 
 /// Mean nanoseconds per run of `loaded` on `frame`, measured by the kernel

@@ -134,6 +134,14 @@ fn fill(ebpf: &Ebpf, module: &Module, c: &Compiled) {
         let (k, v) = tl.encode_default(t);
         update(ebpf, &tl.default_map, &k, &v);
     }
+    if let Some(crc32) = &c.layout.crc32_map {
+        update(
+            ebpf,
+            crc32,
+            &0u32.to_ne_bytes(),
+            &offload_ebpf::layout::crc32_table_value(),
+        );
+    }
     if let Some(ports) = &c.layout.ports_map {
         for p in &module.ports {
             // lo (ifindex 1) is the one device every namespace has; the
@@ -812,6 +820,7 @@ mod random_module {
                     field: f,
                     kind,
                     span: Span::default(),
+                    hash: None,
                 });
             }
             let mut table_actions: Vec<ActionId> = Vec::new();

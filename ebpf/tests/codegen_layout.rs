@@ -128,3 +128,33 @@ fn layout_for_a_target_is_the_compiled_layout() {
     assert!(nfp.scratch_map.is_none());
     assert!(nfp.maps.iter().all(|s| s.map_type == 1 || s.map_type == 2));
 }
+
+#[test]
+fn hash_keys_get_a_scratch_buffer_and_the_crc32_table_on_kernel_targets_only() {
+    use offload_ebpf::codegen::{compile, CompileError, Target};
+    use offload_ebpf::layout::{crc32_table_value, MapRole};
+    let m = example("l3-router-ecmp");
+    for t in [Target::xdp(), Target::tc()] {
+        let c = compile(&m, &t).unwrap();
+        let spec = |role: MapRole| c.layout.maps.iter().find(|s| s.role == role).unwrap();
+        // Parse state (24 B), length and CRC (8 B), the 13 hashed bytes rounded to 16.
+        assert_eq!(spec(MapRole::Scratch).value_size, 32 + 16);
+        let crc = spec(MapRole::Crc32Table);
+        assert_eq!(
+            (crc.map_type, crc.value_size, crc.max_entries),
+            (2, 1024, 1)
+        );
+        assert_eq!(c.layout.crc32_map.as_deref(), Some("crc32"));
+    }
+    // zlib's table: entry 1 is 0x77073096 (what the program checks), 255 is 0x2D02EF8D.
+    let v = crc32_table_value();
+    let at = |i: usize| u32::from_ne_bytes(v[4 * i..4 * i + 4].try_into().unwrap());
+    assert_eq!((at(0), at(1), at(255)), (0, 0x7707_3096, 0x2D02_EF8D));
+    // A target without loops cannot compute a hash key: a named error.
+    let mut unrolled = Target::xdp();
+    unrolled.unroll_masks = true;
+    match compile(&m, &unrolled) {
+        Err(CompileError::HashKeyNeedsLoops { table, .. }) => assert_eq!(table, "ecmp"),
+        other => panic!("{:?}", other.map(|_| ())),
+    }
+}

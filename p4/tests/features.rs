@@ -431,3 +431,71 @@ fn a_broken_program_fails_the_sanity_check() {
         }
     }
 }
+
+#[test]
+fn hash_keys_hash_the_header_fields_on_both_architectures() {
+    let keys = r#"[{ field = "meta.group", match = "exact" }, { hash = ["ipv4.src", "l4.dst_port", "eth.src"], buckets = 8, match = "exact" }]"#;
+    let entry = "[[group.t]]\nmatch = { \"meta.group\" = 0 }\nmembers = [\"act\", \"nop\"]\n";
+    let m = module(keys, "", r#"["set(meta.group, 5)"]"#, entry);
+    // The leaf where every header is valid (TCP): exactly those fields;
+    // fewer where fewer are valid (p4c copies list fields into temporaries,
+    // so BMv2's skipping of invalid headers cannot be relied on).
+    let list = "{ hdr.ipv4.src, hdr.tcp.dst_port, hdr.eth.src }";
+    for (arch, want) in [
+        (
+            Arch::V1model,
+            vec![
+                format!("hash(meta.hash, HashAlgorithm.crc32, 16w0, {list}, 32w8);"),
+                "meta.hash: exact;".into(),
+                "hash(meta.hash, HashAlgorithm.crc32, 16w0, { hdr.udp.dst_port }, 32w8);".into(),
+                "meta.hash = 16w0;".into(),
+                "bit<16> group;".into(),
+                "meta.group = 16w5;".into(),
+            ],
+        ),
+        (
+            Arch::Tna,
+            vec![
+                "Hash<bit<32>>(HashAlgorithm_t.CRC32) t_hash_0;".into(),
+                format!("meta.hash = (bit<16>)(t_hash_0.get({list}) & 32w7);"),
+                "t_hash_1.get({ hdr.ipv4.src, hdr.tcp.dst_port })".into(),
+                "meta.hash: exact;".into(),
+                "meta.group = 16w0;".into(),
+            ],
+        ),
+    ] {
+        let out = generate(&m, arch);
+        for w in &want {
+            assert!(
+                out.source.contains(w.as_str()),
+                "{arch}: no `{w}` in\n{}",
+                out.source
+            );
+        }
+        // Eight entries, one per bucket, the members alternating.
+        let adds: Vec<&str> = out
+            .cli
+            .lines()
+            .filter(|l| l.starts_with("table_add"))
+            .collect();
+        assert_eq!(adds.len(), 8, "{arch}: {}", out.cli);
+        assert!(
+            adds[3].contains(" 0 3 =>") && adds[3].contains("nop"),
+            "{arch}: {}",
+            adds[3]
+        );
+        let key = &out.names.table("t").unwrap();
+        assert_eq!(key.keys[1].field, "hash");
+        assert_eq!(key.keys[1].p4, "meta.hash");
+    }
+    // Without meta.group in the module, no metadata field for it.
+    let m = module(
+        r#"[{ hash = ["ipv4.dst"], buckets = 2, match = "exact" }]"#,
+        "",
+        r#"["drop"]"#,
+        "",
+    );
+    let out = generate(&m, Arch::V1model);
+    assert!(!out.source.contains("bit<16> group;"));
+    assert!(!out.names.fields.iter().any(|f| f.module == "meta.group"));
+}

@@ -270,7 +270,20 @@ pub fn summary_text(m: &Module, with_entries: bool) -> String {
             let ks: Vec<String> = t
                 .keys
                 .iter()
-                .map(|k| format!("{} {} ({} bits)", k.field, k.kind, k.field.width()))
+                .map(|k| match &k.hash {
+                    Some(h) => format!(
+                        "hash of {} into {} buckets {} (crc32 & {})",
+                        h.fields
+                            .iter()
+                            .map(|f| f.name())
+                            .collect::<Vec<_>>()
+                            .join(" "),
+                        h.buckets,
+                        k.kind,
+                        h.buckets - 1
+                    ),
+                    None => format!("{} {} ({} bits)", k.field, k.kind, k.field.width()),
+                })
                 .collect();
             let _ = writeln!(o, "     keys: {}", ks.join(", "));
         }
@@ -365,6 +378,9 @@ fn requirements_text(r: &Requirements) -> String {
             t.entries,
             t.ternary_masks
         );
+        if t.hash_bytes > 0 {
+            let _ = writeln!(o, "    hash key: CRC-32 over at most {} B", t.hash_bytes);
+        }
     }
     o
 }
@@ -378,9 +394,16 @@ pub fn summary_json(l: &Loaded) -> serde_json::Value {
         .map(|t| {
             json!({
                 "name": t.name,
-                "keys": t.keys.iter().map(|k| json!({
-                    "field": k.field.name(), "match": k.kind, "width": k.field.width(),
-                })).collect::<Vec<_>>(),
+                "keys": t.keys.iter().map(|k| match &k.hash {
+                    Some(h) => json!({
+                        "field": k.field.name(), "match": k.kind, "width": k.field.width(),
+                        "hash": h.fields.iter().map(|f| f.name()).collect::<Vec<_>>(),
+                        "buckets": h.buckets,
+                    }),
+                    None => json!({
+                        "field": k.field.name(), "match": k.kind, "width": k.field.width(),
+                    }),
+                }).collect::<Vec<_>>(),
                 "actions": t.actions.iter().map(|a| m.action(*a).name.clone()).collect::<Vec<_>>(),
                 "default_action": print::call(m, &t.default_action),
                 "size": t.size,

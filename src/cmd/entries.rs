@@ -53,12 +53,18 @@ pub enum EntriesCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Add every `[[entry.TABLE]]` of a file (all or none), with batch map updates
+    /// Add every `[[entry.TABLE]]` (and `[[group.TABLE]]`: one entry per bucket) of a file (all
+    /// or none), with batch map updates
     Load {
         file: PathBuf,
         /// One element at a time instead of batch updates
         #[arg(long)]
         no_batch: bool,
+        /// An entry whose matches the table holds replaces it in place (same priority; its
+        /// counters go on) instead of being refused: e.g. new members for a group, hitless
+        #[arg(long)]
+        #[serde(default)]
+        replace: bool,
         /// No progress lines when stderr is not a terminal
         #[arg(long, short)]
         #[serde(default)]
@@ -158,6 +164,7 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
             file,
             no_batch,
             quiet,
+            replace,
         } => {
             let t0 = std::time::Instant::now();
             let progress = load_progress(file, *quiet);
@@ -174,9 +181,14 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
             drop(text);
             let read_ms = t0.elapsed().as_secs_f64() * 1e3;
             let n = es.len();
-            let r = runtime::add_reporting(&roots, Some(&st.module), &es, !no_batch, &mut |p| {
-                progress.phase(&format!("{p} ({n} entries)"))
-            });
+            let r = runtime::write_reporting(
+                &roots,
+                Some(&st.module),
+                &es,
+                !no_batch,
+                *replace,
+                &mut |p| progress.phase(&format!("{p} ({n} entries)")),
+            );
             progress.finish();
             match r {
                 Ok(r) => {
@@ -312,7 +324,13 @@ pub fn deployment_entries_into(
                 Ok(())
             })?
         }
-        EntriesCommand::Load { file, quiet, .. } => {
+        EntriesCommand::Load {
+            file,
+            quiet,
+            replace,
+            ..
+        } => {
+            let replace = *replace;
             let progress = load_progress(file, *quiet);
             let text = std::fs::read_to_string(file)
                 .with_context(|| format!("cannot read {}", file.display()))?;
@@ -336,6 +354,19 @@ pub fn deployment_entries_into(
                     let t =
                         offload_drivers::entries::table(m, &table).map_err(|e| e.to_string())?;
                     let td = tables.get_mut(&table).ok_or("no such table")?;
+                    if replace {
+                        if let Some(old) = td.entries.iter_mut().find(|o| o.matches == e.matches) {
+                            offload_drivers::entries::validate_shape(m, t, &e)
+                                .map_err(|e| e.to_string())?;
+                            if old.priority != e.priority {
+                                return Err(format!(
+                                    "table {table}: a replacement keeps the entry's priority"
+                                ));
+                            }
+                            *old = e;
+                            continue;
+                        }
+                    }
                     checkers
                         .entry(table.clone())
                         .or_insert_with(|| offload_drivers::entries::Checker::new(&td.entries))

@@ -449,6 +449,18 @@ fn packet_text(m: &Module, source: &str, in_port: PortId, input: &Input, t: &Tra
             ),
         };
         let _ = writeln!(o, "  table {}: {line}", m.table(table).name);
+        if let Some((_, bytes, b)) = t.hashes.iter().find(|(id, _, _)| *id == table) {
+            let _ = writeln!(
+                o,
+                "      hash: crc32({}) = {:#010x}, bucket {b}",
+                if bytes.is_empty() {
+                    "no bytes".to_string()
+                } else {
+                    bytes.iter().map(|x| format!("{x:02x}")).collect::<String>()
+                },
+                offload_core::semantics::crc32(bytes)
+            );
+        }
         for Event { effect, .. } in t.events.iter().filter(|e| e.table == table) {
             let _ = writeln!(o, "      {}", effect_text(m, effect));
         }
@@ -498,6 +510,20 @@ fn packet_json(m: &Module, source: &str, in_port: PortId, input: &Input, t: &Tra
                 "result": "miss",
                 "action": print::call(m, &m.table(*table).default_action),
             }),
+        })
+        .zip(&t.outcome.steps)
+        .map(|(mut v, s)| {
+            let id = match s {
+                Step::Skipped { table, .. } | Step::Hit { table, .. } | Step::Miss { table } => *table,
+            };
+            if let Some((_, bytes, b)) = t.hashes.iter().find(|(x, _, _)| *x == id) {
+                v["hash"] = json!({
+                    "input": bytes.iter().map(|x| format!("{x:02x}")).collect::<String>(),
+                    "crc32": offload_core::semantics::crc32(bytes),
+                    "bucket": b,
+                });
+            }
+            v
         })
         .collect();
     let effects: Vec<Value> = t

@@ -144,6 +144,26 @@ struct Run {
 
 type Env = BTreeMap<String, V>;
 
+/// CRC-32 as BMv2's `crc32` computes it (bm_sim/calculations.cpp: the
+/// reflected table of 0x04C11DB7, init and final xor 0xFFFFFFFF), written
+/// table-driven here, apart from the reference's bitwise loop.
+fn crc32(bytes: &[u8]) -> u32 {
+    let table: Vec<u32> = (0..256u32)
+        .map(|i| {
+            (0..8).fold(i, |c, _| {
+                if c & 1 == 1 {
+                    0xEDB8_8320 ^ (c >> 1)
+                } else {
+                    c >> 1
+                }
+            })
+        })
+        .collect();
+    !bytes.iter().fold(0xFFFF_FFFFu32, |c, b| {
+        table[((c ^ u32::from(*b)) & 0xff) as usize] ^ (c >> 8)
+    })
+}
+
 fn type_width(ty: &Type) -> u32 {
     match ty {
         Type::Bit(w) => *w,
@@ -323,6 +343,17 @@ impl Model {
             }
         }
         m
+    }
+
+    /// The bytes of a hash's field list as BMv2 hashes them after p4c:
+    /// p4c-bm2-ss copies every list element into a temporary first (seen
+    /// with p4c 1.2.4.8), so fields of invalid headers count with whatever
+    /// value they hold; BMv2's own skipping of invalid headers
+    /// (`BufBuilder::Deparse`) never sees a header field. The generator
+    /// therefore lists only valid headers' fields; the model must not hide
+    /// it if it did not.
+    fn hash_bytes(&self, run: &Run, items: &[Expr]) -> Vec<u8> {
+        self.list_bytes(run, items)
     }
 
     /// The bytes of a checksum field list (fields of invalid headers as they are).
@@ -742,6 +773,15 @@ impl Model {
                 }
                 V::Bits(u128::from(c), 16)
             }
+            // TNA `Hash<bit<32>>(HashAlgorithm_t.CRC32).get({...})`, modelled
+            // like BMv2's crc32 (Tofino's handling of invalid headers is not
+            // known here).
+            Expr::Call(f, args) if f.contains("_hash_") && f.ends_with(".get") => {
+                let Expr::List(items) = &args[0] else {
+                    panic!()
+                };
+                V::Bits(u128::from(crc32(&self.hash_bytes(run, items))), 32)
+            }
             Expr::Call(f, args) if f.ends_with(".isValid") => {
                 let h = f
                     .strip_prefix("hdr.")
@@ -780,6 +820,20 @@ impl Model {
                 let valid = f.ends_with(".setValid");
                 let h = f.strip_prefix("hdr.").unwrap().rsplit_once('.').unwrap().0;
                 run.hdr.get_mut(h).unwrap().valid = valid;
+                V::Bool(true)
+            }
+            // v1model `hash(out, HashAlgorithm.crc32, base, {...}, max)`:
+            // BMv2 computes base + crc32(bytes) % max.
+            Expr::Call(f, args) if f == "hash" => {
+                assert_eq!(args[1], Expr::Raw("HashAlgorithm.crc32".into()));
+                let Expr::List(items) = &args[3] else {
+                    panic!()
+                };
+                let base = self.eval(run, env, &args[2]).n();
+                let max = self.eval(run, env, &args[4]).n();
+                let h = u128::from(crc32(&self.hash_bytes(run, items)));
+                let w = self.expr_width(&args[0]);
+                self.assign(run, env, &args[0], V::Bits((base + h % max) & mask(w), w));
                 V::Bool(true)
             }
             Expr::Call(f, _) if f == "mark_to_drop" => {

@@ -446,7 +446,8 @@ fn fill(
 }
 
 /// The port maps: logical port → ifindex (DEVMAP value: ifindex + program fd 0;
-/// tc ARRAY: ifindex), ifindex → logical port.
+/// tc ARRAY: ifindex), ifindex → logical port; and the CRC-32 table of hash
+/// keys (`crc32`), which the program checks before it uses it.
 pub(crate) fn write_ports(
     sys: &dyn Bpf,
     layout: &ModuleLayout,
@@ -473,6 +474,22 @@ pub(crate) fn write_ports(
                 source,
             })?;
         }
+    }
+    if let Some(name) = &layout.crc32_map {
+        let m = maps
+            .get(name.as_str())
+            .ok_or_else(|| WriteError::MissingMap { map: name.clone() })?;
+        sys::map_update(
+            sys,
+            m.fd.as_fd(),
+            &0u32.to_ne_bytes(),
+            &offload_ebpf::layout::crc32_table_value(),
+            sys::BPF_ANY,
+        )
+        .map_err(|source| WriteError::Sys {
+            map: name.clone(),
+            source,
+        })?;
     }
     if let Some(name) = &layout.in_ports_map {
         let m = maps

@@ -80,10 +80,32 @@ pub fn plan_add(
     ),
     DeployError,
 > {
+    plan_write(m, st, new_entries, false)
+}
+
+/// [`plan_add`], where with `replace` an entry whose matches a table already
+/// holds takes that entry's place (same priority required, same counter
+/// slot, so its counters go on) instead of being refused as a duplicate:
+/// written over the same map key, a replacement is hitless.
+#[allow(clippy::type_complexity)]
+pub fn plan_write(
+    m: &Module,
+    st: &State,
+    new_entries: &[(String, Entry)],
+    replace: bool,
+) -> Result<
+    (
+        BTreeMap<String, Vec<(Entry, u32, bool)>>,
+        BTreeMap<String, Vec<u32>>,
+    ),
+    DeployError,
+> {
     struct Table {
         list: Vec<(Entry, u32, bool)>,
         checker: entries::Checker,
         slots: entries::SlotAllocator,
+        /// Matches → index in `list` (only when replacing).
+        at: std::collections::HashMap<Vec<KeyMatch>, usize>,
     }
     let mut tables: BTreeMap<String, Table> = BTreeMap::new();
     let mut fresh: BTreeMap<String, Vec<u32>> = BTreeMap::new();
@@ -94,14 +116,40 @@ pub fn plan_add(
             Table {
                 checker: entries::Checker::new(list.iter().map(|(e, _, _)| e)),
                 slots: entries::SlotAllocator::new(list.iter().map(|(_, s, _)| *s)),
+                at: if replace {
+                    list.iter()
+                        .enumerate()
+                        .map(|(i, (e, _, _))| (e.matches.clone(), i))
+                        .collect()
+                } else {
+                    Default::default()
+                },
                 list,
             }
         });
+        if let Some(&i) = tb.at.get(&e.matches) {
+            entries::validate_shape(m, t, e)?;
+            if tb.list[i].0.priority != e.priority {
+                return Err(EntryError::Invalid {
+                    table: t.name.clone(),
+                    message:
+                        "a replacement keeps the entry's priority (delete and add to change it)"
+                            .into(),
+                }
+                .into());
+            }
+            tb.list[i].0 = e.clone();
+            tb.list[i].2 = true;
+            continue;
+        }
         tb.checker.check(m, t, e)?;
         let slot = tb.slots.take(t.size).ok_or_else(|| EntryError::Full {
             table: t.name.clone(),
             size: t.size,
         })?;
+        if replace {
+            tb.at.insert(e.matches.clone(), tb.list.len());
+        }
         tb.list.push((e.clone(), slot, true));
         fresh.entry(tname.clone()).or_default().push(slot);
     }
@@ -130,12 +178,26 @@ pub fn add_reporting(
     batch: bool,
     on_phase: &mut dyn FnMut(&'static str),
 ) -> Result<EntriesReport, DeployError> {
+    write_reporting(roots, module, new_entries, batch, false, on_phase)
+}
+
+/// [`add_reporting`]; with `replace`, entries whose matches exist take their
+/// place (see [`plan_write`]): e.g. a group's buckets given new members,
+/// each bucket's map element overwritten in place, none ever missing.
+pub fn write_reporting(
+    roots: &Roots,
+    module: Option<&str>,
+    new_entries: &[(String, Entry)],
+    batch: bool,
+    replace: bool,
+    on_phase: &mut dyn FnMut(&'static str),
+) -> Result<EntriesReport, DeployError> {
     let mut phases = Phases::start();
     let mut st = super::pick_module(roots, module)?;
     let m = module_of(&st)?;
     phases.lap("state read");
     on_phase("validate");
-    let (lists, fresh) = plan_add(&m, &st, new_entries)?;
+    let (lists, fresh) = plan_write(&m, &st, new_entries, replace)?;
     phases.lap("validate");
     on_phase("diff");
     // Ports the new entries send to must be bound.

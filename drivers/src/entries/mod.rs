@@ -178,7 +178,10 @@ pub fn validate_shape(module: &Module, table: &Table, entry: &Entry) -> Result<(
         let w = key.field.width();
         let max = key.field.max_value();
         let ok = match (key.kind, *m) {
-            (MatchKind::Exact, KeyMatch::Exact(v)) => v <= max,
+            (MatchKind::Exact, KeyMatch::Exact(v)) => match &key.hash {
+                Some(h) => v < u128::from(h.buckets),
+                None => v <= max,
+            },
             (MatchKind::Lpm, KeyMatch::Lpm { value, prefix_len }) => {
                 prefix_len <= w && value & !offload_core::ir::prefix_mask(w, prefix_len) == 0
             }

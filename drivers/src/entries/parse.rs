@@ -176,6 +176,18 @@ pub fn matches(
                 ),
             )
         })?;
+        if let (Some(h), KeyMatch::Exact(v)) = (&key.hash, m) {
+            if v >= u128::from(h.buckets) {
+                return Err(bad(
+                    t,
+                    format!(
+                        "{field}: bucket {v} of a hash key with {} buckets (0..={})",
+                        h.buckets,
+                        h.buckets - 1
+                    ),
+                ));
+            }
+        }
         matches[i] = Some(m);
     }
     let mut full = Vec::with_capacity(t.keys.len());
@@ -226,6 +238,146 @@ fn lit(v: &toml9::Value) -> Option<Lit> {
         toml9::Value::Integer(i) => Some(Lit::Int(*i)),
         _ => None,
     }
+}
+
+/// An action and its arguments, as written.
+type CallText = (String, Vec<(String, Lit)>);
+
+/// `"name"` or `{ name = { param = value } }`: the action and its arguments.
+fn call(v: &toml9::Value) -> Result<CallText, &'static str> {
+    match v {
+        toml9::Value::String(s) => Ok((s.clone(), Vec::new())),
+        toml9::Value::Table(t) if t.len() == 1 => {
+            let (a, params) = t.iter().next().expect("one");
+            let params = params
+                .as_table()
+                .ok_or("action = { name = { param = value } }")?;
+            let mut args = Vec::with_capacity(params.len());
+            for (p, val) in params {
+                args.push((
+                    p.clone(),
+                    lit(val).ok_or("argument values are strings or integers")?,
+                ));
+            }
+            Ok((a.clone(), args))
+        }
+        _ => Err("action = \"name\" or { name = { param = value } }"),
+    }
+}
+
+/// `[[group.T]]` arrays: each group stands for one entry of T per bucket of
+/// its hash key, bucket `i` running member `i mod n` (as in a module file).
+fn groups_section(
+    module: &Module,
+    name: &str,
+    groups: &toml9::Value,
+    out: &mut PerTable,
+) -> Result<(), FileError> {
+    let shape = |where_: String, message: &str| FileError::Shape {
+        file: name.into(),
+        where_,
+        message: message.into(),
+    };
+    let tables = groups
+        .as_table()
+        .ok_or_else(|| shape("group".into(), "write groups as [[group.TABLE]]"))?;
+    for (tname, list) in tables {
+        let list = list.as_array().ok_or_else(|| {
+            shape(
+                format!("group.{tname}"),
+                "write groups as [[group.TABLE]] (an array of tables)",
+            )
+        })?;
+        let t = table(module, tname).map_err(|source| FileError::Entry {
+            file: name.into(),
+            where_: format!("group.{tname}"),
+            source,
+        })?;
+        let Some(h) = t.hash_key() else {
+            return Err(shape(
+                format!("group.{tname}"),
+                "the table has no hash key, so it cannot hold groups",
+            ));
+        };
+        let buckets = h.buckets;
+        let done = out.entry(tname.clone()).or_default();
+        for (i, g) in list.iter().enumerate() {
+            let where_ = || format!("group.{tname}[{i}]");
+            let g = g
+                .as_table()
+                .ok_or_else(|| shape(where_(), "a group is a table with match and members"))?;
+            let mut matches = Vec::new();
+            let mut members = Vec::new();
+            for (k, v) in g {
+                match k.as_str() {
+                    "match" => {
+                        let m = v.as_table().ok_or_else(|| {
+                            shape(where_(), "match = { \"field\" = \"value\", ... }")
+                        })?;
+                        for (f, val) in m {
+                            if f == "hash" {
+                                return Err(shape(
+                                    where_(),
+                                    "a group gives every bucket itself: leave `hash` out of its match",
+                                ));
+                            }
+                            let l = lit(val).ok_or_else(|| {
+                                shape(where_(), "match values are strings or integers")
+                            })?;
+                            matches.push((f.clone(), l));
+                        }
+                    }
+                    "members" => {
+                        let arr = v.as_array().ok_or_else(|| {
+                            shape(
+                                where_(),
+                                "members = [\"name\", { name = { param = value } }, ...]",
+                            )
+                        })?;
+                        for m in arr {
+                            members.push(call(m).map_err(|e| shape(where_(), e))?);
+                        }
+                    }
+                    other => {
+                        return Err(shape(
+                            where_(),
+                            &format!("unknown key {other:?} (a group has match, members)"),
+                        ));
+                    }
+                }
+            }
+            if members.is_empty() {
+                return Err(shape(where_(), "a group needs members"));
+            }
+            if members.len() > buckets as usize {
+                return Err(shape(
+                    where_(),
+                    &format!(
+                        "{} members but {buckets} buckets: some members would never be chosen",
+                        members.len()
+                    ),
+                ));
+            }
+            for b in 0..buckets {
+                let (action, args) = members[b as usize % members.len()].clone();
+                let mut text = EntryText {
+                    table: tname.clone(),
+                    matches: matches.clone(),
+                    priority: None,
+                    action,
+                    args,
+                };
+                text.matches.push(("hash".into(), Lit::Int(i64::from(b))));
+                let parsed = entry(module, &text).map_err(|source| FileError::Entry {
+                    file: name.into(),
+                    where_: format!("{} bucket {b}", where_()),
+                    source,
+                })?;
+                done.push(parsed);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Entries per table (tables in name order, entries in file order).
@@ -370,12 +522,15 @@ fn document(
     };
     let mut out = PerTable::new();
     for (k, _) in v.iter() {
-        if k != "entry" {
+        if k != "entry" && k != "group" {
             return Err(shape(
                 format!("[{k}]"),
-                "an entries file holds only [[entry.TABLE]] arrays",
+                "an entries file holds only [[entry.TABLE]] and [[group.TABLE]] arrays",
             ));
         }
+    }
+    if let Some(groups) = v.get("group") {
+        groups_section(module, name, groups, &mut out)?;
     }
     let Some(section) = v.get("entry") else {
         return Ok(out);
@@ -427,34 +582,9 @@ fn document(
                                 .ok_or_else(|| shape(where_(), "priority is an integer"))?,
                         );
                     }
-                    "action" => match v {
-                        toml9::Value::String(s) => text.action = s.clone(),
-                        toml9::Value::Table(t) if t.len() == 1 => {
-                            let (a, params) = t.iter().next().expect("one");
-                            text.action = a.clone();
-                            let Some(params) = params.as_table() else {
-                                return Err(shape(
-                                    where_(),
-                                    "action = { name = { param = value } }",
-                                ));
-                            };
-                            for (p, val) in params {
-                                let Some(l) = lit(val) else {
-                                    return Err(shape(
-                                        where_(),
-                                        "argument values are strings or integers",
-                                    ));
-                                };
-                                text.args.push((p.clone(), l));
-                            }
-                        }
-                        _ => {
-                            return Err(shape(
-                                where_(),
-                                "action = \"name\" or { name = { param = value } }",
-                            ))
-                        }
-                    },
+                    "action" => {
+                        (text.action, text.args) = call(v).map_err(|m| shape(where_(), m))?;
+                    }
                     other => {
                         return Err(shape(
                             where_(),
@@ -575,5 +705,65 @@ mod tests {
         ] {
             assert!(pieces(&bad, 1).is_none(), "{bad}");
         }
+    }
+
+    #[test]
+    fn groups_in_an_entries_file_are_one_entry_per_bucket() {
+        let m = offload_core::spec::compile(include_str!("../../../examples/l3-router-ecmp.toml"))
+            .expect("example compiles");
+        let src = r#"
+[[group.ecmp]]
+match = { "meta.group" = 3 }
+members = [
+  { set_nhop = { dmac = "02:00:00:00:03:01", port = "spine1" } },
+  { set_nhop = { dmac = "02:00:00:00:03:02", port = "spine3" } },
+]
+[[entry.routes]]
+match = { "ipv4.dst" = "172.16.0.0/12" }
+action = { to_group = { group = 3 } }
+"#;
+        let es = file(&m, "g.toml", src).unwrap();
+        let ecmp: Vec<&Entry> = es
+            .iter()
+            .filter(|(t, _)| t == "ecmp")
+            .map(|(_, e)| e)
+            .collect();
+        assert_eq!(ecmp.len(), 16);
+        for (b, e) in ecmp.iter().enumerate() {
+            assert_eq!(e.matches, [KeyMatch::Exact(3), KeyMatch::Exact(b as u128)]);
+            // Member b mod 2: spine1 (port 2) or spine3 (port 4).
+            assert_eq!(e.action.args[1], if b % 2 == 0 { 2 } else { 4 });
+        }
+        assert_eq!(es.iter().filter(|(t, _)| t == "routes").count(), 1);
+        // Mistakes name the group (and the bucket where an entry is wrong).
+        for (bad, want) in [
+            (
+                src.replace("members = [", "members = [\"to_host\", "),
+                "g.toml: group.ecmp[0] bucket 0",
+            ),
+            (
+                src.replace("[[group.ecmp]]", "[[group.routes]]"),
+                "no hash key",
+            ),
+            (
+                src.replace("\"meta.group\" = 3", "\"meta.group\" = 3, \"hash\" = 1"),
+                "leave `hash` out",
+            ),
+        ] {
+            let err = file(&m, "g.toml", &bad).unwrap_err().to_string();
+            assert!(err.contains(want), "{err}");
+        }
+        // A bucket outside the hash key is refused in plain entries too.
+        let err = file(
+            &m,
+            "g.toml",
+            "[[entry.ecmp]]\nmatch = { \"meta.group\" = 1, \"hash\" = 16 }\naction = { set_nhop = { dmac = \"02:00:00:00:00:09\", port = \"host\" } }\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("bucket 16 of a hash key with 16 buckets"),
+            "{err}"
+        );
     }
 }

@@ -124,6 +124,19 @@ fn load_with(
         write::fill(&Kernel, tl, t, fds, &entries, true)
             .map_err(|e| LoadError::Failed(format!("table {}: {e}", t.name)))?;
     }
+    if let Some(name) = &c.layout.crc32_map {
+        let map = loaded
+            .map(name)
+            .ok_or_else(|| LoadError::Failed("no crc32 map".into()))?;
+        sys::map_update(
+            &Kernel,
+            map.fd.as_fd(),
+            &0u32.to_ne_bytes(),
+            &offload_ebpf::layout::crc32_table_value(),
+            sys::BPF_ANY,
+        )
+        .map_err(|e| LoadError::Failed(format!("crc32: {e}")))?;
+    }
     if let Some(name) = &c.layout.ports_map {
         let map = loaded
             .map(name)

@@ -93,6 +93,12 @@ impl Gen<'_> {
     /// with [`Self::emit_set`], which patches the checksums. Skipped when
     /// `from`'s header is not valid (`emit_set` checks `field`'s).
     fn emit_copy(&mut self, field: Field, from: Field) {
+        if from == Field::MetaGroup {
+            self.p.ldx(Size::W, R1, R10, GROUP);
+            self.p.stx(Size::W, R10, TMP, R1);
+            self.emit_set(field, Src::Stack(TMP));
+            return;
+        }
         let skip = self.p.label();
         self.require_valid(from.header(), skip);
         let info = from.info();
@@ -160,6 +166,12 @@ impl Gen<'_> {
     }
 
     fn emit_set(&mut self, field: Field, src: Src) {
+        if field == Field::MetaGroup {
+            self.load_number(R1, src);
+            self.p.alu64_imm(AluOp::And, R1, 0xffff);
+            self.p.stx(Size::W, R10, GROUP, R1);
+            return;
+        }
         let skip = self.p.label();
         self.require_valid(field.header(), skip);
         let info = field.info();
@@ -224,7 +236,7 @@ impl Gen<'_> {
         self.p.bind(skip);
     }
 
-    fn require_valid(&mut self, h: Header, skip: Label) {
+    pub(super) fn require_valid(&mut self, h: Header, skip: Label) {
         if h == Header::Meta {
             return;
         }

@@ -25,7 +25,7 @@
 //! VLAN tag count (constants per parse path, so the verifier keeps them
 //! exact), the ingress frame length (counter bytes), the current action's
 //! map value pointer, the tuple-space search state, a u32 scratch for map
-//! keys, `meta.in_port`, and then the key buffers.
+//! keys, `meta.in_port` and `meta.group`, and then the key buffers.
 
 /// Header-validity bits (one u64 on the stack).
 pub const FLAGS: i16 = -8;
@@ -49,6 +49,9 @@ pub const IDX: i16 = -72;
 pub const SCRATCH: i16 = -80;
 /// `meta.in_port` (u32).
 pub const IN_PORT: i16 = -88;
+/// `meta.group` (u32, the upper half of `IN_PORT`'s slot): zeroed after the
+/// parser in modules that use it.
+pub const GROUP: i16 = -84;
 /// A saved u16 (tc `pop_vlan`) or the operand of a computed write.
 pub const TMP: i16 = -96;
 /// Mirror of the 16-bit words a checksummed `set` rewrites (up to 16 bytes).

@@ -184,6 +184,8 @@ pub enum CompileError {
         reason: String,
         span: Span,
     },
+    #[error("table `{table}`: a hash key needs a loop over the hashed bytes, which this target (unrolled code, no loops) does not allow")]
+    HashKeyNeedsLoops { table: String, span: Span },
     #[error("{profile} cannot run this module:\n  - {}", .reasons.join("\n  - "))]
     Profile {
         profile: String,
@@ -299,6 +301,27 @@ fn module_copies_addresses(module: &Module) -> bool {
     })
 }
 
+/// Whether some key or action reads or writes `meta.group` (its stack slot
+/// is zeroed only then).
+fn module_uses_group(module: &Module) -> bool {
+    use offload_core::ir::{Field, Primitive};
+    module
+        .tables
+        .iter()
+        .any(|t| t.keys.iter().any(|k| k.field == Field::MetaGroup))
+        || module
+            .actions
+            .iter()
+            .flat_map(|a| &a.body)
+            .any(|p| match p {
+                Primitive::Set { field, .. } => *field == Field::MetaGroup,
+                Primitive::Copy { field, from } => {
+                    *field == Field::MetaGroup || *from == Field::MetaGroup
+                }
+                _ => false,
+            })
+}
+
 /// Compiles `module` for `target`: program, layout, listing and object.
 pub fn compile(module: &Module, target: &Target) -> Result<Compiled, CompileError> {
     let whole = Segment {
@@ -337,6 +360,16 @@ fn compile_segments(
             maps: layout.maps.len(),
             limit: MAX_MAPS,
         });
+    }
+    // Hash keys run as a loop with the parse state parked (codegen::table):
+    // a target without loops has no scratch map and cannot compute them.
+    if layout.crc32_map.is_none() {
+        if let Some(t) = module.tables.iter().find(|t| t.hash_key().is_some()) {
+            return Err(CompileError::HashKeyNeedsLoops {
+                table: t.name.clone(),
+                span: t.span,
+            });
+        }
     }
     let key_bytes = layout
         .tables
@@ -384,6 +417,9 @@ fn compile_segments(
         corrupt_rewrite: target.test_corrupt_rewrite,
     };
     g.emit_prologue_and_parse();
+    if module_uses_group(module) {
+        g.p.st(Size::W, R10, frame::GROUP, 0);
+    }
     g.mark(0, None, None, Span::default());
     let pass = g.exits.pass;
     let mut live_tables = module.tables.len();

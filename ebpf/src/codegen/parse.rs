@@ -59,6 +59,10 @@ impl Gen<'_> {
         while off >= bottom {
             if off != IN_PORT {
                 self.p.st(Size::DW, R10, off, 0);
+            } else {
+                // `meta.in_port` is the chain's (kept); `meta.group`, the
+                // slot's upper half, starts at 0 in each module.
+                self.p.st(Size::W, R10, GROUP, 0);
             }
             off -= 8;
         }

@@ -34,7 +34,7 @@ pub fn plan_maps(module: &Module, layout: &ModuleLayout) -> Vec<MapSpec> {
                 OurRole::Masks(t) => MapRole::Masks(tname(*t)),
                 OurRole::Counters(t) => MapRole::Counters(tname(*t)),
                 OurRole::Ports | OurRole::InPorts => MapRole::Ports,
-                OurRole::Scratch => return None,
+                OurRole::Scratch | OurRole::Crc32Table => return None,
             };
             Some(MapSpec {
                 role,

@@ -6,7 +6,7 @@ use super::parse::bit;
 use super::Gen;
 use crate::asm::{AluOp, AtomicOp, Helper, Insn, JmpOp, Label, MapRef, Reg, Reg::*, Size};
 use crate::layout::{KeyPart, TableKind, TableLayout, PRIORITY_OFF, SLOT_OFF};
-use offload_core::ir::{Field, Header, Table};
+use offload_core::ir::{Field, HashKey, Header, Table};
 
 /// Where a field's header starts: base register and offset from it (callers
 /// add the field's byte offset within its header).
@@ -24,6 +24,18 @@ pub fn field_base(field: Field) -> (Reg, i16) {
     }
 }
 
+/// A hash key's fields in runs of one header each (one validity gate per run).
+fn runs(h: &HashKey) -> Vec<(Header, Vec<Field>)> {
+    let mut out: Vec<(Header, Vec<Field>)> = Vec::new();
+    for f in &h.fields {
+        match out.last_mut() {
+            Some((hd, fs)) if *hd == f.header() => fs.push(*f),
+            _ => out.push((f.header(), vec![*f])),
+        }
+    }
+    out
+}
+
 fn round8(n: u32) -> u32 {
     n.div_ceil(8) * 8
 }
@@ -38,8 +50,8 @@ pub fn key_stack_bytes(tl: &TableLayout) -> u32 {
 }
 
 impl Gen<'_> {
-    pub(super) fn emit_table(&mut self, table: &Table, end: Label) {
-        let tl = self.layout.table(table.id).clone();
+    /// Jumps to `end` unless every header the table's keys name is valid.
+    fn emit_applies(&mut self, table: &Table, end: Label) {
         let headers = table.required_headers();
         // `vlan` validity follows the tag count, the others the parse bits.
         let required: i32 = headers
@@ -55,6 +67,19 @@ impl Gen<'_> {
             self.p.ldx(Size::DW, R1, R10, FLAGS);
             self.p.alu64_imm(AluOp::And, R1, required);
             self.p.jmp_imm(JmpOp::Ne, R1, required, end);
+        }
+    }
+
+    pub(super) fn emit_table(&mut self, table: &Table, end: Label) {
+        let tl = self.layout.table(table.id).clone();
+        self.emit_applies(table, end);
+        if let Some(h) = table.hash_key() {
+            // The bucket first, into TMP (free until an action runs). The
+            // unpark splits into every parse shape, this table's impossible
+            // ones included: the check again ends those for the verifier
+            // (at run time the state is what it was, and the check passes).
+            self.emit_hash_parked(h, TMP);
+            self.emit_applies(table, end);
         }
         let keys = self.keys_base;
         match tl.kind {
@@ -154,6 +179,17 @@ impl Gen<'_> {
                 self.store_number_be(R1, dst, 2);
                 continue;
             }
+            if part.field == Field::MetaGroup {
+                self.p.ldx(Size::W, R1, R10, GROUP);
+                self.store_number_be(R1, dst, 2);
+                continue;
+            }
+            if part.field == Field::Hash {
+                // Computed before the key (emit_table), kept in TMP.
+                self.p.ldx(Size::H, R4, R10, TMP);
+                self.store_number_be(R4, dst, 2);
+                continue;
+            }
             let (base, off) = field_base(part.field);
             let start = off + (info.bit_offset / 8) as i16;
             if info.bit_offset.is_multiple_of(8) && info.width.is_multiple_of(8) {
@@ -181,6 +217,89 @@ impl Gen<'_> {
                 self.store_number_be(R1, dst, part.len);
             }
         }
+    }
+
+    /// The hash key's bucket as a u16 at stack `dst`, with the
+    /// parse state parked (kernel targets): the input bytes of the valid
+    /// fields are gathered into the scratch value, the CRC runs as a bounded
+    /// loop over them (so the verifier checks it once, not once per parse
+    /// path: ~45 instructions per byte times every path would exceed its
+    /// budget), a byte at a time through the 256-entry table of the `crc32`
+    /// map (12 instructions per byte), and the parse state comes back as
+    /// after a mask loop.
+    fn emit_hash_parked(&mut self, h: &HashKey, dst: i16) {
+        use crate::layout::{SCRATCH_HASH_BUF, SCRATCH_HASH_CRC, SCRATCH_HASH_LEN};
+        self.emit_park();
+        // R0: the scratch value. R5: bytes gathered so far (a constant on
+        // each parse path).
+        self.p.mov64_imm(R5, 0);
+        for (header, fields) in runs(h) {
+            let skip = self.p.label();
+            self.require_valid(header, skip);
+            for f in fields {
+                let info = f.info();
+                let (base, hoff) = field_base(f);
+                let start = hoff + (info.bit_offset / 8) as i16;
+                self.p.mov64_reg(R3, R0).alu64_reg(AluOp::Add, R3, R5);
+                for b in 0..(info.width / 8) as i16 {
+                    self.p.ldx(Size::B, R1, base, start + b);
+                    self.p.stx(Size::B, R3, SCRATCH_HASH_BUF + b, R1);
+                }
+                self.p.alu64_imm(AluOp::Add, R5, (info.width / 8) as i32);
+            }
+            self.p.bind(skip);
+        }
+        self.p.stx(Size::W, R0, SCRATCH_HASH_LEN, R5);
+        // The CRC table (R9; R7–R9 are derived again after the unpark),
+        // checked to be the one the loader writes: without it every packet
+        // that reaches the table is dropped rather than put in a wrong bucket.
+        let crc32 = self
+            .layout
+            .crc32_map
+            .clone()
+            .expect("a parked hash key has a crc32 map");
+        self.p.mov64_reg(R8, R0);
+        self.p.st(Size::W, R10, SCRATCH, 0);
+        self.lookup(&crc32, SCRATCH);
+        self.p.jmp_imm(JmpOp::Eq, R0, 0, self.exits.drop);
+        self.p.mov64_reg(R9, R0).mov64_reg(R0, R8);
+        self.p.ldx(Size::W, R1, R9, 4);
+        self.p
+            .jmp32_imm(JmpOp::Ne, R1, 0x7707_3096, self.exits.drop);
+        // From here to the unpark nothing differs between parse paths: the
+        // length is read back from the map (unknown to the verifier).
+        self.p.ldx(Size::W, R3, R0, SCRATCH_HASH_LEN);
+        let max = h.max_bytes() as i32;
+        let done = self.p.label();
+        let top = self.p.label();
+        self.p.jmp_imm(JmpOp::Gt, R3, max, self.exits.drop);
+        self.p.st(Size::W, R0, SCRATCH_HASH_CRC, -1);
+        self.p.mov64_imm(R5, 0);
+        self.p.bind(top);
+        self.p.jmp_reg(JmpOp::Ge, R5, R3, done);
+        // The CRC lives in the map between bytes: at `done` every exit of
+        // the loop is then the same state to the verifier (it prunes them).
+        // One byte: crc = table[(crc ^ b) & 0xff] ^ (crc >> 8).
+        self.p.ldx(Size::W, R4, R0, SCRATCH_HASH_CRC);
+        self.p.mov64_reg(R1, R0).alu64_reg(AluOp::Add, R1, R5);
+        self.p.ldx(Size::B, R1, R1, SCRATCH_HASH_BUF);
+        self.p.emit(Insn::mov32_reg(R2, R4));
+        self.p.alu32_reg(AluOp::Xor, R2, R1);
+        self.p.alu64_imm(AluOp::And, R2, 0xff);
+        self.p.alu64_imm(AluOp::Lsh, R2, 2);
+        self.p.alu64_reg(AluOp::Add, R2, R9);
+        self.p.ldx(Size::W, R2, R2, 0);
+        self.p.alu32_imm(AluOp::Rsh, R4, 8);
+        self.p.alu32_reg(AluOp::Xor, R4, R2);
+        self.p.stx(Size::W, R0, SCRATCH_HASH_CRC, R4);
+        self.p.alu64_imm(AluOp::Add, R5, 1);
+        self.p.ja(top);
+        self.p.bind(done);
+        self.p.ldx(Size::W, R4, R0, SCRATCH_HASH_CRC);
+        self.p.alu32_imm(AluOp::Xor, R4, -1);
+        self.p.alu32_imm(AluOp::And, R4, (h.buckets - 1) as i32);
+        self.p.stx(Size::H, R10, dst, R4);
+        self.emit_unpark();
     }
 
     /// Stores the low `len` (1 or 2) bytes of number `r` big-endian at stack `dst`.

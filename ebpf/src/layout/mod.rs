@@ -59,6 +59,12 @@ pub const IN_PORTS_ENTRIES: u32 = 256;
 pub const UNKNOWN_IN_PORT: u32 = 0xffff;
 /// Bytes of the scratch map's value: u64 validity bits, tag count, L4 offset.
 pub const SCRATCH_BYTES: u32 = 24;
+/// Where a hash key's input length (u32) sits in the scratch value.
+pub const SCRATCH_HASH_LEN: i16 = 24;
+/// Where a hash key's CRC in progress (u32) sits in the scratch value.
+pub const SCRATCH_HASH_CRC: i16 = 28;
+/// Where a hash key's input bytes start in the scratch value.
+pub const SCRATCH_HASH_BUF: i16 = 32;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Hook {
@@ -91,6 +97,26 @@ pub enum MapRole {
     /// Per-CPU scratch the program parks its parse state in around a
     /// tuple-space search loop (see `codegen::table`); never written by drivers.
     Scratch,
+    /// The CRC-32 table of hash keys: one element of 256 u32 (host order),
+    /// [`crc32_table_value`], written by the loader before the program runs.
+    Crc32Table,
+}
+
+/// The value the `crc32` map holds: the 256 entries of zlib's reflected
+/// CRC-32 table (polynomial 0xEDB88320), u32 each in host order.
+pub fn crc32_table_value() -> Vec<u8> {
+    let mut v = Vec::with_capacity(1024);
+    for i in 0..256u32 {
+        let t = (0..8).fold(i, |c, _| {
+            if c & 1 == 1 {
+                0xEDB8_8320 ^ (c >> 1)
+            } else {
+                c >> 1
+            }
+        });
+        v.extend_from_slice(&t.to_ne_bytes());
+    }
+    v
 }
 
 /// One map to create.
@@ -148,6 +174,9 @@ pub struct ModuleLayout {
     pub in_ports_map: Option<String>,
     /// Name of the per-CPU scratch map, if the program uses one.
     pub scratch_map: Option<String>,
+    /// Name of the CRC-32 table map (hash keys on kernel targets): the
+    /// loader writes [`crc32_table_value`] at key 0.
+    pub crc32_map: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -688,14 +717,40 @@ pub fn for_module_with(module: &Module, opts: &LayoutOptions) -> ModuleLayout {
         .iter()
         .filter(|t| matches!(t.kind, TableKind::TupleSpace { .. }))
         .count();
-    let scratch_map = (opts.mask_loop && tuple_space_tables >= 2).then(|| "scratch".to_string());
+    // A hash key parks the parse state too, around its CRC loop over input
+    // bytes gathered into the scratch value (see the codegen's `emit_hash`).
+    let hash_bytes = module
+        .tables
+        .iter()
+        .filter_map(|t| t.hash_key())
+        .map(|h| h.max_bytes().div_ceil(8) * 8)
+        .max()
+        .unwrap_or(0);
+    let scratch_map = (opts.mask_loop && (tuple_space_tables >= 2 || hash_bytes > 0))
+        .then(|| "scratch".to_string());
     if let Some(name) = &scratch_map {
         maps.push(MapSpec {
             name: name.clone(),
             role: MapRole::Scratch,
             map_type: map_type::PERCPU_ARRAY,
             key_size: 4,
-            value_size: SCRATCH_BYTES,
+            value_size: if hash_bytes > 0 {
+                SCRATCH_HASH_BUF as u32 + hash_bytes
+            } else {
+                SCRATCH_BYTES
+            },
+            max_entries: 1,
+            map_flags: 0,
+        });
+    }
+    let crc32_map = (scratch_map.is_some() && hash_bytes > 0).then(|| "crc32".to_string());
+    if let Some(name) = &crc32_map {
+        maps.push(MapSpec {
+            name: name.clone(),
+            role: MapRole::Crc32Table,
+            map_type: map_type::ARRAY,
+            key_size: 4,
+            value_size: 1024,
             max_entries: 1,
             map_flags: 0,
         });
@@ -707,5 +762,6 @@ pub fn for_module_with(module: &Module, opts: &LayoutOptions) -> ModuleLayout {
         ports_map,
         in_ports_map,
         scratch_map,
+        crc32_map,
     }
 }

@@ -60,6 +60,13 @@ pub const DEFAULT_NOT_LISTED: &str = "E0309";
 pub const DUPLICATE_ACTION: &str = "E0310";
 /// A table without `actions`.
 pub const NO_ACTIONS: &str = "E0311";
+/// A hash key naming a field that cannot be hashed (`Field::hashable`), twice, or none.
+pub const HASH_FIELD: &str = "E0312";
+/// `buckets` that is not a power of two in 2..=4096.
+pub const HASH_BUCKETS: &str = "E0313";
+/// A malformed hash key: both `field` and `hash`, `buckets` without `hash`,
+/// a match kind other than exact, or two hash keys in one table.
+pub const HASH_KEY: &str = "E0314";
 
 /// A parameter type other than port, mac, ipv4, ipv6, uN (N 1..=32).
 pub const BAD_PARAM_TYPE: &str = "E0401";
@@ -114,6 +121,10 @@ pub const MISSING_ARG: &str = "E0515";
 pub const EXTRA_ARG: &str = "E0516";
 /// An entry for a table without keys (its default action always runs).
 pub const KEYLESS_ENTRY: &str = "E0517";
+/// A `hash` value in an entry that is not a bucket of the key (≥ `buckets`).
+pub const BUCKET_RANGE: &str = "E0518";
+/// `[[group.T]]` for a table without a hash key, or a group without members.
+pub const BAD_GROUP: &str = "E0519";
 
 /// E06xx: service chains (several modules run one after the other).
 /// Two modules of a chain give the same port name different ids.

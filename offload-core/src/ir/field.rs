@@ -125,6 +125,14 @@ pub enum Field {
     IcmpCode = 19,
     Icmpv6Type = 20,
     Icmpv6Code = 21,
+    /// `meta.group` (16 bits): pipeline state for the module's own use (e.g.
+    /// which ECMP group a route chose), zero when a packet arrives, written
+    /// by `set`, read by keys and copies. Never on the wire.
+    MetaGroup = 22,
+    /// The value of a table's hash key ([`super::HashKey`]): `crc32(bytes) &
+    /// (buckets - 1)`, computed when the table applies. Named `hash` in
+    /// entries; not in [`Field::ALL`] (nothing else can name it).
+    Hash = 23,
 }
 
 /// Static facts about a field.
@@ -143,12 +151,23 @@ pub struct FieldInfo {
 }
 
 macro_rules! fields {
-    ($( $f:ident => $name:literal, $h:ident, $k:ident, $w:literal, $off:literal, $wr:literal; )*) => {
+    ({ $( $f:ident => $name:literal, $h:ident, $k:ident, $w:literal, $off:literal, $wr:literal; )* }
+     hidden { $( $hf:ident => $hname:literal, $hh:ident, $hk:ident, $hw:literal, $hoff:literal, $hwr:literal; )* }) => {
         impl Field {
+            /// The catalogue: every field a module can name.
             pub const ALL: &'static [Field] = &[$(Field::$f),*];
 
             pub fn info(self) -> FieldInfo {
                 match self {
+                    $(Field::$hf => FieldInfo {
+                        field: Field::$hf,
+                        name: $hname,
+                        header: Header::$hh,
+                        kind: FieldKind::$hk,
+                        width: $hw,
+                        bit_offset: $hoff,
+                        writable: $hwr,
+                    },)*
                     $(Field::$f => FieldInfo {
                         field: Field::$f,
                         name: $name,
@@ -165,6 +184,7 @@ macro_rules! fields {
 }
 
 fields! {
+  {
     MetaInPort     => "meta.in_port",      Meta,   Port, 16, 0,   false;
     EthDst         => "eth.dst",           Eth,    Mac,  48, 0,   true;
     EthSrc         => "eth.src",           Eth,    Mac,  48, 48,  true;
@@ -187,6 +207,11 @@ fields! {
     IcmpCode       => "icmp.code",         Icmp,   Int,  8,  8,   false;
     Icmpv6Type     => "icmpv6.type",       Icmpv6, Int,  8,  0,   false;
     Icmpv6Code     => "icmpv6.code",       Icmpv6, Int,  8,  8,   false;
+    MetaGroup      => "meta.group",        Meta,   Int,  16, 0,   true;
+  }
+  hidden {
+    Hash           => "hash",              Meta,   Int,  16, 0,   false;
+  }
 }
 
 impl Field {
@@ -237,6 +262,32 @@ impl Field {
     }
     pub fn from_name(name: &str) -> Option<Field> {
         Field::ALL.iter().copied().find(|f| f.name() == name)
+    }
+    /// Whether a hash key may name this field: a header field (not `meta.*`,
+    /// which is not packet bytes) of whole bytes at a byte offset, read the
+    /// same way on every target. `Err` says why not, for the diagnostic.
+    pub fn hashable(self) -> Result<(), String> {
+        let info = self.info();
+        if info.header == Header::Meta {
+            return Err(format!(
+                "`{}` is pipeline metadata, not packet bytes; hash header fields",
+                info.name
+            ));
+        }
+        if self == Field::EthType {
+            return Err(
+                "`eth.type` is the EtherType after the VLAN tags, which the P4 targets keep \
+                 in metadata rather than a header; hash the L3/L4 fields that follow it"
+                    .into(),
+            );
+        }
+        if !info.width.is_multiple_of(8) || !info.bit_offset.is_multiple_of(8) {
+            return Err(format!(
+                "`{}` is {} bits, not whole bytes: only fields of 8, 16, 32, 48 or 128 bits can be hashed",
+                info.name, info.width
+            ));
+        }
+        Ok(())
     }
     /// Match kinds this field accepts (see the module language reference).
     pub fn allows(self, kind: super::MatchKind) -> bool {

@@ -98,9 +98,46 @@ impl fmt::Display for MatchKind {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Key {
+    /// The field matched; [`Field::Hash`] for a hash key.
     pub field: Field,
     pub kind: MatchKind,
     pub span: Span,
+    /// `Some` iff `field` is [`Field::Hash`]: what the key's value is computed from.
+    pub hash: Option<HashKey>,
+}
+
+/// The most buckets a hash key may have (a 12-bit bucket number).
+pub const MAX_HASH_BUCKETS: u32 = 4096;
+
+/// A hash key: the table matches `crc32(bytes) & (buckets - 1)`, where
+/// `bytes` is the concatenation of `fields` (network order, each its full
+/// width in bytes) as the packet holds them when the table applies; a field
+/// whose header is not valid adds no bytes. CRC-32 is zlib's (reflected
+/// polynomial 0xEDB88320, initial value and final xor 0xFFFFFFFF). See
+/// [`crate::semantics`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct HashKey {
+    /// In the order written; each passes [`Field::hashable`].
+    pub fields: Vec<Field>,
+    /// A power of two, 2..=[`MAX_HASH_BUCKETS`].
+    pub buckets: u32,
+}
+
+impl HashKey {
+    /// Headers whose fields feed the hash, in first-use order.
+    pub fn headers(&self) -> Vec<Header> {
+        let mut hs: Vec<Header> = Vec::new();
+        for f in &self.fields {
+            if !hs.contains(&f.header()) {
+                hs.push(f.header());
+            }
+        }
+        hs
+    }
+    /// The most bytes the hash reads (every header valid).
+    pub fn max_bytes(&self) -> u32 {
+        self.fields.iter().map(|f| f.width() / 8).sum()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,6 +164,10 @@ impl Table {
         self.keys
             .iter()
             .any(|k| matches!(k.kind, MatchKind::Ternary | MatchKind::Range))
+    }
+    /// The table's hash key, if it has one (at most one).
+    pub fn hash_key(&self) -> Option<&HashKey> {
+        self.keys.iter().find_map(|k| k.hash.as_ref())
     }
     pub fn lpm_key(&self) -> Option<usize> {
         self.keys.iter().position(|k| k.kind == MatchKind::Lpm)

@@ -22,6 +22,8 @@ pub struct TableRequirements {
     /// expanding ranges to prefixes (tuple-space search costs one probe each).
     pub ternary_masks: usize,
     pub counters: bool,
+    /// Bytes a hash key of this table reads at most (0: no hash key).
+    pub hash_bytes: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
@@ -51,6 +53,8 @@ pub struct Requirements {
     pub counters: bool,
     /// Sum of table sizes.
     pub total_table_size: u64,
+    /// Tables with a hash key (CRC-32 over packet fields), in file order.
+    pub hash_tables: Vec<String>,
 }
 
 impl Requirements {
@@ -61,6 +65,11 @@ impl Requirements {
             r.match_kinds.extend(kinds.iter().copied());
             r.headers
                 .extend(table.keys.iter().map(|k| k.field.header()));
+            let hash_bytes = table.hash_key().map_or(0, |h| h.max_bytes());
+            if let Some(h) = table.hash_key() {
+                r.headers.extend(h.headers());
+                r.hash_tables.push(table.name.clone());
+            }
             let key_bytes = table.keys.iter().map(|k| k.field.width().div_ceil(8)).sum();
             let param_bytes = table
                 .actions
@@ -88,6 +97,7 @@ impl Requirements {
                 param_bytes,
                 ternary_masks: masks,
                 counters: table.counters,
+                hash_bytes,
             });
         }
         for action in &module.actions {

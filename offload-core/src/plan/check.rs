@@ -27,6 +27,10 @@ pub enum Need {
     },
     ChecksumRewrite,
     VlanPushPop,
+    /// A hash key (CRC-32 over packet fields) the target cannot compute.
+    HashKey {
+        table: String,
+    },
     Helper {
         helper: Helper,
     },
@@ -190,6 +194,17 @@ fn max_masks(profile: &Profile) -> Option<u32> {
 fn check_ebpf(req: &Requirements, profile: &Profile, e: &EbpfProfile) -> Vec<Unmet> {
     let mut out = Vec::new();
     let title = &profile.title;
+    if !e.hash_keys.value {
+        for t in &req.hash_tables {
+            out.push(unmet(
+                Need::HashKey { table: t.clone() },
+                format!(
+                    "table {t} selects by a hash of packet fields (CRC-32, hash-selected groups); {title} does not compute hash keys"
+                ),
+                e.hash_keys.source.clone(),
+            ));
+        }
+    }
     // Match kinds: each table's layout needs a map type.
     for t in &req.tables {
         let ty = layout::entries_map_type(&t.match_kinds);

@@ -14,6 +14,7 @@ fn table(name: &str, kinds: &[MatchKind], size: u32) -> TableRequirements {
         param_bytes: 2,
         ternary_masks: 0,
         counters: false,
+        hash_bytes: 0,
     }
 }
 
@@ -367,4 +368,32 @@ fn every_profile_names_sources() {
             assert!(!e.map_types.source.is_empty() && !e.helpers.source.is_empty());
         }
     }
+}
+
+#[test]
+fn hash_keys_are_refused_by_the_offload_profiles_with_the_table_named() {
+    let mut r = req(vec![table("ecmp", &[MatchKind::Exact], 2)]);
+    r.hash_tables = vec!["ecmp".into()];
+    for p in [Profile::nfp(), Profile::netdevsim()] {
+        let u = check(&r, &p);
+        assert_eq!(u.len(), 1, "{u:#?}");
+        assert_eq!(
+            u[0].need,
+            Need::HashKey {
+                table: "ecmp".into()
+            }
+        );
+        assert!(
+            u[0].message.starts_with("table ecmp selects by a hash"),
+            "{}",
+            u[0].message
+        );
+        assert!(u[0].source.contains("instructions per hashed byte"));
+    }
+    for p in [Profile::kernel(), Profile::v1model(), Profile::tna()] {
+        assert!(check(&r, &p).is_empty(), "{}", p.name);
+    }
+    // The planner falls back from offload to the kernel, saying why.
+    let m = crate::spec::compile(include_str!("../../../examples/l3-router-ecmp.toml")).unwrap();
+    assert_eq!(m.requirements().hash_tables, ["ecmp"]);
 }

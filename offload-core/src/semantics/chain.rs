@@ -23,10 +23,11 @@
 //! - **Metadata.** `meta.in_port` is the chain's ingress port for every
 //!   module: it describes how the frame arrived, not a module's state, and
 //!   no primitive writes it. Nothing else carries from one module to the
-//!   next: there is no other metadata in the IR, and a module's meaning must
-//!   not depend on which module ran before it (each is written, versioned
-//!   and replaced on its own), so any per-module state a later IR adds starts
-//!   fresh in each module.
+//!   next: a module's meaning must not depend on which module ran before it
+//!   (each is written, versioned and replaced on its own), so `meta.group`
+//!   starts at 0 in each module (every backend resets it at the boundary;
+//!   `tests/diff_chain.rs` and `tests/p4_model.rs` check it), and any
+//!   per-module state a later IR adds starts fresh likewise.
 //! - **Counters.** Each module's tables keep their own counters, as if the
 //!   module ran alone; bytes are the length of the frame as it arrived *at
 //!   that module* (after earlier modules' pushes and pops).

@@ -4,7 +4,9 @@ use super::parse::{field_value, parse, Parsed};
 use super::rewrite::{self, DecTtl, Effect};
 use super::select::select;
 use super::{CounterHit, CounterSlot, Outcome, Step, Verdict};
-use crate::ir::{ActionCall, DefaultVerdict, Module, Operand, PortId, Primitive, Table, TableId};
+use crate::ir::{
+    ActionCall, DefaultVerdict, Field, Module, Operand, PortId, Primitive, Table, TableId,
+};
 
 /// One rewrite done by an action of a table.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -20,6 +22,9 @@ pub struct Trace {
     pub events: Vec<Event>,
     /// The parser's view at ingress.
     pub parsed: Parsed,
+    /// Per table with a hash key that applied: the bytes it hashed and
+    /// the bucket (`crc32(bytes) & (buckets - 1)`), in pipeline order.
+    pub hashes: Vec<(TableId, Vec<u8>, u32)>,
 }
 
 /// Runs `module` on one frame arriving on `in_port`, using each table's
@@ -35,7 +40,9 @@ pub fn run_traced(module: &Module, in_port: PortId, packet: &[u8]) -> Trace {
         parsed: ingress,
         packet: packet.to_vec(),
         in_port,
+        group: 0,
         events: Vec::new(),
+        hashes: Vec::new(),
     };
     let ingress_len = packet.len() as u64;
     let mut counters = Vec::new();
@@ -53,6 +60,11 @@ pub fn run_traced(module: &Module, in_port: PortId, packet: &[u8]) -> Trace {
                 missing,
             });
             continue;
+        }
+        if let Some(h) = table.hash_key() {
+            let bytes = super::hash::hash_input(&state.parsed, &state.packet, h);
+            let b = super::hash::crc32(&bytes) & (h.buckets - 1);
+            state.hashes.push((table.id, bytes, b));
         }
         let (slot, call) = lookup(&state, table);
         steps.push(match slot {
@@ -88,6 +100,7 @@ pub fn run_traced(module: &Module, in_port: PortId, packet: &[u8]) -> Trace {
         },
         events: state.events,
         parsed: ingress,
+        hashes: state.hashes,
     }
 }
 
@@ -96,7 +109,10 @@ fn lookup<'m>(state: &State, table: &'m Table) -> (CounterSlot, &'m ActionCall) 
     let values: Vec<u128> = table
         .keys
         .iter()
-        .map(|k| field_value(&state.parsed, &state.packet, state.in_port, k.field).unwrap_or(0))
+        .map(|k| match &k.hash {
+            Some(h) => u128::from(super::hash::bucket(&state.parsed, &state.packet, h)),
+            None => state.read(k.field).unwrap_or(0),
+        })
         .collect();
     match select(table, &values) {
         Some(i) => (CounterSlot::Entry(i), &table.entries[i].action),
@@ -108,10 +124,37 @@ struct State {
     parsed: Parsed,
     packet: Vec<u8>,
     in_port: PortId,
+    /// `meta.group`.
+    group: u16,
     events: Vec<Event>,
+    hashes: Vec<(TableId, Vec<u8>, u32)>,
 }
 
 impl State {
+    /// A field's current value: the packet's, or the pipeline's metadata.
+    fn read(&self, field: Field) -> Option<u128> {
+        match field {
+            Field::MetaGroup => Some(u128::from(self.group)),
+            _ => field_value(&self.parsed, &self.packet, self.in_port, field),
+        }
+    }
+
+    /// `set(field, value)`: into the packet, or into `meta.group`.
+    fn write(&mut self, field: Field, value: u128) -> Effect {
+        match field {
+            Field::MetaGroup => {
+                let old = u128::from(self.group);
+                self.group = (value & 0xffff) as u16;
+                Effect::Set {
+                    field,
+                    old,
+                    new: u128::from(self.group),
+                }
+            }
+            _ => rewrite::set(&self.parsed, &mut self.packet, field, value),
+        }
+    }
+
     /// Runs an action; `Some(verdict)` if it ends the pipeline.
     fn execute(&mut self, module: &Module, table: TableId, call: &ActionCall) -> Option<Verdict> {
         let Some(action) = module.actions.get(call.action.0 as usize) else {
@@ -129,12 +172,16 @@ impl State {
                 Primitive::Pass => return Some(Verdict::Pass),
                 Primitive::Tx => return Some(Verdict::Tx),
                 Primitive::Forward(op) => return Some(Verdict::Forward(PortId(arg(op) as u16))),
-                Primitive::Set { field, value } => {
-                    rewrite::set(&self.parsed, &mut self.packet, *field, arg(value))
-                }
-                Primitive::Copy { field, from } => {
-                    rewrite::copy(&self.parsed, &mut self.packet, self.in_port, *field, *from)
-                }
+                Primitive::Set { field, value } => self.write(*field, arg(value)),
+                // Zero-extended (the spec only lets integers into fields at
+                // least as wide); nothing happens without a valid source.
+                Primitive::Copy { field, from } => match self.read(*from) {
+                    Some(v) => self.write(*field, v),
+                    None => Effect::CopyIgnored {
+                        field: *field,
+                        from: *from,
+                    },
+                },
                 Primitive::DecTtl => match rewrite::dec_ttl(&self.parsed, &mut self.packet) {
                     DecTtl::Continue(e) => e,
                     DecTtl::Expired(e) => {

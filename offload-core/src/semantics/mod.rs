@@ -29,6 +29,16 @@
 //!   name is valid ([`crate::ir::Table::required_headers`]); otherwise it is
 //!   skipped (so a table keyed on `l4.*` never sees ICMP packets). A table
 //!   keyed only on `meta.*`, or with no keys, always applies.
+//! - Hash keys (`{ hash = [fields], buckets = N }`): the key's value is
+//!   `crc32(bytes) & (N - 1)`, computed when the table applies (after earlier
+//!   tables' rewrites). CRC-32 is zlib's: reflected polynomial 0xEDB88320,
+//!   initial value 0xFFFFFFFF, final xor 0xFFFFFFFF. `bytes` is each listed
+//!   field in order, its full width in network order; a field whose header
+//!   is not valid contributes no bytes (as BMv2 builds a hash's input:
+//!   invalid headers are skipped). `l4.*` are the TCP or UDP ports. A hash
+//!   key names no header the table needs: the table applies on every packet.
+//! - `meta.group` is 0 when a packet arrives; `set` writes it (masked to 16
+//!   bits) and keys and copies read it, like any field.
 //! - Entry selection within one table (the rule every backend implements):
 //!   - a table with any `ternary`/`range` key: among matching entries the highest
 //!     priority wins (priorities are unique);
@@ -79,12 +89,14 @@
 
 mod chain;
 mod exec;
+mod hash;
 mod parse;
 mod rewrite;
 mod select;
 
 pub use chain::{run_chain, run_chain_traced, ChainOutcome};
 pub use exec::{run, run_traced, Event, Trace};
+pub use hash::{bucket, crc32, hash_input};
 pub use parse::{field_value, parse, Parsed, MAX_VLAN_TAGS};
 pub use rewrite::Effect;
 pub use select::select;

@@ -169,7 +169,7 @@ pub(crate) struct FieldLoc {
 pub(crate) fn locate(parsed: &Parsed, packet_len: usize, field: Field) -> Option<FieldLoc> {
     let info = field.info();
     let (start_bit, base) = match field {
-        Field::MetaInPort => return None,
+        Field::MetaInPort | Field::MetaGroup | Field::Hash => return None,
         // The EtherType after the tags, wherever the tag stack ends.
         Field::EthType if parsed.is_valid(Header::Eth) => (0, parsed.ethertype_offset()),
         _ => (info.bit_offset, parsed.offset(info.header)?),
@@ -208,7 +208,9 @@ pub(crate) fn write_loc(packet: &mut [u8], loc: &FieldLoc, value: u128) {
 }
 
 /// The value of `field` in `packet` (right-aligned), or `None` when its
-/// header is not valid. `meta.in_port` is the ingress logical port.
+/// header is not valid. `meta.in_port` is the ingress logical port;
+/// `meta.group` and hash keys are pipeline state, not in the packet: `None`
+/// here (the pipeline reads them, see `exec`).
 pub fn field_value(parsed: &Parsed, packet: &[u8], in_port: PortId, field: Field) -> Option<u128> {
     if field == Field::MetaInPort {
         return Some(u128::from(in_port.0));

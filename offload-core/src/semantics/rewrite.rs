@@ -1,8 +1,8 @@
 //! Packet rewrites: `set` (of a value, or of another field's value) with
 //! incremental checksum updates, `dec_ttl`, `push_vlan`, `pop_vlan`. Each returns what it did as an [`Effect`].
 
-use super::parse::{field_value, locate, read_loc, write_loc, Parsed, MAX_VLAN_TAGS};
-use crate::ir::{Field, Header, PortId};
+use super::parse::{locate, read_loc, write_loc, Parsed, MAX_VLAN_TAGS};
+use crate::ir::{Field, Header};
 use crate::wire::{checksum, vlan};
 
 /// What one rewriting primitive did (for `offloadctl run` and debugging).
@@ -134,24 +134,6 @@ pub fn set(parsed: &Parsed, packet: &mut [u8], field: Field, value: u128) -> Eff
         field,
         old,
         new: value,
-    }
-}
-
-/// `set(field, from)`: `field` takes `from`'s current value, zero-extended
-/// (the spec only lets integers into fields at least as wide), through
-/// [`set`], so checksums are patched the same way. Nothing happens when
-/// `from`'s header is not valid (there is no value to copy) or `field`'s is
-/// not (as for `set`).
-pub fn copy(
-    parsed: &Parsed,
-    packet: &mut [u8],
-    in_port: PortId,
-    field: Field,
-    from: Field,
-) -> Effect {
-    match field_value(parsed, packet, in_port, from) {
-        Some(v) => set(parsed, packet, field, v),
-        None => Effect::CopyIgnored { field, from },
     }
 }
 

@@ -37,6 +37,8 @@ pub struct ModuleAst {
     pub tables: Vec<TableAst>,
     pub actions: Vec<ActionAst>,
     pub entries: Vec<EntriesAst>,
+    /// `[[group.TABLE]]` arrays, in file order.
+    pub groups: Vec<GroupsAst>,
 }
 
 #[derive(Debug, Clone)]
@@ -62,7 +64,12 @@ pub struct TableAst {
 #[derive(Debug, Clone)]
 pub struct KeyAst {
     pub span: Span,
-    pub field: Sp<String>,
+    /// `field = "ipv4.dst"`; `None` for a hash key.
+    pub field: Option<Sp<String>>,
+    /// `hash = ["ipv4.src", ...]`: a hash key over these fields.
+    pub hash: Option<Sp<Vec<Sp<String>>>>,
+    /// `buckets = 16` (hash keys only).
+    pub buckets: Option<Sp<i64>>,
     pub kind: Sp<String>,
 }
 
@@ -99,4 +106,22 @@ pub struct EntryAst {
     pub matches: Vec<(Sp<String>, Sp<Lit>)>,
     pub priority: Option<Sp<i64>>,
     pub action: Option<CallAst>,
+}
+
+/// The `[[group.TABLE]]` array of one table.
+#[derive(Debug, Clone)]
+pub struct GroupsAst {
+    pub table: Sp<String>,
+    pub groups: Vec<GroupAst>,
+}
+
+/// One hash-selected group: entries for every bucket of the table's hash
+/// key, bucket `i` running member `i mod members.len()`.
+#[derive(Debug, Clone)]
+pub struct GroupAst {
+    pub span: Span,
+    /// `match = { ... }`: the table's other keys.
+    pub matches: Vec<(Sp<String>, Sp<Lit>)>,
+    /// `members = [ call, ... ]`, with the span of the array.
+    pub members: Option<Sp<Vec<CallAst>>>,
 }

@@ -70,6 +70,24 @@ pub fn call(module: &Module, c: &ActionCall) -> String {
     format!("{} {{ {} }}", a.name, args.join(", "))
 }
 
+/// A key as written in `keys`: `{ field = "ipv4.dst", match = "lpm" }`, or
+/// `{ hash = ["ipv4.src", "ipv4.dst"], buckets = 16, match = "exact" }`.
+pub fn key(k: &crate::ir::Key) -> String {
+    match &k.hash {
+        Some(h) => format!(
+            "{{ hash = [{}], buckets = {}, match = \"{}\" }}",
+            h.fields
+                .iter()
+                .map(|f| format!("\"{f}\""))
+                .collect::<Vec<_>>()
+                .join(", "),
+            h.buckets,
+            k.kind
+        ),
+        None => format!("{{ field = \"{}\", match = \"{}\" }}", k.field, k.kind),
+    }
+}
+
 /// A key match in entry syntax, e.g. `10.0.0.0/8`, `0x10 &&& 0xf0`, `1024..2047`, `*`.
 pub fn key_match(field: Field, m: &KeyMatch) -> String {
     let ty = LitType::of_field(field);

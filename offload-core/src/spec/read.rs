@@ -7,7 +7,7 @@ use super::suggest::did_you_mean;
 use super::tree::{Key, Kind, Value};
 use crate::diag::{codes, Diagnostic, Span};
 
-const TOP_KEYS: &[&str] = &["module", "ports", "table", "action", "entry"];
+const TOP_KEYS: &[&str] = &["module", "ports", "table", "action", "entry", "group"];
 const MODULE_KEYS: &[&str] = &["name", "default"];
 const TABLE_KEYS: &[&str] = &[
     "name",
@@ -17,7 +17,8 @@ const TABLE_KEYS: &[&str] = &[
     "size",
     "counters",
 ];
-const KEY_KEYS: &[&str] = &["field", "match"];
+const KEY_KEYS: &[&str] = &["field", "hash", "buckets", "match"];
+const GROUP_KEYS: &[&str] = &["match", "members"];
 const ACTION_KEYS: &[&str] = &["params", "do"];
 const ENTRY_KEYS: &[&str] = &["match", "priority", "action"];
 
@@ -184,7 +185,56 @@ impl Reader {
                 }
             }
         }
+        if let Some((_, v)) = top.get("group") {
+            let hint = "write each group as a `[[group.TABLE]]` section";
+            if let Some(tables) = self.as_table(v, "`group`", hint) {
+                for (k, v) in tables {
+                    let Some(items) = self.as_array(v, &format!("`group.{}`", k.name), hint) else {
+                        continue;
+                    };
+                    let groups = items.iter().filter_map(|g| self.group(g)).collect();
+                    ast.groups.push(GroupsAst {
+                        table: Sp::new(k.name.clone(), k.span),
+                        groups,
+                    });
+                }
+            }
+        }
         ast
+    }
+
+    fn group(&mut self, v: &Value) -> Option<GroupAst> {
+        let hint = "write `[[group.TABLE]]` with `match = { ... }` and `members = [{ action = { ... } }, ...]`";
+        let t = self.as_table(v, "each group", hint)?;
+        let t = self.known(t, GROUP_KEYS, "a group");
+        let mut out = GroupAst {
+            span: v.span,
+            matches: Vec::new(),
+            members: None,
+        };
+        if let Some((_, m)) = t.get("match") {
+            if let Some(ms) = self.as_table(m, "`match`", hint) {
+                self.match_values(ms, None, &mut out.matches);
+            }
+        }
+        match t.get("members") {
+            Some((_, m)) => {
+                if let Some(items) = self.as_array(m, "`members`", hint) {
+                    let calls = items
+                        .iter()
+                        .filter_map(|c| self.call(c, "each member"))
+                        .collect();
+                    out.members = Some(Sp::new(calls, m.span));
+                }
+            }
+            None => self.missing(
+                v.span,
+                "this group",
+                "members",
+                "add `members = [\"name\", { name = { param = value } }, ...]`: the actions the buckets run",
+            ),
+        }
+        Some(out)
     }
 
     fn module_section(&mut self, v: &Value, ast: &mut ModuleAst) {
@@ -306,15 +356,61 @@ impl Reader {
 
     fn key(&mut self, v: &Value) -> Option<KeyAst> {
         let hint = "write a key as `{ field = \"ipv4.dst\", match = \"lpm\" }`";
+        let hash_hint = "write a hash key as `{ hash = [\"ipv4.src\", \"ipv4.dst\"], buckets = 16, match = \"exact\" }`";
         let t = self.as_table(v, "each key", hint)?;
         let t = self.known(t, KEY_KEYS, "a key");
-        let field = match t.get("field") {
-            Some((_, f)) => self.as_str(f, "`field`", hint),
-            None => {
+        let mut ok = true;
+        let hash = match t.get("hash") {
+            Some((_, h)) => match self.str_list(h, "`hash`", hash_hint) {
+                Some(l) => Some(Sp::new(l, h.span)),
+                None => {
+                    ok = false;
+                    None
+                }
+            },
+            None => None,
+        };
+        let buckets = match t.get("buckets") {
+            Some((_, b)) => {
+                let n = self.as_int(b, "`buckets`", hash_hint);
+                ok &= n.is_some();
+                n
+            }
+            None => None,
+        };
+        let field = match (t.get("field"), t.get("hash")) {
+            (Some((_, f)), None) => self.as_str(f, "`field`", hint),
+            (Some((fk, _)), Some((hk, _))) => {
+                self.push(
+                    Diagnostic::new(codes::HASH_KEY, "a key has both `field` and `hash`")
+                        .with_label(fk.span, "a field key")
+                        .with_label(hk.span, "a hash key")
+                        .with_note(
+                            "a key matches one field, or a hash of several: keep one of them",
+                        ),
+                );
+                return None;
+            }
+            (None, Some(_)) => {
+                if t.get("buckets").is_none() {
+                    self.missing(v.span, "this hash key", "buckets", hash_hint);
+                    ok = false;
+                }
+                None
+            }
+            (None, None) => {
                 self.missing(v.span, "this key", "field", hint);
                 None
             }
         };
+        if let (Some((bk, _)), None) = (t.get("buckets"), t.get("hash")) {
+            self.push(
+                Diagnostic::new(codes::HASH_KEY, "`buckets` without `hash`")
+                    .with_label(bk.span, "only a hash key has buckets")
+                    .with_note(hash_hint),
+            );
+            return None;
+        }
         let kind = match t.get("match") {
             Some((_, m)) => self.as_str(m, "`match`", "one of exact, lpm, ternary, range"),
             None => {
@@ -322,9 +418,14 @@ impl Reader {
                 None
             }
         };
+        if field.is_none() && hash.is_none() || !ok {
+            return None;
+        }
         Some(KeyAst {
             span: v.span,
-            field: field?,
+            field,
+            hash,
+            buckets,
             kind: kind?,
         })
     }

@@ -917,3 +917,117 @@ fn field_copies_and_their_errors() {
     // Still written as a literal: an IPv4 address is not a field name.
     ok(&action_src("", r#""set(ipv4.dst, 10.0.0.1)""#));
 }
+
+pub const L3_ROUTER_ECMP: &str = include_str!("../../../examples/l3-router-ecmp.toml");
+
+#[test]
+fn l3_router_ecmp_lowers_groups_to_one_entry_per_bucket() {
+    let m = ok(L3_ROUTER_ECMP);
+    let ecmp = m.table_by_name("ecmp").unwrap();
+    assert_eq!(ecmp.keys[0].field, Field::MetaGroup);
+    let h = ecmp.keys[1].hash.as_ref().expect("a hash key");
+    assert_eq!(ecmp.keys[1].field, Field::Hash);
+    assert_eq!(h.buckets, 16);
+    assert_eq!(
+        h.fields,
+        [
+            Field::Ipv4Src,
+            Field::Ipv4Dst,
+            Field::Ipv4Protocol,
+            Field::L4SrcPort,
+            Field::L4DstPort
+        ]
+    );
+    // Group 1 (3 members) then group 2 (2 members): bucket b runs member b mod n.
+    assert_eq!(ecmp.entries.len(), 32);
+    let nhop = |e: &ir::Entry| e.action.args[1];
+    for (i, e) in ecmp.entries.iter().enumerate() {
+        let (group, b) = (i / 16 + 1, i % 16);
+        assert_eq!(
+            e.matches,
+            [KeyMatch::Exact(group as u128), KeyMatch::Exact(b as u128)]
+        );
+        let n = if group == 1 { 3 } else { 2 };
+        assert_eq!(nhop(e), (b % n) as u128 + 2, "group {group} bucket {b}");
+    }
+    // What is printed back parses to the same key.
+    assert_eq!(
+        print::key(&ecmp.keys[1]),
+        r#"{ hash = ["ipv4.src", "ipv4.dst", "ipv4.protocol", "l4.src_port", "l4.dst_port"], buckets = 16, match = "exact" }"#
+    );
+}
+
+#[test]
+fn hash_key_and_group_mistakes_are_spanned() {
+    let base = |keys: &str, rest: &str| {
+        format!(
+            "[module]\nname = \"m\"\n[ports]\na = 1\n[[table]]\nname = \"t\"\nkeys = [{keys}]\n\
+             actions = [\"f\"]\ndefault_action = {{ f = {{ p = \"a\" }} }}\n\
+             [action.f]\nparams = {{ p = \"port\" }}\ndo = [\"forward(p)\"]\n{rest}"
+        )
+    };
+    let hk = r#"{ hash = ["ipv4.src"], buckets = 4, match = "exact" }"#;
+    let cases = [
+        (base(r#"{ hash = ["ipv4.dscp"], buckets = 4, match = "exact" }"#, ""), codes::HASH_FIELD, "\"ipv4.dscp\""),
+        (base(r#"{ hash = ["ipv4.src"], buckets = 3, match = "exact" }"#, ""), codes::HASH_BUCKETS, "3"),
+        (base(r#"{ hash = ["ipv4.src"], buckets = 8192, match = "exact" }"#, ""), codes::HASH_BUCKETS, "8192"),
+        (base(r#"{ hash = ["ipv4.src"], buckets = 4, match = "lpm" }"#, ""), codes::HASH_KEY, "\"lpm\""),
+        (base(r#"{ hash = ["nope.x"], buckets = 4, match = "exact" }"#, ""), codes::UNKNOWN_FIELD, "\"nope.x\""),
+        (base(hk, "[[entry.t]]\nmatch = { \"hash\" = 4 }\naction = { f = { p = \"a\" } }\n"), codes::BUCKET_RANGE, "4"),
+        (base(hk, "[[group.t]]\nmembers = []\n"), codes::BAD_GROUP, "[]"),
+        (base(r#"{ field = "ipv4.src", match = "exact" }"#, "[[group.t]]\nmembers = [\"f\"]\n"), codes::BAD_GROUP, "t"),
+        (base(hk, "[[entry.t]]\nmatch = { \"hash\" = 1 }\naction = { f = { p = \"a\" } }\n[[group.t]]\nmembers = [{ f = { p = \"a\" } }]\n"), codes::DUPLICATE_ENTRY, "[[group.t]]"),
+    ];
+    for (src, code, at) in cases {
+        let (d, text) = one(&src, code);
+        assert!(
+            text.starts_with(at),
+            "{code}: label on {text:?}, want {at:?}\n{src}"
+        );
+        let _ = d;
+    }
+}
+
+#[test]
+fn set_meta_group_and_keys_on_it_lower() {
+    let src = r#"
+[module]
+name = "g"
+[[table]]
+name = "a"
+keys = [{ field = "ipv4.dst", match = "lpm" }]
+actions = ["pick"]
+default_action = { pick = { g = 0 } }
+[[table]]
+name = "b"
+keys = [{ field = "meta.group", match = "ternary" }]
+actions = ["copy"]
+default_action = "copy"
+[action.pick]
+params = { g = "u16" }
+do = ["set(meta.group, g)"]
+[action.copy]
+do = ["set(l4.src_port, meta.group)", "set(meta.group, l4.dst_port)"]
+[[entry.b]]
+match = { "meta.group" = "0x10 &&& 0xf0" }
+priority = 1
+action = "copy"
+"#;
+    let m = ok(src);
+    assert_eq!(
+        m.action_by_name("pick").unwrap().body,
+        [Primitive::Set {
+            field: Field::MetaGroup,
+            value: Operand::Param(0)
+        }]
+    );
+    assert_eq!(
+        m.action_by_name("copy").unwrap().body[1],
+        Primitive::Copy {
+            field: Field::MetaGroup,
+            from: Field::L4DstPort
+        }
+    );
+    // meta.* is never a header a table needs.
+    assert!(m.table_by_name("b").unwrap().required_headers().is_empty());
+}

@@ -184,6 +184,8 @@ impl Spec {
         };
         match field {
             Field::MetaInPort => *in_port = PortId(v as u16),
+            // Pipeline state, not packet bytes: no frame sets them.
+            Field::MetaGroup | Field::Hash => {}
             Field::EthDst => self.dst = mac(v),
             Field::EthSrc => self.src = mac(v),
             Field::VlanVid => self.vlans = vec![(0x8100, v as u16)],

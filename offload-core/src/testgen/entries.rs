@@ -48,6 +48,8 @@ impl Pools {
                 Field::Ipv4Protocol => vec![1, 6, 17, 47],
                 Field::Ipv6NextHeader => vec![6, 17, 58, 0, 44],
                 Field::Ipv4Ttl | Field::Ipv6HopLimit => vec![0, 1, 2, 64, 255],
+                // Starts at 0; actions set small group numbers.
+                Field::MetaGroup => vec![0, 1, 2, 3],
                 _ => (0..n).map(|_| rng.bits(f.width())).collect(),
             };
             if f.kind() == crate::ir::FieldKind::Ipv4 {
@@ -252,7 +254,10 @@ fn table_entries(
             .keys
             .iter()
             .zip(&masks)
-            .map(|(k, ms)| gen_match(rng, module, k.field, k.kind, pools, ms))
+            .map(|(k, ms)| match &k.hash {
+                Some(h) => KeyMatch::Exact(u128::from(rng.below(u64::from(h.buckets)) as u32)),
+                None => gen_match(rng, module, k.field, k.kind, pools, ms),
+            })
             .collect();
         if seen.contains(&matches) {
             continue;

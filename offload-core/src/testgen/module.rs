@@ -5,8 +5,8 @@
 use super::rng::Rng;
 use crate::diag::Span;
 use crate::ir::{
-    Action, ActionCall, ActionId, DefaultVerdict, Field, FieldKind, Header, Key, MatchKind, Module,
-    Operand, Param, ParamType, Port, PortId, Primitive, Table, TableId,
+    Action, ActionCall, ActionId, DefaultVerdict, Field, FieldKind, HashKey, Header, Key,
+    MatchKind, Module, Operand, Param, ParamType, Port, PortId, Primitive, Table, TableId,
 };
 
 /// Knobs of the module generator.
@@ -176,7 +176,33 @@ fn gen_keys(rng: &mut Rng, cfg: &ModuleConfig) -> Vec<Key> {
             field,
             kind,
             span: Span::default(),
+            hash: None,
         });
+    }
+    // A hash key now and then (ECMP-style groups): a few hashable fields,
+    // few buckets so entries cover them.
+    if n > 0 && keys.len() < cfg.max_keys.max(1) && rng.chance(1, 4) {
+        let mut hashable: Vec<Field> = Field::ALL
+            .iter()
+            .copied()
+            .filter(|f| f.hashable().is_ok())
+            .collect();
+        rng.shuffle(&mut hashable);
+        hashable.truncate(rng.range(1, 5) as usize);
+        let buckets = *rng.pick(&[2u32, 2, 4, 4, 8, 16]);
+        let at = rng.below(keys.len() as u64 + 1) as usize;
+        keys.insert(
+            at,
+            Key {
+                field: Field::Hash,
+                kind: MatchKind::Exact,
+                span: Span::default(),
+                hash: Some(HashKey {
+                    fields: hashable,
+                    buckets,
+                }),
+            },
+        );
     }
     keys
 }
@@ -233,6 +259,9 @@ fn gen_action(rng: &mut Rng, cfg: &ModuleConfig, ports: &[Port], id: ActionId) -
                 let value = if rng.chance(1, 2) {
                     let ty = param_type_for(rng, field);
                     new_param(&mut params, ty)
+                } else if field == Field::MetaGroup {
+                    // Group numbers that entries match (see entries::Pools).
+                    Operand::Const(u128::from(rng.below(4)))
                 } else {
                     Operand::Const(rng.bits(field.width()))
                 };

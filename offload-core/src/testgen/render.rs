@@ -41,11 +41,7 @@ pub fn render(module: &Module) -> String {
     }
     for t in &module.tables {
         let _ = writeln!(s, "[[table]]\nname = \"{}\"", t.name);
-        let keys: Vec<String> = t
-            .keys
-            .iter()
-            .map(|k| format!("{{ field = \"{}\", match = \"{}\" }}", k.field, k.kind))
-            .collect();
+        let keys: Vec<String> = t.keys.iter().map(print::key).collect();
         let _ = writeln!(s, "keys = [{}]", keys.join(", "));
         let actions: Vec<String> = t
             .actions

@@ -95,7 +95,7 @@ fn frames_cover_the_shapes_and_hit_entries() {
     let mut bump = |k: &'static str| *stats.entry(k).or_default() += 1;
     let (mut aimed, mut hit_aimed) = (0usize, 0usize);
     let mut lengths = std::collections::BTreeSet::new();
-    for seed in 0..60u64 {
+    for seed in 0..80u64 {
         let m = case(seed).unwrap().module;
         for f in frames(seed, &m, 200) {
             let b = &f.bytes;
@@ -248,4 +248,65 @@ fn generated_chains_fuse_and_have_every_length() {
     }
     assert_eq!(lengths.into_iter().collect::<Vec<_>>(), [1, 2, 3, 4]);
     assert!(portless > 0);
+}
+
+#[test]
+fn hash_keys_and_meta_group_are_generated_and_their_entries_hit() {
+    use crate::ir::Field;
+    let mut buckets = std::collections::BTreeSet::new();
+    let (mut hash_tables, mut group_keys, mut group_writes) = (0, 0, 0);
+    let (mut hash_hits, mut group_hits, mut hashed_fields) = (0, 0, 0);
+    for seed in 0..300u64 {
+        let m = case(seed).unwrap().module;
+        for t in &m.tables {
+            if let Some(h) = t.hash_key() {
+                hash_tables += 1;
+                buckets.insert(h.buckets);
+                hashed_fields += h.fields.len();
+                assert!(h.fields.iter().all(|f| f.hashable().is_ok()), "{h:?}");
+            }
+            group_keys += usize::from(t.keys.iter().any(|k| k.field == Field::MetaGroup));
+        }
+        for a in &m.actions {
+            group_writes += a
+                .body
+                .iter()
+                .filter(|p| {
+                    matches!(
+                        p,
+                        Primitive::Set {
+                            field: Field::MetaGroup,
+                            ..
+                        } | Primitive::Copy {
+                            field: Field::MetaGroup,
+                            ..
+                        }
+                    )
+                })
+                .count();
+        }
+        for f in frames(seed, &m, 40) {
+            let out = semantics::run(&m, f.in_port, &f.bytes);
+            for s in &out.steps {
+                if let Step::Hit { table, .. } = s {
+                    let t = m.table(*table);
+                    hash_hits += usize::from(t.hash_key().is_some());
+                    group_hits += usize::from(t.keys.iter().any(|k| k.field == Field::MetaGroup));
+                }
+            }
+        }
+    }
+    eprintln!(
+        "hash tables {hash_tables} (buckets {buckets:?}, {hashed_fields} fields), hits {hash_hits}; \
+         meta.group keys {group_keys}, writes {group_writes}, hits {group_hits}"
+    );
+    assert!(
+        hash_tables > 50 && buckets.len() >= 4,
+        "{hash_tables} {buckets:?}"
+    );
+    assert!(group_keys > 20 && group_writes > 20);
+    assert!(
+        hash_hits > 200 && group_hits > 50,
+        "{hash_hits} {group_hits}"
+    );
 }

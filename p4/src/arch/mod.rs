@@ -248,6 +248,55 @@ impl Arch {
         }
     }
 
+    /// The extern instance a hash key needs (TNA: one `Hash` per use).
+    pub(crate) fn hash_local(self, name: &str) -> Option<Local> {
+        match self {
+            Arch::V1model => None,
+            Arch::Tna => Some(Local::Instance {
+                ty: "Hash<bit<32>>".into(),
+                args: vec![Expr::Raw("HashAlgorithm_t.CRC32".into())],
+                name: name.into(),
+                comment: None,
+            }),
+        }
+    }
+
+    /// `out = crc32(fields) & (buckets - 1)` (`out` is 16 bits), over
+    /// fields the caller knows to be valid (see `lower::hash_leaves`).
+    /// v1model: `hash()`, which BMv2 computes as base + crc32 % max with
+    /// zlib's CRC-32; TNA: `Hash.get()` of this leaf's instance.
+    pub(crate) fn hash_stmt(
+        self,
+        out: &str,
+        instance: &str,
+        fields: Vec<Expr>,
+        buckets: u32,
+    ) -> Stmt {
+        match self {
+            Arch::V1model => Stmt::Call(e::call(
+                "hash",
+                vec![
+                    e::path(out),
+                    Expr::Raw("HashAlgorithm.crc32".into()),
+                    e::int(16, 0),
+                    Expr::List(fields),
+                    e::int(32, u128::from(buckets)),
+                ],
+            )),
+            Arch::Tna => Stmt::Assign(
+                e::path(out),
+                e::cast(
+                    16,
+                    e::bin(
+                        "&",
+                        e::call(format!("{instance}.get"), vec![Expr::List(fields)]),
+                        e::int(32, u128::from(buckets - 1)),
+                    ),
+                ),
+            ),
+        }
+    }
+
     /// A direct counter instance for a table and its table property.
     pub(crate) fn direct_counter(self, name: &str) -> Local {
         match self {

@@ -192,4 +192,7 @@ pub(super) const BUILTINS: &[&str] = &[
     "packets_and_bytes",
     "V1Switch",
     "NoAction",
+    "hash",
+    "HashAlgorithm",
+    "crc32",
 ];

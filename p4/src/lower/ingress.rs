@@ -154,11 +154,34 @@ pub(super) fn ingress(ctx: &Ctx) -> Result<Item, P4Error> {
             }
             actions.push(p4_action(ctx, t, module.action(a), &name)?);
         }
+        if let Some(h) = t.hash_key() {
+            let (_, leaves) = super::hash_leaves(h);
+            for (i, (_, list)) in leaves.iter().enumerate() {
+                if list.is_empty() {
+                    continue;
+                }
+                if let Some(l) = ctx.arch.hash_local(&format!("{tn}_hash_{i}")) {
+                    locals.push(l);
+                }
+            }
+        }
         let dname = ctx.names.table_actions[&(t.id, t.default_action.action)].clone();
         let keys_doc: Vec<String> = t
             .keys
             .iter()
-            .map(|k| format!("{} {}", k.field.name(), k.kind.name()))
+            .map(|k| match &k.hash {
+                Some(h) => format!(
+                    "hash of {} into {} buckets {}",
+                    h.fields
+                        .iter()
+                        .map(|f| f.name())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    h.buckets,
+                    k.kind.name()
+                ),
+                None => format!("{} {}", k.field.name(), k.kind.name()),
+            })
             .collect();
         tables.push(TableDecl {
             name: tn.clone(),
@@ -217,6 +240,64 @@ pub(super) fn ingress(ctx: &Ctx) -> Result<Item, P4Error> {
     }))
 }
 
+/// The hash key's bucket into `meta.hash`: a tree of validity tests with
+/// one hash per leaf over exactly the valid headers' fields (see
+/// [`super::hash_leaves`]).
+fn hash_tree(ctx: &Ctx, tn: &str, h: &offload_core::ir::HashKey) -> Vec<Stmt> {
+    let (atoms, leaves) = super::hash_leaves(h);
+    let leaf = |i: usize| -> Vec<Stmt> {
+        let list = &leaves[i].1;
+        if list.is_empty() {
+            vec![Stmt::Assign(e::path("meta.hash"), e::int(16, 0))]
+        } else {
+            vec![ctx.arch.hash_stmt(
+                "meta.hash",
+                &format!("{tn}_hash_{i}"),
+                list.clone(),
+                h.buckets,
+            )]
+        }
+    };
+    // Leaves are in the order the combinations were built: per header,
+    // "valid" before "not valid"; walk the same order as nested ifs.
+    fn node(
+        atoms: &[&'static str],
+        depth: usize,
+        valid: Vec<&'static str>,
+        leaves: &[super::HashLeaf],
+        leaf: &dyn Fn(usize) -> Vec<Stmt>,
+    ) -> Vec<Stmt> {
+        if depth == atoms.len() {
+            let i = leaves
+                .iter()
+                .position(|(v, _)| {
+                    let mut a = v.clone();
+                    let mut b = valid.clone();
+                    a.sort();
+                    b.sort();
+                    a == b
+                })
+                .expect("every reachable combination is a leaf");
+            return leaf(i);
+        }
+        let a = atoms[depth];
+        let with: Vec<&'static str> = valid.iter().copied().chain([a]).collect();
+        let possible = leaves
+            .iter()
+            .any(|(v, _)| with.iter().all(|x| v.contains(x)));
+        let without = node(atoms, depth + 1, valid.clone(), leaves, leaf);
+        if !possible {
+            return without;
+        }
+        vec![Stmt::If {
+            cond: e::valid(&format!("hdr.{a}")),
+            then: node(atoms, depth + 1, with, leaves, leaf),
+            otherwise: without,
+        }]
+    }
+    node(&atoms, 0, Vec::new(), &leaves, &leaf)
+}
+
 fn apply_block(ctx: &Ctx) -> Result<Vec<Stmt>, P4Error> {
     let module = ctx.module;
     let mut out = Vec::new();
@@ -261,6 +342,11 @@ fn apply_block(ctx: &Ctx) -> Result<Vec<Stmt>, P4Error> {
                 k + 1,
                 seg.module
             )));
+            // Each module of a chain starts with meta.group = 0
+            // (semantics::chain), though one pipeline holds them all.
+            if k > 0 && super::uses_group(module) {
+                out.push(Stmt::Assign(e::path("meta.group"), e::int(16, 0)));
+            }
         }
         for t in &module.tables[seg.tables.clone()] {
             let tn = &ctx.names.tables[&t.id];
@@ -270,6 +356,18 @@ fn apply_block(ctx: &Ctx) -> Result<Vec<Stmt>, P4Error> {
                 cond = e::and(cond, valid_expr(*h));
             }
             let mut body = Vec::new();
+            if let Some(h) = t.hash_key() {
+                body.push(Stmt::Comment(format!(
+                    "hash key: crc32({}) & {}, over the fields of valid headers only",
+                    h.fields
+                        .iter()
+                        .map(|f| f.name())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    h.buckets - 1,
+                )));
+                body.extend(hash_tree(ctx, tn, h));
+            }
             let deferred: Vec<&Action> = table_action_ids(t)
                 .into_iter()
                 .map(|a| module.action(a))

@@ -273,6 +273,14 @@ fn choose_names(module: &Module, arch: Arch) -> Result<Names, P4Error> {
             let n = format!("{}_miss_counter", names::ident(&t.name));
             ns.claim(&format!("miss counter of table {}", t.name), n)?;
         }
+        if let (Some(h), Arch::Tna) = (t.hash_key(), arch) {
+            for (i, (_, list)) in hash_leaves(h).1.iter().enumerate() {
+                if !list.is_empty() {
+                    let n = format!("{}_hash_{i}", names::ident(&t.name));
+                    ns.claim(&format!("hash of table {}", t.name), n)?;
+                }
+            }
+        }
     }
     let mut actions = BTreeMap::new();
     let mut params = BTreeMap::new();
@@ -597,6 +605,20 @@ pub(crate) fn meta_fields(ctx: &Ctx) -> Vec<FieldDecl> {
         fc(b(3), "verdict", "VERDICT_*"),
         fc(pt.clone(), "out_port", "for VERDICT_FORWARD"),
     ];
+    if uses_group(ctx.module) {
+        v.push(fc(
+            b(16),
+            "group",
+            "meta.group: 0 at ingress, set by actions",
+        ));
+    }
+    if ctx.module.tables.iter().any(|t| t.hash_key().is_some()) {
+        v.push(fc(
+            b(16),
+            "hash",
+            "a hash key's bucket, computed before its table applies",
+        ));
+    }
     if ctx.module.actions.iter().any(|a| ctx.has_deferred(a)) {
         v.push(fc(
             b(8),
@@ -724,7 +746,117 @@ pub(crate) fn field_path(f: Field) -> &'static str {
         Field::IcmpCode => "hdr.icmp.icmp_code",
         Field::Icmpv6Type => "hdr.icmpv6.icmp_type",
         Field::Icmpv6Code => "hdr.icmpv6.icmp_code",
+        Field::MetaGroup => "meta.group",
+        Field::Hash => "meta.hash",
     }
+}
+
+/// One combination of valid P4 headers and the hash list it gives.
+pub(crate) type HashLeaf = (Vec<&'static str>, Vec<Expr>);
+
+/// A hash key's input, per combination of header validity: p4c-bm2-ss
+/// copies the fields of a `hash()` list into temporaries (seen with p4c
+/// 1.2.4.8), so BMv2's rule of leaving out invalid headers' fields never
+/// applies to them, and what Tofino does is not known. So the generated code
+/// decides validity itself: one `if` per P4 header the key reads (`l4.*`
+/// reads `tcp` or `udp`), and in each leaf a hash over exactly the fields
+/// of the valid headers, the reference's bytes on any target. Leaves: the
+/// set of valid headers and the field list (empty: no bytes, bucket 0).
+pub(crate) fn hash_leaves(h: &offload_core::ir::HashKey) -> (Vec<&'static str>, Vec<HashLeaf>) {
+    use offload_core::ir::Header as H;
+    // The P4 headers a field can come from, in first-use order.
+    let atoms_of = |f: Field| -> Vec<&'static str> {
+        match f.header() {
+            H::L4 => vec!["tcp", "udp"],
+            H::Eth => vec!["eth"],
+            H::Ipv4 => vec!["ipv4"],
+            H::Ipv6 => vec!["ipv6"],
+            H::Tcp => vec!["tcp"],
+            H::Udp => vec!["udp"],
+            H::Icmp => vec!["icmp"],
+            H::Icmpv6 => vec!["icmpv6"],
+            H::Vlan => vec!["vlan"],
+            H::Meta => vec![],
+        }
+    };
+    let mut atoms: Vec<&'static str> = Vec::new();
+    for f in &h.fields {
+        for a in atoms_of(*f) {
+            if !atoms.contains(&a) {
+                atoms.push(a);
+            }
+        }
+    }
+    // Headers that are never valid together (the parser takes one branch).
+    let clash = |a: &str, b: &str| {
+        let pair = |x: &str, y: &str| (a == x && b == y) || (a == y && b == x);
+        pair("tcp", "udp")
+            || pair("ipv4", "ipv6")
+            || pair("icmp", "icmpv6")
+            || ["tcp", "udp"]
+                .iter()
+                .any(|l| pair(l, "icmp") || pair(l, "icmpv6"))
+            || pair("ipv4", "icmpv6")
+            || pair("ipv6", "icmp")
+    };
+    let mut combos: Vec<Vec<&'static str>> = vec![Vec::new()];
+    for a in &atoms {
+        let mut next = Vec::new();
+        for c in combos {
+            if !c.iter().any(|x| clash(x, a)) {
+                let mut with = c.clone();
+                with.push(*a);
+                next.push(with);
+            }
+            next.push(c);
+        }
+        combos = next;
+    }
+    let leaves = combos
+        .into_iter()
+        .map(|valid| {
+            let mut list = Vec::new();
+            for f in &h.fields {
+                let port = match f {
+                    Field::L4SrcPort => Some("src_port"),
+                    Field::L4DstPort => Some("dst_port"),
+                    _ => None,
+                };
+                match port {
+                    Some(p) => {
+                        if let Some(l4) = ["tcp", "udp"].into_iter().find(|x| valid.contains(x)) {
+                            list.push(e::path(format!("hdr.{l4}.{p}")));
+                        }
+                    }
+                    None => {
+                        if atoms_of(*f).iter().all(|a| valid.contains(a)) {
+                            list.push(field_expr(*f));
+                        }
+                    }
+                }
+            }
+            (valid, list)
+        })
+        .collect();
+    (atoms, leaves)
+}
+
+/// Whether the module reads or writes `meta.group`.
+pub(crate) fn uses_group(module: &Module) -> bool {
+    module
+        .tables
+        .iter()
+        .any(|t| t.keys.iter().any(|k| k.field == Field::MetaGroup))
+        || module.actions.iter().flat_map(|a| &a.body).any(|p| {
+            matches!(
+                p,
+                Primitive::Set {
+                    field: Field::MetaGroup,
+                    ..
+                }
+            ) || matches!(p, Primitive::Copy { field, from }
+                    if *field == Field::MetaGroup || *from == Field::MetaGroup)
+        })
 }
 
 /// The P4 condition "this module header is valid".
@@ -824,6 +956,7 @@ fn naming_map(ctx: &Ctx) -> NamingMap {
             .collect(),
         fields: Field::ALL
             .iter()
+            .filter(|f| **f != Field::MetaGroup || uses_group(ctx.module))
             .map(|f| FieldName {
                 module: f.name().to_string(),
                 p4: field_path(*f).to_string(),

@@ -2,6 +2,7 @@
 //! with etherparse (an independent implementation) and checked with it.
 
 mod chain;
+mod hash;
 mod parsing;
 mod pipeline;
 mod props;
@@ -84,6 +85,7 @@ impl Mb {
                     field: *f,
                     kind: *k,
                     span: Span::default(),
+                    hash: None,
                 })
                 .collect(),
             actions,

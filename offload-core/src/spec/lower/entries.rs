@@ -4,7 +4,23 @@ use super::*;
 
 impl Lowerer<'_> {
     pub(super) fn entries(&mut self, ast: &ModuleAst) {
-        for group in &ast.entries {
+        // `[[group.T]]` sections become entries of T, after its `[[entry.T]]`.
+        let mut lists: Vec<EntriesAst> = ast.entries.clone();
+        let before = self.diags.len();
+        for g in &ast.groups {
+            let expanded = self.expand_groups(ast, g);
+            if expanded.is_empty() {
+                continue;
+            }
+            match lists.iter_mut().find(|l| l.table.value == g.table.value) {
+                Some(l) => l.entries.extend(expanded),
+                None => lists.push(EntriesAst {
+                    table: g.table.clone(),
+                    entries: expanded,
+                }),
+            }
+        }
+        for group in &lists {
             if self.saturated() {
                 break;
             }
@@ -86,6 +102,115 @@ impl Lowerer<'_> {
                 }
             }
         }
+        // A group's buckets share its span and members: a mistake in one is
+        // the same mistake in the others, reported once.
+        if !ast.groups.is_empty() {
+            let mut tail: Vec<Diagnostic> = Vec::new();
+            for d in self.diags.drain(before..) {
+                if !tail.contains(&d) {
+                    tail.push(d);
+                }
+            }
+            self.diags.extend(tail);
+        }
+    }
+
+    /// The entries a table's groups stand for: per group, one entry per
+    /// bucket of the table's hash key, bucket `i` running member `i mod n`.
+    fn expand_groups(&mut self, ast: &ModuleAst, g: &GroupsAst) -> Vec<EntryAst> {
+        let Some(t) = self.tables.iter().find(|t| t.name == g.table.value) else {
+            if !ast
+                .tables
+                .iter()
+                .any(|t| t.name.as_ref().is_some_and(|n| n.value == g.table.value))
+            {
+                let mut d = Diagnostic::new(
+                    codes::UNKNOWN_TABLE,
+                    format!("groups for unknown table `{}`", g.table.value),
+                )
+                .with_label(g.table.span, "no [[table]] has this name");
+                if let Some(best) =
+                    did_you_mean(&g.table.value, self.tables.iter().map(|t| t.name.as_str()))
+                {
+                    d = d.with_note(format!("did you mean `{best}`?"));
+                }
+                let names: Vec<&str> = self.tables.iter().map(|t| t.name.as_str()).collect();
+                self.push(d.with_note(format!("tables: {}", names.join(", "))));
+            }
+            return Vec::new();
+        };
+        let tname = t.name.clone();
+        let Some(buckets) = t
+            .keys
+            .iter()
+            .find_map(|k| k.hash.as_ref())
+            .map(|h| h.buckets)
+        else {
+            if !t.keys_broken {
+                self.push(
+                    Diagnostic::new(codes::BAD_GROUP, format!("table `{tname}` has no hash key, so it cannot hold groups"))
+                        .with_label(g.table.span, "groups need a hash key")
+                        .with_note("add a key `{ hash = [\"ipv4.src\", \"ipv4.dst\"], buckets = 16, match = \"exact\" }`: each group is one entry per bucket"),
+                );
+            }
+            return Vec::new();
+        };
+        if t.keys
+            .iter()
+            .any(|k| matches!(k.kind, MatchKind::Ternary | MatchKind::Range))
+        {
+            self.push(
+                Diagnostic::new(codes::BAD_GROUP, format!("table `{tname}` has ternary or range keys, so its entries need priorities a group cannot give"))
+                    .with_label(g.table.span, "groups need exact or lpm keys")
+                    .with_note("match the group on exact or lpm keys, or write the bucket entries as `[[entry]]` with priorities"),
+            );
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        for group in &g.groups {
+            let Some(members) = &group.members else {
+                continue;
+            };
+            let n = members.value.len();
+            if n == 0 {
+                self.push(
+                    Diagnostic::new(codes::BAD_GROUP, "a group without members")
+                        .with_label(members.span, "empty")
+                        .with_note("list the actions the buckets run, e.g. `members = [{ set_nhop = { ... } }, { set_nhop = { ... } }]`"),
+                );
+                continue;
+            }
+            if n > buckets as usize {
+                self.push(
+                    Diagnostic::new(codes::BAD_GROUP, format!("a group of {n} members in a table of {buckets} buckets"))
+                        .with_label(members.value[buckets as usize].span, "never chosen")
+                        .with_note(format!("bucket i runs member i mod {n}: raise the hash key's `buckets` to at least {n}, or remove members")),
+                );
+                continue;
+            }
+            if let Some((k, _)) = group.matches.iter().find(|(k, _)| k.value == "hash") {
+                self.push(
+                    Diagnostic::new(codes::BAD_GROUP, "a group gives every bucket itself")
+                        .with_label(k.span, "remove `hash` here")
+                        .with_note("a group's `match` names the table's other keys; its buckets are all of `hash`'s values"),
+                );
+                continue;
+            }
+            for b in 0..buckets {
+                let mut matches = group.matches.clone();
+                matches.push((
+                    Sp::new("hash".to_string(), group.span),
+                    Sp::new(Lit::Int(i64::from(b)), group.span),
+                ));
+                out.push(EntryAst {
+                    span: group.span,
+                    matches,
+                    priority: None,
+                    action: Some(members.value[b as usize % n].clone()),
+                });
+            }
+        }
+        out
     }
 
     pub(super) fn entry(
@@ -141,6 +266,16 @@ impl Lowerer<'_> {
                     .map_err(|err| self.lit_diag(err, lit.span, Some(s))),
                 Lit::Int(n) => literal::match_from_int(*n, key.kind, ty, &self.ports, 0)
                     .map_err(|err| self.lit_diag(err, lit.span, None)),
+            };
+            let r = match (r, &key.hash) {
+                (Ok(KeyMatch::Exact(v)), Some(h)) if v >= u128::from(h.buckets) => {
+                    Err(Diagnostic::new(
+                        codes::BUCKET_RANGE,
+                        format!("bucket {v} of a hash key with {} buckets", h.buckets),
+                    )
+                    .with_label(lit.span, format!("must be 0..={}", h.buckets - 1)))
+                }
+                (r, _) => r,
             };
             match r {
                 Ok(m) => matches[ki] = Some(m),

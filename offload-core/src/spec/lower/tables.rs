@@ -50,8 +50,16 @@ impl Lowerer<'_> {
                 t.keys[MAX_KEYS].span,
             );
         }
+        let mut hash_at: Option<Span> = None;
         for k in t.keys.iter().take(MAX_KEYS) {
-            let field = self.field(&k.field.value, k.field.span);
+            let Some(kfield) = &k.field else {
+                match self.hash_key(k, name, &mut hash_at) {
+                    Some(key) => keys.push(key),
+                    None => broken = true,
+                }
+                continue;
+            };
+            let field = self.field(&kfield.value, kfield.span);
             let kind = MatchKind::from_name(&k.kind.value);
             if kind.is_none() {
                 let mut d = Diagnostic::new(
@@ -95,7 +103,7 @@ impl Lowerer<'_> {
                         codes::DUPLICATE_KEY,
                         format!("`{}` is a key twice", field.name()),
                     )
-                    .with_label(k.field.span, "second key on this field")
+                    .with_label(kfield.span, "second key on this field")
                     .with_label(prev, "first key")
                     .with_note("a field may appear once among a table's keys"),
                 );
@@ -118,6 +126,7 @@ impl Lowerer<'_> {
                 field,
                 kind,
                 span: k.span,
+                hash: None,
             });
         }
 
@@ -210,6 +219,117 @@ impl Lowerer<'_> {
             span: t.span,
             entries: Vec::new(),
         }
+    }
+
+    /// A `{ hash = [...], buckets = N, match = "exact" }` key; `None` (and
+    /// diagnostics) when any part is wrong.
+    fn hash_key(
+        &mut self,
+        k: &KeyAst,
+        table: &Sp<String>,
+        hash_at: &mut Option<Span>,
+    ) -> Option<ir::Key> {
+        let list = k.hash.as_ref()?;
+        let mut ok = true;
+        if k.kind.value != "exact" {
+            ok = false;
+            self.push(
+                Diagnostic::new(
+                    codes::HASH_KEY,
+                    format!("a hash key is matched with `exact`, not `{}`", k.kind.value),
+                )
+                .with_label(k.kind.span, "write `match = \"exact\"`")
+                .with_note("each entry of the table names one bucket of the hash (`\"hash\" = 3`)"),
+            );
+        }
+        if let Some(prev) = *hash_at {
+            self.push(
+                Diagnostic::new(
+                    codes::HASH_KEY,
+                    format!("table `{}` has two hash keys", table.value),
+                )
+                .with_label(list.span, "second hash key")
+                .with_label(prev, "first hash key")
+                .with_note("a table has at most one hash key; hash all the fields in one list"),
+            );
+            return None;
+        }
+        *hash_at = Some(list.span);
+        if list.value.is_empty() {
+            ok = false;
+            self.push(
+                Diagnostic::new(codes::HASH_FIELD, "a hash key over no fields")
+                    .with_label(list.span, "empty")
+                    .with_note("name the fields that pick the bucket, e.g. `hash = [\"ipv4.src\", \"ipv4.dst\", \"ipv4.protocol\", \"l4.src_port\", \"l4.dst_port\"]`"),
+            );
+        }
+        let mut fields: Vec<(Field, Span)> = Vec::new();
+        for f in &list.value {
+            let Some(field) = self.field(&f.value, f.span) else {
+                ok = false;
+                continue;
+            };
+            if let Err(why) = field.hashable() {
+                ok = false;
+                self.push(
+                    Diagnostic::new(
+                        codes::HASH_FIELD,
+                        format!("`{}` cannot be hashed", field.name()),
+                    )
+                    .with_label(f.span, why)
+                    .with_note("a hash key reads whole bytes of header fields: eth.src/dst, ipv4.src/dst/protocol/ttl, ipv6.src/dst/next_header/hop_limit, l4.src_port/dst_port, tcp.flags, icmp/icmpv6 type and code"),
+                );
+                continue;
+            }
+            if let Some((_, prev)) = fields.iter().find(|(x, _)| *x == field) {
+                ok = false;
+                let prev = *prev;
+                self.push(
+                    Diagnostic::new(
+                        codes::HASH_FIELD,
+                        format!("`{}` is hashed twice", field.name()),
+                    )
+                    .with_label(f.span, "second time")
+                    .with_label(prev, "first time")
+                    .with_note("name each field once"),
+                );
+                continue;
+            }
+            fields.push((field, f.span));
+        }
+        let buckets = match &k.buckets {
+            Some(b)
+                if b.value >= 2
+                    && b.value <= i64::from(ir::MAX_HASH_BUCKETS)
+                    && (b.value as u64).is_power_of_two() =>
+            {
+                b.value as u32
+            }
+            Some(b) => {
+                self.push(
+                    Diagnostic::new(
+                        codes::HASH_BUCKETS,
+                        format!("{} buckets: not a power of two from 2 to {}", b.value, ir::MAX_HASH_BUCKETS),
+                    )
+                    .with_label(b.span, "must be 2, 4, 8, ..., 4096")
+                    .with_note("the bucket is `crc32(fields) & (buckets - 1)`, the same on every target, so `buckets` is a power of two"),
+                );
+                return None;
+            }
+            None => return None,
+        };
+        if !ok {
+            return None;
+        }
+        Some(ir::Key {
+            field: Field::Hash,
+            kind: MatchKind::Exact,
+            span: k.span,
+            hash: Some(ir::HashKey {
+                fields: fields.into_iter().map(|(f, _)| f).collect(),
+                buckets,
+            }),
+        })
     }
 
     /// Arguments of a call, in parameter order. `None` if any is wrong.
