@@ -27,6 +27,7 @@
 //! | [`testrun`] | BPF_PROG_TEST_RUN, live frames, captures |
 //! | [`vmlab`] | the offload lab VM (netdevsim in QEMU) |
 //! | [`testenv`] | skip rules for kernel and P4 tests |
+//! | [`testkit_bmv2`] | `simple_switch_grpc` in a lab for the switch tests: start, compile, connect, clean up |
 //! | [`testkit_etcd`] | etcd members on loopback for the fleet tests |
 pub mod deploy;
 pub mod deployment;

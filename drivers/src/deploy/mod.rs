@@ -1,5 +1,5 @@
 //! Deploying a module on this host's interfaces, and everything after:
-//! [`apply`] (plan → compile → load → fill maps → attach, transactional and
+//! [`apply()`] (plan → compile → load → fill maps → attach, transactional and
 //! hitless when a version runs already), [`status`] (read back from the
 //! kernel, drift shown), [`runtime`] (entries at run time on every placement),
 //! [`detach`].

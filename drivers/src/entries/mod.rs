@@ -8,7 +8,7 @@
 //! - [`validate`] here: the rules the module compiler applies to file entries,
 //!   applied to runtime ones;
 //! - [`record`]: a lossless serde form, for the deployment state;
-//! - [`write`]: images → maps (batch, fallback, diffs), read-back, counters.
+//! - [`mod@write`]: images → maps (batch, fallback, diffs), read-back, counters.
 
 pub mod parse;
 pub mod record;

@@ -389,7 +389,7 @@ type PerTable = std::collections::BTreeMap<String, Vec<Entry>>;
 /// Large files (a routing table of 10^6 prefixes is ~75 MB of TOML) are cut
 /// at their `[[entry.T]]` headers and the pieces read on every CPU: the TOML
 /// parser is most of the time of an `entries load`. Cutting is exact only for
-/// files of plain headers (see [`pieces`]); others, and any file with an
+/// files of plain headers (see `pieces`); others, and any file with an
 /// error (so that the error is the one the whole file gives), are read whole.
 pub fn file(module: &Module, name: &str, source: &str) -> Result<Vec<(String, Entry)>, FileError> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());

@@ -4,7 +4,7 @@
 //! (`load::offload`: `prog_ifindex`, maps on the device), the state model
 //! does not.
 //!
-//! Prepare/commit/rollback/finish are [`deploy::apply`]'s phases; the
+//! Prepare/commit/rollback/finish are [`crate::deploy::apply()`]'s phases; the
 //! read-back decodes the kernel's maps (never our records) into entries.
 
 use crate::deploy::apply::{self, HostRequest, Staged};

@@ -9,7 +9,7 @@
 //!   entry difference is written (hitless). Otherwise the running pipeline
 //!   and entries are read for rollback, then VERIFY_AND_SAVE, one
 //!   all-or-none write of every entry into the saved pipeline, and COMMIT
-//!   (see [`swap_pipeline`]): the data plane swaps to a pipeline whose tables
+//!   (see `swap_pipeline`): the data plane swaps to a pipeline whose tables
 //!   are already full (0 packets lost in the tests; VERIFY_AND_COMMIT, whose
 //!   tables start empty, lost a few).
 //! - **rollback**: the previous pipeline and its entries back.
