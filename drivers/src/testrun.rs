@@ -133,43 +133,15 @@ pub fn run_timed(
 }
 
 /// Mean nanoseconds per run of `loaded` on `frame`, measured by the kernel
-/// over `repeat` runs in one `BPF_PROG_TEST_RUN` (for benchmarks).
+/// over `repeat` runs in one `BPF_PROG_TEST_RUN` (for benchmarks): the
+/// time of [`run_timed`] (the kernel times the runs, not the copy-out).
 pub fn time_ns(
     loaded: &Loaded,
     frame: &[u8],
     ifindex: u32,
     repeat: u32,
 ) -> Result<f64, TestRunError> {
-    use aya::programs::{SchedClassifier, TestRun, TestRunOptions, Xdp};
-    let prog = program(loaded)?;
-    let ctx = if loaded.mode.is_xdp() {
-        xdp_ctx(frame.len(), ifindex)
-    } else {
-        skb_ctx(ifindex)
-    };
-    let opts = TestRunOptions {
-        data_in: Some(frame),
-        ctx_in: Some(&ctx),
-        repeat,
-        ..Default::default()
-    };
-    let bad = |e: aya::programs::ProgramError| TestRunError::Program {
-        name: loaded.name.clone(),
-        detail: e.to_string(),
-    };
-    let r = if loaded.mode.is_xdp() {
-        <&Xdp>::try_from(prog).map_err(bad)?.test_run(opts)
-    } else {
-        <&SchedClassifier>::try_from(prog)
-            .map_err(bad)?
-            .test_run(opts)
-    };
-    let r = r.map_err(|e| TestRunError::Refused {
-        name: loaded.name.clone(),
-        len: frame.len(),
-        detail: crate::load::program::program_error_detail(&e),
-    })?;
-    Ok(r.duration.as_nanos() as f64)
+    run_timed(loaded, frame, ifindex, repeat).map(|(_, d)| d.as_nanos() as f64)
 }
 
 /// Runs an XDP program once on `frame` in live-frames mode, arriving on
