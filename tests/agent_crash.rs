@@ -13,9 +13,8 @@
 mod deploy_common;
 
 use deploy_common::traffic::loss_during;
-use deploy_common::{router_lab, RouterLab};
+use deploy_common::{routable_lab, router_lab, RouterLab};
 use std::io::{Read as _, Write as _};
-use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -123,31 +122,6 @@ fn status(state: &Path) -> (Option<i32>, serde_json::Value) {
         )
     });
     (out.status.code(), v)
-}
-
-/// A routable lab: the servers host has the MAC the module's route writes,
-/// and the uplink/servers hosts have static default routes.
-fn routable_lab(tag: &str) -> RouterLab {
-    let mut rl = router_lab(tag);
-    rl.srv = rl.lab.set_host_mac("srv", [2, 0, 0, 0, 0, 2]).unwrap();
-    rl.bak = rl.lab.set_host_mac("bak", [2, 0, 0, 0, 0, 3]).unwrap();
-    rl.lab
-        .add_route(
-            &rl.up,
-            "default",
-            Ipv4Addr::new(10, 0, 1, 1),
-            &rl.up.outer_mac,
-        )
-        .unwrap();
-    rl.lab
-        .add_route(
-            &rl.srv,
-            "default",
-            Ipv4Addr::new(192, 168, 1, 1),
-            &rl.srv.outer_mac,
-        )
-        .unwrap();
-    rl
 }
 
 fn write_deploy(rl: &RouterLab, dir: &Path, source: &str, bundle: bool) -> PathBuf {

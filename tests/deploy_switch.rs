@@ -14,7 +14,7 @@ mod deploy_common;
 
 use deploy_common::targets::{drift, running, second_version, FailingCommit};
 use deploy_common::traffic::loss_during;
-use deploy_common::{router_lab, RouterLab};
+use deploy_common::{routable_lab, RouterLab};
 use offload_core::ir::{ActionCall, Entry, KeyMatch};
 use offload_core::state::deployment::SwitchSpec;
 use offload_core::state::{self, Desired, Drift, Target, TxError};
@@ -44,26 +44,8 @@ fn setup(tag: &str) -> Option<Both> {
         return None;
     }
     let tools = offload_drivers::testenv::require_p4(tag, GrpcTools::find())?;
-    let mut rl = router_lab(tag);
     // Routable host lab too (the XDP loss figure sends real UDP through it).
-    rl.srv = rl.lab.set_host_mac("srv", [2, 0, 0, 0, 0, 2]).unwrap();
-    rl.bak = rl.lab.set_host_mac("bak", [2, 0, 0, 0, 0, 3]).unwrap();
-    rl.lab
-        .add_route(
-            &rl.up,
-            "default",
-            Ipv4Addr::new(10, 0, 1, 1),
-            &rl.up.outer_mac,
-        )
-        .unwrap();
-    rl.lab
-        .add_route(
-            &rl.srv,
-            "default",
-            Ipv4Addr::new(192, 168, 1, 1),
-            &rl.srv.outer_mac,
-        )
-        .unwrap();
+    let rl = routable_lab(tag);
     let mut sw_lab = Lab::new(&format!("{tag}sw"));
     let up = sw_lab
         .add_host("up", Ipv4Addr::new(10, 0, 1, 2), 24)
