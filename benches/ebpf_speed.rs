@@ -99,7 +99,37 @@ fn main() {
             .find(|(n, _)| n == "edge-router")
             .map(|(_, m)| m);
         match edge {
-            Some(m) if want("packets") => packet_speed(m, c_edge.as_deref(), rounds, &work),
+            Some(m) if want("packets") => {
+                packet_speed(m, &Target::xdp(), c_edge.as_deref(), rounds, &work);
+                // As `apply` builds it: counters and masks sized to the
+                // example's entries; the C built with the same room.
+                let sized = sized_target(m);
+                let c_sized = clang.as_ref().and_then(|c| {
+                    let tl = |t: &str| {
+                        let layout = codegen::layout_for(m, &sized);
+                        layout.table(m.table_by_name(t).expect("table").id).clone()
+                    };
+                    let (acl, routes) = (tl("acl"), tl("routes"));
+                    let defines = [
+                        ("MAX_MASKS", acl.mask_room()),
+                        ("ACL_COUNTERS", acl.counter_room() + 1),
+                        ("ROUTE_COUNTERS", routes.counter_room() + 1),
+                    ];
+                    println!(
+                        "\n# As `apply` builds it: sized to the example's entries ({})",
+                        defines
+                            .iter()
+                            .map(|(k, v)| format!("{k}={v}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    );
+                    c.compile_with("edge_router.c", &work.join("edge_router_sized.o"), &defines)
+                        .map_err(|e| println!("{e}"))
+                        .ok()
+                        .map(|(o, _)| o)
+                });
+                packet_speed(m, &sized, c_sized.as_deref(), rounds, &work);
+            }
             Some(_) => {}
             None => println!("\nexamples/edge-router.toml missing: parts 2-3 skipped"),
         }
@@ -249,11 +279,22 @@ impl Clang {
 
     /// Compiles once: (object bytes, wall time).
     fn compile(&self, file: &str, out: &Path) -> Result<(Vec<u8>, Duration), String> {
+        self.compile_with(file, out, &[])
+    }
+
+    /// [`Clang::compile`] with `-D` definitions.
+    fn compile_with(
+        &self,
+        file: &str,
+        out: &Path,
+        defines: &[(&str, u32)],
+    ) -> Result<(Vec<u8>, Duration), String> {
         let t = Instant::now();
-        let o = self
-            .command(file, out)
-            .output()
-            .map_err(|e| format!("running clang: {e}"))?;
+        let mut cmd = self.command(file, out);
+        for (k, v) in defines {
+            cmd.arg(format!("-D{k}={v}"));
+        }
+        let o = cmd.output().map_err(|e| format!("running clang: {e}"))?;
         let wall = t.elapsed();
         if !o.status.success() {
             return Err(format!(
@@ -675,10 +716,33 @@ fn load_ours(
     ))
 }
 
-fn packet_speed(module: &Module, c_object: Option<&[u8]>, rounds: usize, work: &Path) {
+/// The target `apply` compiles `module` for on XDP: every table's room
+/// sized to the module's own entries (see `offload_drivers::deploy`).
+fn sized_target(module: &Module) -> Target {
+    let mut target = Target::xdp();
+    let full = codegen::layout_for(module, &target);
+    target.capacities = full
+        .tables
+        .iter()
+        .map(|tl| {
+            let t = module.table(tl.table);
+            let need = tl.need(t, t.entries.iter().zip(0u32..));
+            (t.name.clone(), tl.capacity_for(t, need))
+        })
+        .collect();
+    target
+}
+
+fn packet_speed(
+    module: &Module,
+    base: &Target,
+    c_object: Option<&[u8]>,
+    rounds: usize,
+    work: &Path,
+) {
     println!("\n## 2. ns per packet under BPF_PROG_TEST_RUN (edge-router, XDP)\n");
     let mut progs: Vec<Contender> = Vec::new();
-    let (first, compiled) = match load_ours(module, &Target::xdp(), "ours", work) {
+    let (first, compiled) = match load_ours(module, base, "ours", work) {
         Ok(x) => x,
         Err(e) => {
             println!("{e}");
@@ -689,8 +753,8 @@ fn packet_speed(module: &Module, c_object: Option<&[u8]>, rounds: usize, work: &
     // The same module with the tuple-space masks probed by straight-line
     // code (the offload profiles' form) instead of the bounded loop.
     let unrolled = Target {
-        unroll_masks: !Target::xdp().unroll_masks,
-        ..Target::xdp()
+        unroll_masks: !base.unroll_masks,
+        ..base.clone()
     };
     let label = if unrolled.unroll_masks {
         "ours, unrolled masks"

@@ -62,7 +62,7 @@ fn expected_counters(
         let tl = c.layout.table(hit.table);
         let slot = match hit.slot {
             CounterSlot::Entry(e) => e as u32,
-            CounterSlot::Default => tl.default_slot,
+            CounterSlot::Default => tl.size,
         };
         let Some(map) = tl.counters_map.clone() else {
             continue;

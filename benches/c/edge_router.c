@@ -24,7 +24,18 @@
 #define ACT_ROUTE 2
 #define ACT_TO_HOST 3
 
+/* The room of the masks and counter arrays: the table sizes by default, or
+ * what offload's apply builds for the example's entries (the benchmark
+ * passes -DMAX_MASKS=… -DACL_COUNTERS=… -DROUTE_COUNTERS=…). */
+#ifndef MAX_MASKS
 #define MAX_MASKS 64
+#endif
+#ifndef ACL_COUNTERS
+#define ACL_COUNTERS 1025
+#endif
+#ifndef ROUTE_COUNTERS
+#define ROUTE_COUNTERS 65537
+#endif
 
 /* ACL key: ipv4.src (4) | ipv4.protocol (1) | l4.dst_port (2) | pad (1). */
 struct acl_key {
@@ -92,7 +103,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__type(key, __u32);
 	__type(value, struct counter);
-	__uint(max_entries, 1025);
+	__uint(max_entries, ACL_COUNTERS);
 } t0_c_acl SEC(".maps");
 
 struct {
@@ -114,7 +125,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__type(key, __u32);
 	__type(value, struct counter);
-	__uint(max_entries, 65537);
+	__uint(max_entries, ROUTE_COUNTERS);
 } t1_c_routes SEC(".maps");
 
 struct {

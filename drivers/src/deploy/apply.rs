@@ -99,6 +99,18 @@ struct Prepared {
     gen_dir: PathBuf,
     tried: Vec<(String, String)>,
     writes: BTreeMap<String, WriteReport>,
+    /// The room its program was built with.
+    room: BTreeMap<String, super::state::Room>,
+}
+
+/// The entries with their counter slots, by table, as the layout sizes them.
+type SlotRefs<'e> = BTreeMap<String, Vec<(&'e Entry, u32)>>;
+
+fn slot_refs(entries: &BTreeMap<String, Vec<(Entry, u32, bool)>>) -> SlotRefs<'_> {
+    entries
+        .iter()
+        .map(|(t, v)| (t.clone(), v.iter().map(|(e, s, _)| (e, *s)).collect()))
+        .collect()
 }
 
 /// What a commit did, to undo it.
@@ -311,6 +323,7 @@ fn compile(
     chain: Option<&offload_core::ir::chain::Fused>,
     mode: Mode,
     offload_profile: Option<&offload_core::plan::Profile>,
+    entries: &SlotRefs<'_>,
     cache: &mut BTreeMap<u8, codegen::Compiled>,
 ) -> Result<codegen::Compiled, DeployError> {
     // One build per kind of target: host XDP (native and generic), tc, offload.
@@ -322,7 +335,7 @@ fn compile(
     if let Some(c) = cache.get(&k) {
         return Ok(c.clone());
     }
-    let target = super::target_for(mode, offload_profile);
+    let target = super::sized_target(module, mode, offload_profile, entries);
     let c = match chain {
         Some(f) => codegen::compile_chain(f, &target),
         None => codegen::compile(module, &target),
@@ -369,10 +382,11 @@ fn load_first(
     cache: &mut BTreeMap<u8, codegen::Compiled>,
     reuse: &BTreeMap<String, PathBuf>,
     offload_profile: Option<&offload_core::plan::Profile>,
+    entries: &SlotRefs<'_>,
 ) -> Result<LoadedFirst, DeployError> {
     let mut tried = Vec::new();
     for &mode in modes {
-        let c = match compile(module, chain, mode, offload_profile, cache) {
+        let c = match compile(module, chain, mode, offload_profile, entries, cache) {
             Ok(c) => c,
             // The device's profile cannot hold the module: the next target.
             Err(e) if mode == Mode::Offload => {
@@ -714,6 +728,7 @@ pub fn prepare(req: HostRequest) -> Result<Staged, DeployError> {
         .map(|o| reusable_counters(sys, roots, module, o, &entries, &req))
         .unwrap_or_default();
     let mut cache = BTreeMap::new();
+    let refs = slot_refs(&entries);
     let chain = super::chain_of(&req.source, module)?;
     let mut prepared: Vec<Prepared> = Vec::new();
     let cleanup = |prepared: &[Prepared]| {
@@ -761,6 +776,7 @@ pub fn prepare(req: HostRequest) -> Result<Staged, DeployError> {
             &mut cache,
             &reuse,
             req.offload_profile.as_ref(),
+            &refs,
         )
         .and_then(|(loaded, layout, tried)| {
             let writes = fill(sys, module, &layout, &loaded, &bound, &entries, req.batch).map_err(
@@ -780,6 +796,7 @@ pub fn prepare(req: HostRequest) -> Result<Staged, DeployError> {
                 gen_dir,
                 tried,
                 writes,
+                room: super::state::room_of(module, &layout),
             })
         });
         match r {
@@ -1011,6 +1028,7 @@ impl Staged {
                 } else {
                     "kernel".to_string()
                 },
+                room: p.room.clone(),
             });
         }
         let st = State {
@@ -1059,6 +1077,20 @@ fn reusable_counters(
     let Ok(old_module) = super::module_of(old) else {
         return out;
     };
+    // The new program's layout on each placement (sized to the new
+    // entries): a pinned map is shared only if it is exactly what it declares.
+    let refs = slot_refs(entries);
+    let new_layouts: Vec<ModuleLayout> = old
+        .placements
+        .iter()
+        .map(|pl| {
+            let profile = offload_core::plan::Profile::by_name(&pl.profile);
+            codegen::layout_for(
+                module,
+                &super::sized_target(module, pl.mode, profile.as_ref(), &refs),
+            )
+        })
+        .collect();
     'tables: for t in module.tables.iter().filter(|t| t.counters) {
         let Some(ot) = old_module.table_by_name(&t.name) else {
             continue;
@@ -1085,8 +1117,7 @@ fn reusable_counters(
         if new != was {
             continue;
         }
-        for pl in &old.placements {
-            let layout = placement_layout(module, pl);
+        for (pl, layout) in old.placements.iter().zip(&new_layouts) {
             let Some(name) = layout.table(t.id).counters_map.clone() else {
                 continue 'tables;
             };

@@ -184,7 +184,35 @@ pub fn target_for(
 /// The layout of a recorded placement (its profile decides offload layouts).
 pub(crate) fn placement_layout(module: &Module, p: &state::Placement) -> ModuleLayout {
     let profile = offload_core::plan::Profile::by_name(&p.profile);
-    offload_ebpf::codegen::layout_for(module, &target_for(p.mode, profile.as_ref()))
+    let mut target = target_for(p.mode, profile.as_ref());
+    target.capacities = p.capacities();
+    offload_ebpf::codegen::layout_for(module, &target)
+}
+
+/// [`target_for`], with every table's room sized to `entries` (by table:
+/// entry and counter slot): counters and tuple-space masks get twice what
+/// the entries need instead of the table's size and the profile's bound.
+/// Creating a 65,537-slot per-CPU counter array was ~50 ms of an apply, and
+/// the verifier walks the mask loop once per mask slot.
+pub(crate) fn sized_target<'e>(
+    module: &Module,
+    mode: crate::load::Mode,
+    offload_profile: Option<&offload_core::plan::Profile>,
+    entries: &BTreeMap<String, Vec<(&'e offload_core::ir::Entry, u32)>>,
+) -> offload_ebpf::codegen::Target {
+    let mut target = target_for(mode, offload_profile);
+    let full = offload_ebpf::codegen::layout_for(module, &target);
+    target.capacities = full
+        .tables
+        .iter()
+        .map(|tl| {
+            let t = module.table(tl.table);
+            let list = entries.get(&t.name).map(Vec::as_slice).unwrap_or_default();
+            let need = tl.need(t, list.iter().map(|(e, s)| (*e, *s)));
+            (t.name.clone(), tl.capacity_for(t, need))
+        })
+        .collect();
+    target
 }
 
 pub(crate) fn table_fds<'a>(

@@ -23,6 +23,98 @@ struct Change {
     fresh: Vec<u32>,
 }
 
+/// The first table (and why) whose new entries some placement's program has
+/// no room for: more counter slots or tuple-space masks than it was built
+/// with (programs are sized to their entries, see `deploy::sized_target`).
+fn outgrown(
+    st: &State,
+    m: &Module,
+    lists: &BTreeMap<String, Vec<(Entry, u32, bool)>>,
+) -> Option<String> {
+    for pl in &st.placements {
+        let layout = placement_layout(m, pl);
+        for (tname, list) in lists {
+            let Some(t) = m.table_by_name(tname) else {
+                continue;
+            };
+            let tl = layout.table(t.id);
+            let need = tl.need(t, list.iter().map(|(e, s, _)| (e, *s)));
+            if !tl.holds(t, need) {
+                return Some(format!(
+                    "table {tname} on {}: {} counter slots / {} masks needed, the program has {} / {}",
+                    pl.iface,
+                    need.slots,
+                    need.masks,
+                    tl.counter_room(),
+                    tl.mask_room()
+                ));
+            }
+        }
+    }
+    None
+}
+
+/// Moves the running version to a program with room for `lists` (every
+/// other table keeps what it has): a hitless re-apply of the same module
+/// text on the same placements, entries keeping their counter slots and
+/// counters carried over, exactly as `apply` replaces a version. All or
+/// none: a refusal leaves the running program and its entries as they were.
+fn rebuild_with_room(
+    roots: &Roots,
+    st: &State,
+    m: &Module,
+    lists: &BTreeMap<String, Vec<(Entry, u32, bool)>>,
+    batch: bool,
+) -> Result<BTreeMap<String, WriteReport>, DeployError> {
+    let entries: BTreeMap<String, Vec<Entry>> = m
+        .tables
+        .iter()
+        .map(|t| {
+            let list = match lists.get(&t.name) {
+                Some(l) => l.iter().map(|(e, _, _)| e.clone()).collect(),
+                None => table_entries(st, &t.name)
+                    .into_iter()
+                    .map(|(e, _, _)| e)
+                    .collect(),
+            };
+            (t.name.clone(), list)
+        })
+        .collect();
+    let offload_profile = st
+        .placements
+        .iter()
+        .find(|p| p.mode == crate::load::Mode::Offload)
+        .and_then(|p| offload_core::plan::Profile::by_name(&p.profile));
+    let req = super::apply::HostRequest {
+        module: m.clone(),
+        source: st.source.clone(),
+        source_path: st.source_path.clone(),
+        on: st.placements.iter().map(|p| p.iface.clone()).collect(),
+        ports: st.ports.clone(),
+        modes: st
+            .placements
+            .first()
+            .map(|p| vec![p.mode])
+            .unwrap_or_default(),
+        iface_modes: st
+            .placements
+            .iter()
+            .map(|p| (p.iface.clone(), vec![p.mode]))
+            .collect(),
+        entries: Some(entries),
+        replace_foreign: false,
+        batch,
+        roots: roots.clone(),
+        offload_profile,
+    };
+    let mut staged = super::apply::prepare(req)?;
+    if let Err(e) = staged.commit() {
+        staged.rollback();
+        return Err(e);
+    }
+    Ok(staged.finish()?.writes)
+}
+
 fn table_entries(st: &State, table: &str) -> Vec<(Entry, u32, bool)> {
     st.tables
         .get(table)
@@ -207,6 +299,21 @@ pub fn write_reporting(
         .map(|(k, v)| (k.clone(), v.iter().map(|(e, _, _)| e.clone()).collect()))
         .collect();
     super::ports::check_bound(&m, &bound, &super::ports::used_ports(&m, &plain))?;
+    if let Some(why) = outgrown(&st, &m, &lists) {
+        phases.lap("diff");
+        on_phase("rebuild with more room");
+        tracing::info!(module = %st.module, %why, "rebuilding the program with more room");
+        let writes = rebuild_with_room(roots, &st, &m, &lists, batch)?;
+        phases.lap("rebuild with more room");
+        return Ok(EntriesReport {
+            module: st.module.clone(),
+            added: new_entries.len(),
+            deleted: 0,
+            placements: st.placements.len(),
+            writes,
+            phases: phases.0,
+        });
+    }
     let changes: Vec<Change> = lists
         .iter()
         .map(|(t, list)| Change {
@@ -420,6 +527,7 @@ pub fn set_tables(
         .map(|(k, v)| (k.clone(), v.iter().map(|(e, _, _)| e.clone()).collect()))
         .collect();
     super::ports::check_bound(&m, &bound, &super::ports::used_ports(&m, &plain))?;
+    let outgrown_by = outgrown(&st, &m, &lists);
     let mut changes = Vec::new();
     let (mut added, mut deleted) = (0, 0);
     for (t, list) in &lists {
@@ -447,6 +555,18 @@ pub fn set_tables(
             old,
             new,
             fresh,
+        });
+    }
+    if let Some(why) = outgrown_by {
+        tracing::info!(module = %st.module, %why, "rebuilding the program with more room");
+        let writes = rebuild_with_room(roots, &st, &m, &lists, batch)?;
+        return Ok(EntriesReport {
+            module: st.module.clone(),
+            added,
+            deleted,
+            placements: st.placements.len(),
+            writes,
+            phases: Vec::new(),
         });
     }
     let writes = apply_changes(roots, &st, &m, &changes, batch)?;

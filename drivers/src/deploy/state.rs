@@ -72,6 +72,60 @@ pub struct Placement {
     /// layout of the maps follows from it.
     #[serde(default = "kernel_profile")]
     pub profile: String,
+    /// The room the program was built with, per table, where less than
+    /// the table's size / the profile's mask bound (sized to the entries,
+    /// see `offload_ebpf::layout::Capacity`); absent in states written
+    /// before sizing existed: the full room.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub room: BTreeMap<String, Room>,
+}
+
+/// One table's room in a placement's program.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct Room {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counters: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub masks: Option<u32>,
+}
+
+impl Placement {
+    /// The room as the layout takes it.
+    pub fn capacities(&self) -> offload_ebpf::layout::Capacities {
+        self.room
+            .iter()
+            .map(|(t, r)| {
+                (
+                    t.clone(),
+                    offload_ebpf::layout::Capacity {
+                        counters: r.counters,
+                        masks: r.masks,
+                    },
+                )
+            })
+            .collect()
+    }
+}
+
+/// The room of each table of `layout` (what [`Placement::room`] records).
+pub fn room_of(
+    module: &offload_core::ir::Module,
+    layout: &offload_ebpf::layout::ModuleLayout,
+) -> BTreeMap<String, Room> {
+    layout
+        .tables
+        .iter()
+        .map(|tl| {
+            let t = module.table(tl.table);
+            (
+                t.name.clone(),
+                Room {
+                    counters: t.counters.then_some(tl.counter_room()),
+                    masks: (tl.mask_room() > 0).then_some(tl.mask_room()),
+                },
+            )
+        })
+        .collect()
 }
 
 fn kernel_profile() -> String {

@@ -420,8 +420,10 @@ pub fn read_counters(
     } else {
         1
     };
+    // Indexed by logical slot (the default action's is `size`, wherever the
+    // program's capacity put it in the map).
     let slots = layout.default_slot as usize + 1;
-    let mut out = vec![(0u64, 0u64); slots];
+    let mut out = vec![(0u64, 0u64); layout.size as usize + 1];
     let per_cpu = 16usize;
     let dump = match sys::map_dump_batch(sys, fd, 4, per_cpu * cpus, 4096) {
         Ok(d) => d,
@@ -436,6 +438,7 @@ pub fn read_counters(
         if slot >= slots {
             continue;
         }
+        let slot = layout.logical_slot(slot as u32) as usize;
         for c in 0..cpus {
             let o = c * per_cpu;
             out[slot].0 += u64::from_ne_bytes(v[o..o + 8].try_into().expect("8 bytes"));

@@ -335,6 +335,6 @@ fn decode_table(
         out.counters.push(count(s));
     }
     out.default = write::read_default(sys, tl, module, fds)?;
-    out.default_counter = Some(count(tl.default_slot));
+    out.default_counter = Some(count(tl.size));
     Ok(out)
 }

@@ -225,7 +225,7 @@ pub fn add_counters(c: &Compiled, want: &Outcome, into: &mut Counters) {
         let tl = c.layout.table(hit.table);
         let slot = match hit.slot {
             CounterSlot::Entry(e) => e as u32,
-            CounterSlot::Default => tl.default_slot,
+            CounterSlot::Default => tl.size,
         };
         let Some(map) = tl.counters_map.clone() else {
             continue;

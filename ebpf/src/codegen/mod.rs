@@ -53,6 +53,9 @@ pub struct Target {
     pub unroll_masks: bool,
     /// Counters in per-CPU arrays (else a shared array with atomic adds).
     pub percpu_counters: bool,
+    /// Room per table where a deployment builds with less than the full
+    /// room (counters and masks sized to its entries; empty: full room).
+    pub capacities: layout::Capacities,
     /// TEST ONLY: a deliberate generator bug. When set, every `set` of an
     /// Ethernet address writes its last byte with the lowest bit flipped, so
     /// that differential tools (`offloadctl validate`) can be shown to catch
@@ -87,6 +90,7 @@ impl Target {
             max_insns,
             unroll_masks,
             percpu_counters,
+            capacities: layout::Capacities::new(),
             test_corrupt_rewrite: false,
         }
     }
@@ -288,6 +292,7 @@ pub fn layout_for(module: &Module, target: &Target) -> ModuleLayout {
             max_masks: target.max_masks,
             percpu_counters: target.percpu_counters,
             mask_loop: !target.unroll_masks,
+            capacities: target.capacities.clone(),
         },
     )
 }

@@ -11,9 +11,9 @@
 //! | `t{N}_e_<table>` exact | HASH | key bytes, padded to 4 | [`ValueLayout`] | `size` |
 //! | `t{N}_e_<table>` lpm   | LPM_TRIE (`BPF_F_NO_PREALLOC`) | u32 prefix length + exact parts + lpm field | value | `size` |
 //! | `t{N}_e_<table>` ternary/range/mixed | HASH | mask bytes ‖ (key & mask) | value | `size × expansion` |
-//! | `t{N}_m_<table>` (tuple space only) | ARRAY | u32 index | u32 used, u32 max priority, mask bytes | `max_masks` |
+//! | `t{N}_m_<table>` (tuple space only) | ARRAY | u32 index | u32 used, u32 max priority, mask bytes | `max_masks` (or the table's [`Capacity`]) |
 //! | `t{N}_d_<table>` | ARRAY | u32 0 | the default action's value | 1 |
-//! | `t{N}_c_<table>` (counters = true) | PERCPU_ARRAY (ARRAY + atomic adds where the target has no per-CPU maps) | u32 slot | u64 packets, u64 bytes | `size + 1` (last = default action) |
+//! | `t{N}_c_<table>` (counters = true) | PERCPU_ARRAY (ARRAY + atomic adds where the target has no per-CPU maps) | u32 slot | u64 packets, u64 bytes | capacity + 1 (last = default action; capacity = `size` unless a [`Capacity`] says less) |
 //! | `ports` (module forwards) | DEVMAP (xdp) / ARRAY (tc) | u32 logical port | u32 ifindex (+ u32 program fd 0 for DEVMAP) | max port id + 1 |
 //! | `in_ports` (module reads `meta.in_port`) | HASH | u32 ifindex | u32 logical port | 256 |
 //! | `scratch` (kernel, tuple-space tables) | PERCPU_ARRAY | u32 0 | program-private | 1 |
@@ -158,9 +158,63 @@ pub struct TableLayout {
     pub masks_map: Option<String>,
     pub default_map: String,
     pub counters_map: Option<String>,
-    /// Counter slot of the default action (= table size).
+    /// Counter slot of the default action in the counters map (= the
+    /// table's counter capacity: its size unless the program was built
+    /// with less, see [`Capacity`]). State and status call it slot `size`
+    /// whatever the capacity ([`TableLayout::logical_slot`]).
     pub default_slot: u32,
+    /// The table's declared size.
+    pub size: u32,
 }
+
+/// How much of a table's declared room one program is built with. A
+/// deployment sizes counters and tuple-space masks to what its entries need
+/// (with room to grow) instead of `size` and the profile's mask bound: a
+/// 65,537-slot per-CPU counter array took ~50 ms of the kernel's time to
+/// create, and the verifier walks the mask loop once per mask slot. `None`
+/// is the full room. Entries beyond a capacity need a new program (a
+/// hitless re-apply with a larger one), never a silent miss.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub struct Capacity {
+    /// Counter slots for entries (the default action's slot comes after).
+    pub counters: Option<u32>,
+    /// Masks the tuple-space masks array holds.
+    pub masks: Option<u32>,
+}
+
+impl Capacity {
+    /// The smallest power-of-two room of at least twice `need` and at least
+    /// `floor`, never above `max`: growth doubles, so a table filled one
+    /// entry at a time is rebuilt O(log n) times.
+    pub fn room(need: u32, floor: u32, max: u32) -> u32 {
+        need.saturating_mul(2)
+            .max(floor)
+            .checked_next_power_of_two()
+            .unwrap_or(u32::MAX)
+            .min(max)
+            .max(need.min(max))
+    }
+}
+
+impl Capacity {
+    /// Counter slots a sized program has at least (a 257-slot per-CPU array
+    /// is created in well under a millisecond).
+    pub const COUNTER_FLOOR: u32 = 256;
+    /// Masks a sized program has at least.
+    pub const MASK_FLOOR: u32 = 4;
+}
+
+/// What a table's entries need of a program (see [`TableLayout::need`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Need {
+    /// One more than the highest counter slot an entry uses.
+    pub slots: u32,
+    /// Distinct tuple-space masks.
+    pub masks: u32,
+}
+
+/// Capacities by table name (absent: the full room).
+pub type Capacities = BTreeMap<String, Capacity>;
 
 /// Every map of a module.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -235,9 +289,11 @@ fn map_name(id: TableId, kind: char, table: &str) -> String {
 }
 
 impl TableLayout {
-    fn new(module: &Module, table: &Table, max_masks: u32) -> TableLayout {
+    fn new(module: &Module, table: &Table, max_masks: u32, cap: Capacity) -> TableLayout {
         let kind = if table.needs_priority() {
-            TableKind::TupleSpace { max_masks }
+            TableKind::TupleSpace {
+                max_masks: cap.masks.map_or(max_masks, |m| m.clamp(1, max_masks)),
+            }
         } else if table.lpm_key().is_some() {
             TableKind::Lpm
         } else {
@@ -257,7 +313,107 @@ impl TableLayout {
                 .then(|| map_name(id, 'm', &table.name)),
             default_map: map_name(id, 'd', &table.name),
             counters_map: table.counters.then(|| map_name(id, 'c', &table.name)),
-            default_slot: table.size,
+            default_slot: cap.counters.map_or(table.size, |c| c.min(table.size)),
+            size: table.size,
+        }
+    }
+
+    /// Counter slots entries can take in this program (slots `0..this`).
+    pub fn counter_room(&self) -> u32 {
+        self.default_slot
+    }
+
+    /// Masks the masks array holds (0: not a tuple-space table).
+    pub fn mask_room(&self) -> u32 {
+        match self.kind {
+            TableKind::TupleSpace { max_masks } => max_masks,
+            _ => 0,
+        }
+    }
+
+    /// What `entries` (each with its counter slot) need of a program:
+    /// counter slots `0..slots` and `masks` distinct tuple-space masks.
+    /// Linear in the entries; masks only (no values) for tuple space.
+    pub fn need<'e>(
+        &self,
+        table: &Table,
+        entries: impl IntoIterator<Item = (&'e Entry, u32)>,
+    ) -> Need {
+        let tuple = matches!(self.kind, TableKind::TupleSpace { .. });
+        let padded = self.key.padded as usize;
+        let mut masks: std::collections::HashSet<Vec<u8>> = Default::default();
+        let mut slots = 0u32;
+        for (e, slot) in entries {
+            slots = slots.max(slot.saturating_add(1));
+            if !tuple || e.matches.len() != table.keys.len() {
+                continue;
+            }
+            let mut combos: Vec<Vec<u8>> = vec![vec![0; padded]];
+            for part in &self.key.parts {
+                let width = table.keys[part.key_index].field.width();
+                let alts: Vec<u128> = match e.matches[part.key_index] {
+                    KeyMatch::Exact(_) => vec![prefix_mask(width, width)],
+                    KeyMatch::Lpm { prefix_len, .. } => vec![prefix_mask(width, prefix_len)],
+                    KeyMatch::Ternary { mask, .. } => vec![mask],
+                    KeyMatch::Range { lo, hi } => {
+                        let mut ms: Vec<u128> = range_to_prefixes(lo, hi, width)
+                            .into_iter()
+                            .map(|(_, m)| m)
+                            .collect();
+                        ms.sort_unstable();
+                        ms.dedup();
+                        ms
+                    }
+                };
+                let mut next = Vec::with_capacity(combos.len() * alts.len());
+                for m in &combos {
+                    for am in &alts {
+                        let mut m = m.clone();
+                        part.write(&mut m, *am);
+                        next.push(m);
+                    }
+                }
+                combos = next;
+            }
+            masks.extend(combos);
+        }
+        Need {
+            slots,
+            masks: masks.len() as u32,
+        }
+    }
+
+    /// The room a program built for `need` gets: twice what is needed (a
+    /// power of two), at least [`Capacity::COUNTER_FLOOR`] counter slots and
+    /// [`Capacity::MASK_FLOOR`] masks, never more than the full room.
+    pub fn capacity_for(&self, table: &Table, need: Need) -> Capacity {
+        Capacity {
+            counters: table
+                .counters
+                .then(|| Capacity::room(need.slots, Capacity::COUNTER_FLOOR, table.size)),
+            masks: match self.kind {
+                TableKind::TupleSpace { max_masks } => {
+                    Some(Capacity::room(need.masks, Capacity::MASK_FLOOR, max_masks))
+                }
+                _ => None,
+            },
+        }
+    }
+
+    /// Whether a program built with this layout holds `need`.
+    pub fn holds(&self, table: &Table, need: Need) -> bool {
+        (!table.counters || need.slots <= self.counter_room())
+            && (!matches!(self.kind, TableKind::TupleSpace { .. })
+                || need.masks <= self.mask_room())
+    }
+
+    /// The slot state and status use for counters-map index `physical`:
+    /// the default action's slot is `size` whatever the capacity.
+    pub fn logical_slot(&self, physical: u32) -> u32 {
+        if physical == self.default_slot {
+            self.size
+        } else {
+            physical
         }
     }
 
@@ -319,7 +475,7 @@ impl TableLayout {
                 map_type: map_type::PERCPU_ARRAY,
                 key_size: 4,
                 value_size: 16,
-                max_entries: table.size + 1,
+                max_entries: self.default_slot + 1,
                 map_flags: 0,
             });
         }
@@ -632,7 +788,7 @@ pub fn module_reads_in_port(module: &Module) -> bool {
 }
 
 /// Choices a target makes about the layout.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LayoutOptions {
     pub hook: Hook,
     /// Masks a tuple-space table can hold (size of its masks array).
@@ -643,6 +799,8 @@ pub struct LayoutOptions {
     /// Tuple-space probes run as a loop (kernel), which parks the parse
     /// state in a per-CPU scratch map; else straight-line code.
     pub mask_loop: bool,
+    /// Room per table, where less than the full room (see [`Capacity`]).
+    pub capacities: Capacities,
 }
 
 /// The layout of every map `module` needs on `hook`, tuple-space tables
@@ -655,6 +813,7 @@ pub fn for_module(module: &Module, hook: Hook, max_masks: u32) -> ModuleLayout {
             max_masks,
             percpu_counters: true,
             mask_loop: true,
+            capacities: Capacities::new(),
         },
     )
 }
@@ -665,7 +824,8 @@ pub fn for_module_with(module: &Module, opts: &LayoutOptions) -> ModuleLayout {
     let mut tables = Vec::new();
     let mut maps = Vec::new();
     for t in &module.tables {
-        let tl = TableLayout::new(module, t, max_masks);
+        let cap = opts.capacities.get(&t.name).copied().unwrap_or_default();
+        let tl = TableLayout::new(module, t, max_masks, cap);
         let mut ms = tl.maps(t);
         if !opts.percpu_counters {
             for m in &mut ms {
