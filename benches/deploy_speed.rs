@@ -166,30 +166,56 @@ fn main() {
     );
     drop(l);
 
-    // Where apply's time goes: compile, load (verifier), for edge-router.
+    // Where apply's time goes: compile, load (maps, verifier), for
+    // edge-router built with the full room (table sizes, 64 masks) and as
+    // `apply` builds it (sized to its entries), side by side.
     let er = offload_core::spec::compile(include_str!("../examples/edge-router.toml")).unwrap();
-    let mut comp = Vec::new();
-    let mut load = Vec::new();
-    for _ in 0..5 {
-        let t0 = Instant::now();
-        let c = codegen::compile(&er, &codegen::Target::xdp()).unwrap();
-        comp.push(t0.elapsed());
-        let t0 = Instant::now();
-        let l = program::load(&c.object, &c.program_name, Mode::Generic).unwrap();
-        load.push(t0.elapsed());
-        if comp.len() == 1 {
-            println!(
-                "edge-router program: {} instructions, {} maps",
-                c.program.insns.len(),
-                l.maps.len()
-            );
+    let refs: BTreeMap<String, Vec<(&offload_core::ir::Entry, u32)>> = er
+        .tables
+        .iter()
+        .map(|t| (t.name.clone(), t.entries.iter().zip(0u32..).collect()))
+        .collect();
+    let sized = deploy::sized_target(&er, Mode::Generic, None, &refs);
+    for (label, target) in [
+        ("full room", codegen::Target::xdp()),
+        ("sized to its entries", sized),
+    ] {
+        let mut comp = Vec::new();
+        let mut maps = Vec::new();
+        let mut verify = Vec::new();
+        let mut load = Vec::new();
+        for _ in 0..7 {
+            let t0 = Instant::now();
+            let c = codegen::compile(&er, &target).unwrap();
+            comp.push(t0.elapsed());
+            let t0 = Instant::now();
+            let l = program::load(&c.object, &c.program_name, Mode::Generic).unwrap();
+            load.push(t0.elapsed());
+            maps.push(l.phases.maps);
+            verify.push(l.phases.verify);
+            if comp.len() == 1 {
+                let counters: u32 = c
+                    .layout
+                    .maps
+                    .iter()
+                    .filter(|m| matches!(m.role, offload_ebpf::layout::MapRole::Counters(_)))
+                    .map(|m| m.max_entries)
+                    .sum();
+                println!(
+                    "edge-router, {label}: {} instructions, {} maps, {counters} counter slots",
+                    c.program.insns.len(),
+                    l.maps.len(),
+                );
+            }
         }
+        println!(
+            "edge-router phases, {label}: compile median {:.2} ms, load median {:.1} ms = maps {:.1} ms + verifier {:.1} ms",
+            percentile(&mut comp, 0.5).as_secs_f64() * 1e3,
+            percentile(&mut load, 0.5).as_secs_f64() * 1e3,
+            percentile(&mut maps, 0.5).as_secs_f64() * 1e3,
+            percentile(&mut verify, 0.5).as_secs_f64() * 1e3
+        );
     }
-    println!(
-        "edge-router phases: compile median {:.2} ms, load (maps + verifier) median {:.1} ms",
-        percentile(&mut comp, 0.5).as_secs_f64() * 1e3,
-        percentile(&mut load, 0.5).as_secs_f64() * 1e3
-    );
     if std::env::var("OFFLOAD_BENCH_PHASES_ONLY").is_ok() {
         return;
     }
@@ -218,6 +244,9 @@ fn main() {
     let mut first = Vec::new();
     let mut again = Vec::new();
     let mut name = String::new();
+    // Phases of each kind of apply, summed over its runs.
+    let mut first_phases = deploy::phases::PhaseTimes::default();
+    let mut again_phases = deploy::phases::PhaseTimes::default();
     for i in 0..21 {
         // Timed from the module text: compile, plan-free apply, attach.
         let t0 = Instant::now();
@@ -237,14 +266,22 @@ fn main() {
         let rep = deploy::apply(&req).unwrap();
         let d = t0.elapsed();
         name = m.name.clone();
+        let sum = |into: &mut deploy::phases::PhaseTimes| {
+            for (p, ms) in &rep.phases.0 {
+                into.add(p, Duration::from_secs_f64(ms / 1e3));
+            }
+        };
         if i % 2 == 0 && i > 0 {
             // Every other run starts from nothing: detach first (untimed).
             again.push(d);
+            sum(&mut again_phases);
             deploy::detach(&roots, Some(&name)).unwrap();
         } else if rep.placements[0].hitless {
             again.push(d);
+            sum(&mut again_phases);
         } else {
             first.push(d);
+            sum(&mut first_phases);
         }
     }
     println!(
@@ -254,6 +291,22 @@ fn main() {
         percentile(&mut again, 0.5).as_secs_f64() * 1e3,
         percentile(&mut again, 0.99).as_secs_f64() * 1e3,
         again.len()
+    );
+    let mean = |p: &deploy::phases::PhaseTimes, n: usize| {
+        deploy::phases::PhaseTimes(
+            p.0.iter()
+                .map(|(k, ms)| (*k, ms / n.max(1) as f64))
+                .collect(),
+        )
+        .line()
+    };
+    println!(
+        "  first apply, mean phases: {}",
+        mean(&first_phases, first.len())
+    );
+    println!(
+        "  hitless re-apply, mean phases: {}",
+        mean(&again_phases, again.len())
     );
     if deploy::State::load(&roots.state_file(&name))
         .unwrap()

@@ -177,6 +177,24 @@ pub fn run_live(loaded: &Loaded, frame: &[u8], ifindex: u32) -> Result<(), TestR
         .map(|_| ())
 }
 
+/// Whether this kernel runs XDP live frames (`BPF_F_TEST_XDP_LIVE_FRAMES`):
+/// `loaded` (an XDP program whose verdict for an all-zero 60-byte frame is
+/// harmless where it lands, e.g. a pass-everything program) is run once on
+/// `ifindex`. `Ok(false)` only for the kernel's EPERM (a 6.18 Firecracker
+/// build refuses live frames even to root); any other failure is an error.
+pub fn live_frames_supported(loaded: &Loaded, ifindex: u32) -> Result<bool, String> {
+    match run_live(loaded, &[0u8; 60], ifindex) {
+        Ok(()) => Ok(true),
+        Err(TestRunError::Refused { detail, .. })
+            if detail.contains("Operation not permitted") || detail.contains("os error 1)") =>
+        {
+            tracing::warn!("the kernel refuses XDP live frames (EPERM): {detail}");
+            Ok(false)
+        }
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 const ETH_P_ALL: u16 = 0x0003;
 const PACKET_AUXDATA: libc::c_int = 8;
 const TP_STATUS_VLAN_VALID: u32 = 1 << 4;

@@ -107,6 +107,7 @@ fn state_with(m: &Module, src: &str, n: usize) -> State {
             link_id: 1,
             fallbacks: vec![],
             profile: "kernel".into(),
+            room: BTreeMap::new(),
         }],
         tables: [(
             "routes".to_string(),

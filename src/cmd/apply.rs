@@ -301,6 +301,10 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
             w.batched, w.one_by_one
         );
     }
-    println!("applied in {:.1} ms", rep.elapsed.as_secs_f64() * 1e3);
+    println!(
+        "applied in {:.1} ms ({})",
+        rep.elapsed.as_secs_f64() * 1e3,
+        rep.phases.line()
+    );
     Ok(0)
 }

@@ -79,6 +79,9 @@ pub struct ApplyReport {
     /// Tables whose counters map the new version shares with the old one
     /// (unchanged slots): their totals continue without copying.
     pub shared_counters: Vec<String>,
+    /// Where the time went: checks, compile, load: maps, load: verify,
+    /// fill, pin, attach, state save (ms, summed over interfaces).
+    pub phases: super::phases::PhaseTimes,
 }
 
 mod duration_us {
@@ -383,10 +386,13 @@ fn load_first(
     reuse: &BTreeMap<String, PathBuf>,
     offload_profile: Option<&offload_core::plan::Profile>,
     entries: &SlotRefs<'_>,
+    phases: &mut super::phases::PhaseTimes,
 ) -> Result<LoadedFirst, DeployError> {
     let mut tried = Vec::new();
     for &mode in modes {
-        let c = match compile(module, chain, mode, offload_profile, entries, cache) {
+        let c = match phases.time("compile", || {
+            compile(module, chain, mode, offload_profile, entries, cache)
+        }) {
             Ok(c) => c,
             // The device's profile cannot hold the module: the next target.
             Err(e) if mode == Mode::Offload => {
@@ -419,7 +425,11 @@ fn load_first(
             }
         };
         match r {
-            Ok(l) => return Ok((l, c.layout, tried)),
+            Ok(l) => {
+                phases.add("load: maps", l.phases.maps);
+                phases.add("load: verify", l.phases.verify);
+                return Ok((l, c.layout, tried));
+            }
             Err(reason) => {
                 tracing::info!(iface, mode = %mode, %reason, "target refused; trying the next");
                 tried.push((mode.target_name().to_string(), reason));
@@ -618,6 +628,7 @@ pub struct Staged {
     committed: Vec<Committed>,
     reports: Vec<PlacementReport>,
     took_over: Vec<String>,
+    phases: super::phases::PhaseTimes,
 }
 
 /// Applies a module version; see the module docs for the steps.
@@ -700,7 +711,9 @@ pub fn prepare(req: HostRequest) -> Result<Staged, DeployError> {
         }
     }
     let gen = old.as_ref().map_or(1, |s| s.version + 1);
-    let staged = |work, reused| Staged {
+    let mut phases = super::phases::PhaseTimes::default();
+    phases.add("checks", t0.elapsed());
+    let staged = |work, reused, phases: &super::phases::PhaseTimes| Staged {
         req: req.clone(),
         t0,
         old: old.clone(),
@@ -712,6 +725,7 @@ pub fn prepare(req: HostRequest) -> Result<Staged, DeployError> {
         committed: Vec::new(),
         reports: Vec::new(),
         took_over: Vec::new(),
+        phases: phases.clone(),
     };
 
     // Same module text on the same interfaces, other bindings: a map update.
@@ -719,14 +733,15 @@ pub fn prepare(req: HostRequest) -> Result<Staged, DeployError> {
         .as_ref()
         .is_some_and(|o| o.source == req.source && o.ports != req.ports && same_placements(o, &req))
     {
-        return Ok(staged(Work::Rebind, Default::default()));
+        return Ok(staged(Work::Rebind, Default::default(), &phases));
     }
 
     // 2. Prepare.
-    let reused = old
-        .as_ref()
-        .map(|o| reusable_counters(sys, roots, module, o, &entries, &req))
-        .unwrap_or_default();
+    let reused = phases.time("checks", || {
+        old.as_ref()
+            .map(|o| reusable_counters(sys, roots, module, o, &entries, &req))
+            .unwrap_or_default()
+    });
     let mut cache = BTreeMap::new();
     let refs = slot_refs(&entries);
     let chain = super::chain_of(&req.source, module)?;
@@ -777,17 +792,20 @@ pub fn prepare(req: HostRequest) -> Result<Staged, DeployError> {
             &reuse,
             req.offload_profile.as_ref(),
             &refs,
+            &mut phases,
         )
         .and_then(|(loaded, layout, tried)| {
-            let writes = fill(sys, module, &layout, &loaded, &bound, &entries, req.batch).map_err(
-                |source| DeployError::Fill {
+            let writes = phases
+                .time("fill", || {
+                    fill(sys, module, &layout, &loaded, &bound, &entries, req.batch)
+                })
+                .map_err(|source| DeployError::Fill {
                     module: module.name.clone(),
                     iface: iface.clone(),
                     source,
-                },
-            )?;
+                })?;
             let gen_dir = roots.gen_dir(&module.name, iface, gen);
-            pin_generation(sys, &loaded, &gen_dir)?;
+            phases.time("pin", || pin_generation(sys, &loaded, &gen_dir))?;
             Ok(Prepared {
                 iface: iface.clone(),
                 ifindex,
@@ -808,7 +826,7 @@ pub fn prepare(req: HostRequest) -> Result<Staged, DeployError> {
             }
         }
     }
-    Ok(staged(Work::Full { prepared, foreign }, reused))
+    Ok(staged(Work::Full { prepared, foreign }, reused, &phases))
 }
 
 impl Staged {
@@ -834,6 +852,13 @@ impl Staged {
     /// Step 3: switch every interface to the new version. On failure the
     /// interfaces already switched are switched back before this returns.
     pub fn commit(&mut self) -> Result<(), DeployError> {
+        let t0 = Instant::now();
+        let r = self.commit_inner();
+        self.phases.add("attach", t0.elapsed());
+        r
+    }
+
+    fn commit_inner(&mut self) -> Result<(), DeployError> {
         let sys = &Kernel;
         let roots = self.req.roots.clone();
         let module = self.req.module.name.clone();
@@ -940,7 +965,8 @@ impl Staged {
     }
 
     /// Step 4: counters carried over, old generations dropped, state saved.
-    pub fn finish(self) -> Result<ApplyReport, DeployError> {
+    pub fn finish(mut self) -> Result<ApplyReport, DeployError> {
+        let t_finish = Instant::now();
         let sys = &Kernel;
         let req = &self.req;
         let module = &req.module;
@@ -961,6 +987,7 @@ impl Staged {
                     took_over: Vec::new(),
                     rebound_only: true,
                     shared_counters: Vec::new(),
+                    phases: self.phases,
                 });
             }
             Work::Full { prepared, .. } => prepared,
@@ -1042,6 +1069,7 @@ impl Staged {
             pending: None,
         };
         st.save(&state_path)?;
+        self.phases.add("state save", t_finish.elapsed());
         Ok(ApplyReport {
             module: module.name.clone(),
             version: gen,
@@ -1054,6 +1082,7 @@ impl Staged {
             took_over: self.took_over,
             rebound_only: false,
             shared_counters: reused.iter().cloned().collect(),
+            phases: self.phases,
         })
     }
 }

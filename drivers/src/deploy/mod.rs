@@ -9,6 +9,7 @@
 //! `/run/offload/<module>.json` ([`state`]).
 
 pub mod apply;
+pub mod phases;
 pub mod ports;
 pub mod runtime;
 pub mod state;
@@ -194,11 +195,11 @@ pub(crate) fn placement_layout(module: &Module, p: &state::Placement) -> ModuleL
 /// the entries need instead of the table's size and the profile's bound.
 /// Creating a 65,537-slot per-CPU counter array was ~50 ms of an apply, and
 /// the verifier walks the mask loop once per mask slot.
-pub(crate) fn sized_target<'e>(
+pub fn sized_target(
     module: &Module,
     mode: crate::load::Mode,
     offload_profile: Option<&offload_core::plan::Profile>,
-    entries: &BTreeMap<String, Vec<(&'e offload_core::ir::Entry, u32)>>,
+    entries: &BTreeMap<String, Vec<(&offload_core::ir::Entry, u32)>>,
 ) -> offload_ebpf::codegen::Target {
     let mut target = target_for(mode, offload_profile);
     let full = offload_ebpf::codegen::layout_for(module, &target);

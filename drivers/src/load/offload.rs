@@ -177,5 +177,6 @@ pub fn load_offloaded(
         info,
         maps,
         ebpf: None,
+        phases: Default::default(),
     })
 }

@@ -53,6 +53,16 @@ pub struct Loaded {
     pub maps: BTreeMap<String, LoadedMap>,
     /// aya's handle, needed to create links; `None` for hardware offload.
     pub(crate) ebpf: Option<aya::Ebpf>,
+    /// Where the load's time went.
+    pub phases: LoadPhases,
+}
+
+/// The two kernel phases of a load: creating the maps (with the object's
+/// parse, microseconds of it) and verifying the program (with its JIT).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct LoadPhases {
+    pub maps: std::time::Duration,
+    pub verify: std::time::Duration,
 }
 
 impl Loaded {
@@ -87,9 +97,11 @@ pub fn load_reusing(
             loader.map_pin_path(map.as_str(), path.as_path());
         }
     }
+    let t0 = std::time::Instant::now();
     let mut ebpf = loader.load(object).map_err(|e| LoadError::Object {
         source: Box::new(e),
     })?;
+    let maps_time = t0.elapsed();
     let available = || {
         let mut v: Vec<String> = ebpf_names(&ebpf);
         v.sort();
@@ -102,6 +114,7 @@ pub fn load_reusing(
         });
     }
     let program = ebpf.program_mut(name).expect("checked above");
+    let t1 = std::time::Instant::now();
     let refused = |e: aya::programs::ProgramError| LoadError::Refused {
         name: name.into(),
         detail: program_error_detail(&e),
@@ -132,6 +145,7 @@ pub fn load_reusing(
         name: name.into(),
         detail: format!("cannot duplicate the program descriptor: {e}"),
     })?;
+    let verify = t1.elapsed();
     let k = sys::Kernel;
     let info = sys::prog_info(&k, prog_fd.as_fd())?;
     let maps = maps_of(&k, &info)?;
@@ -142,6 +156,10 @@ pub fn load_reusing(
         info,
         maps,
         ebpf: Some(ebpf),
+        phases: LoadPhases {
+            maps: maps_time,
+            verify,
+        },
     })
 }
 

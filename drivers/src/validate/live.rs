@@ -284,6 +284,14 @@ fn inside(
     let pc = compile(&pass_all, &Target::xdp()).map_err(|e| e.to_string())?;
     let mut pass_prog = crate::load::program::load(&pc.object, &pc.program_name, Mode::Native)
         .map_err(|e| format!("pass_all: {e}"))?;
+    // Some kernels refuse BPF_F_TEST_XDP_LIVE_FRAMES even to root (EPERM:
+    // seen on a 6.18 Firecracker build): then XDP runs as tc does here,
+    // attached to in0 with frames sent from in0p — the same frames through
+    // the same program on the same interface, carried out by the driver.
+    let live_frames = match hook {
+        Hook::Xdp => testrun::live_frames_supported(&pass_prog, in0)?,
+        Hook::Tc => false,
+    };
     let mut links = Vec::new();
     let mut sinks: BTreeMap<Sink, Capture> = BTreeMap::new();
     let mut peers = vec![("in0p".to_string(), Sink::Back)];
@@ -307,8 +315,9 @@ fn inside(
             LoadError::Refused(s) => format!("refused by the target profile: {s}"),
             LoadError::Failed(s) => s,
         })?;
-    // tc: frames sent from in0p; what comes back out of in0 arrives there.
-    let sender = if hook == Hook::Tc {
+    // tc (and XDP without live frames): frames sent from in0p; what comes
+    // back out of in0 arrives there.
+    let sender = if !live_frames {
         links.push(attach(&Kernel, &mut loaded, "in0", in0).map_err(|e| e.to_string())?);
         Some(sinks.remove(&Sink::Back).ok_or("no capture on in0p")?)
     } else {
@@ -318,6 +327,11 @@ fn inside(
         setup_secs: t0.elapsed().as_secs_f64(),
         ..TargetRun::default()
     };
+    if hook == Hook::Xdp && !live_frames {
+        out.notes.push(
+            "this kernel refuses BPF_F_TEST_XDP_LIVE_FRAMES (EPERM): frames were sent from in0's veth peer into the program attached to in0".into(),
+        );
+    }
     let t1 = Instant::now();
     let caps: Vec<(Sink, &Capture)> = {
         let mut v: Vec<(Sink, &Capture)> = sinks.iter().map(|(s, c)| (*s, c)).collect();
