@@ -2,13 +2,15 @@
 //! [`apply()`] (plan → compile → load → fill maps → attach, transactional and
 //! hitless when a version runs already), [`status`] (read back from the
 //! kernel, drift shown), [`runtime`] (entries at run time on every placement),
-//! [`detach`].
+//! [`detach`]; [`linked`]: a chain linked by tail calls on one interface
+//! (one slot update per module).
 //!
 //! Layout on disk: pins under `/sys/fs/bpf/offload/<module>/<iface>/` (`link`,
 //! and `g<N>/` with the program and maps of generation N), the state in
 //! `/run/offload/<module>.json` ([`state`]).
 
 pub mod apply;
+pub mod linked;
 pub mod ports;
 pub mod runtime;
 pub mod state;

@@ -34,7 +34,13 @@ pub fn load(linked: &Linked, mode: Mode, prog_array_pin: &Path) -> Result<Loaded
     let entry = load_entry(linked, mode, prog_array_pin)?;
     let mut modules = Vec::with_capacity(linked.modules.len());
     for index in 0..linked.modules.len() {
-        modules.push(load_module(linked, index, mode, prog_array_pin)?);
+        modules.push(load_module(
+            linked,
+            index,
+            mode,
+            prog_array_pin,
+            &BTreeMap::new(),
+        )?);
     }
     let prog_array = sys::obj_get(&Kernel, prog_array_pin)?;
     Ok(LoadedLinked {
@@ -64,19 +70,23 @@ pub fn load_entry(linked: &Linked, mode: Mode, prog_array_pin: &Path) -> Result<
     Ok(entry)
 }
 
-/// Loads module `index`'s program (its pass tail-calls into the pinned array).
+/// Loads module `index`'s program (its pass tail-calls into the pinned
+/// array); `also` names more of its maps to take from pins (a new version
+/// keeping the counters of tables that did not change).
 pub fn load_module(
     linked: &Linked,
     index: usize,
     mode: Mode,
     prog_array_pin: &Path,
+    also: &BTreeMap<String, std::path::PathBuf>,
 ) -> Result<Loaded, LoadError> {
     let c = &linked.modules[index];
-    let reuse = if c.tail_call.is_some() {
+    let mut reuse = if c.tail_call.is_some() {
         reuse(prog_array_pin)
     } else {
         BTreeMap::new()
     };
+    reuse.extend(also.iter().map(|(k, v)| (k.clone(), v.clone())));
     load_reusing(&c.object, &c.program_name, mode, &reuse)
 }
 
