@@ -339,7 +339,13 @@ fn first_apply(
     // Never over a program offload did not attach (a libxdp dispatcher
     // included): it is named, and left alone.
     if let Some(p) = foreign_on(&req.iface, req.mode, None)? {
-        return Err(DeployError::Foreign {
+        if p.name == super::apply::LIBXDP_DISPATCHER {
+            return Err(DeployError::ForeignDispatcher {
+                iface: req.iface.clone(),
+                id: p.id,
+            });
+        }
+        return Err(DeployError::ForeignLinked {
             iface: req.iface.clone(),
             what: if req.mode == Mode::Tc {
                 "a tc"
@@ -663,7 +669,7 @@ pub fn reconcile(roots: &Roots, name: &str) -> Result<Vec<String>, DeployError> 
     }
     if s.link_prog_id.is_none() {
         if let Some(p) = foreign_on(&st.iface, st.mode, None)? {
-            return Err(DeployError::Foreign {
+            return Err(DeployError::ForeignLinked {
                 iface: st.iface.clone(),
                 what: if st.mode == Mode::Tc {
                     "a tc"

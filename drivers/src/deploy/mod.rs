@@ -47,6 +47,15 @@ pub enum DeployError {
         id: u32,
         name: String,
     },
+    #[error("{iface} runs libxdp's dispatcher (program id {id} \"xdp_dispatcher\"), which holds other tools' XDP programs; offload never replaces it, not even with --replace (that would remove every program in it): remove them with `xdp-loader unload {iface} --all` if that is what you want, or deploy on tc")]
+    ForeignDispatcher { iface: String, id: u32 },
+    #[error("{iface} already runs {what} program id {id} {name:?} that offload did not attach; a linked chain never takes over a hook (remove that program yourself, or deploy on another interface or mode)")]
+    ForeignLinked {
+        iface: String,
+        what: &'static str,
+        id: u32,
+        name: String,
+    },
     #[error("{iface} already runs offload's deployment {other} (program id {id}); a hook holds one program: detach it first (`offloadctl detach --module {other}`), or, to put {module} in its place hitlessly, deploy it under the same name (a chain: `name = \"{other}\"` in deploy.toml)")]
     OtherDeployment {
         iface: String,
