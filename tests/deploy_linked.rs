@@ -177,3 +177,116 @@ fn linked_chain_deployed_tc() {
     }
     end_to_end(Mode::Tc);
 }
+
+const BIN: &str = env!("CARGO_BIN_EXE_offloadctl");
+
+fn ctl(state: &std::path::Path, dir: &std::path::Path, args: &[&str]) -> (i32, String) {
+    let o = std::process::Command::new(BIN)
+        .args(args)
+        .env("OFFLOAD_STATE_DIR", state)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr),
+    )
+}
+
+/// `link = "tail-call"` in deploy.toml: apply, status (exit 3 on drift),
+/// re-apply of one changed file (one slot), reconcile, detach — through
+/// offloadctl; and the refusals (a mode that cannot tail-call, a bad value).
+#[test]
+fn linked_chain_through_offloadctl() {
+    if !require_root("linked_chain_through_offloadctl") {
+        return;
+    }
+    let rl = routable_lab("lkcli");
+    let name = format!("lkcli-{}", std::process::id());
+    let state = rl.roots.state.join("run");
+    let dir = rl.roots.state.join("files");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("ddos-filter.toml"), DDOS).unwrap();
+    std::fs::write(dir.join("edge-router.toml"), EDGE_ROUTER).unwrap();
+    let write = |mode: &str, link: &str| {
+        std::fs::write(
+            dir.join("deploy.toml"),
+            format!(
+                "modules = [\"ddos-filter.toml\", \"edge-router.toml\"]\nname = \"{name}\"\nlink = \"{link}\"\n\n[ports]\nuplink = \"{}\"\nservers = \"{}\"\nbackup = \"{}\"\n\n[[host]]\niface = \"{}\"\nmode = \"{mode}\"\n",
+                rl.up.outer, rl.srv.outer, rl.bak.outer, rl.up.outer
+            ),
+        )
+        .unwrap();
+    };
+    struct Gone<'a>(&'a std::path::Path, &'a std::path::Path, &'a str);
+    impl Drop for Gone<'_> {
+        fn drop(&mut self) {
+            let _ = ctl(self.0, self.1, &["detach", "--module", self.2]);
+        }
+    }
+    let _gone = Gone(&state, &dir, &name);
+    write("auto", "tail-call");
+    let (code, out) = ctl(&state, &dir, &["apply", "deploy.toml"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("mode must be native, generic or tc"), "{out}");
+    write("generic", "chained");
+    let (code, out) = ctl(&state, &dir, &["apply", "deploy.toml"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("deploy.toml:3:") && out.contains("tail-call"),
+        "{out}"
+    );
+
+    write("generic", "tail-call");
+    let (code, out) = ctl(&state, &dir, &["apply", "deploy.toml"]);
+    eprintln!("{out}");
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("linked by tail calls") && out.contains("slot 1: edge-router"),
+        "{out}"
+    );
+    let (code, out) = ctl(&state, &dir, &["status", "--module", &name]);
+    eprintln!("{out}");
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("in sync") && out.contains("table ddos-filter.blocklist"),
+        "{out}"
+    );
+    std::fs::write(dir.join("edge-router.toml"), second_version(EDGE_ROUTER)).unwrap();
+    let (code, out) = ctl(&state, &dir, &["apply", "deploy.toml"]);
+    eprintln!("{out}");
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("ddos-filter program id")
+            && out.contains("(unchanged)")
+            && out.contains("(loaded now)"),
+        "{out}"
+    );
+    // Drift: slot 0 emptied; status says so (exit 3), reconcile repairs.
+    let pa = sys::obj_get(
+        &Kernel,
+        &rl.roots
+            .iface_dir(&name, &rl.up.outer)
+            .join("linked/chain_progs"),
+    )
+    .unwrap();
+    sys::map_delete(&Kernel, pa.as_fd(), &0u32.to_ne_bytes()).unwrap();
+    let (code, out) = ctl(&state, &dir, &["status", "--module", &name]);
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains("slot 0 (ddos-filter) is empty"), "{out}");
+    let (code, out) = ctl(&state, &dir, &["reconcile", "--module", &name]);
+    eprintln!("{out}");
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("repaired: slot 0"), "{out}");
+    let (code, out) = ctl(&state, &dir, &["status", "--module", &name]);
+    assert_eq!(code, 0, "{out}");
+    // A fused apply under the same name is refused while it runs linked.
+    write("generic", "fused");
+    let (code, out) = ctl(&state, &dir, &["apply", "deploy.toml"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("runs linked by tail calls"), "{out}");
+    let (code, out) = ctl(&state, &dir, &["detach", "--module", &name]);
+    assert_eq!(code, 0, "{out}");
+    let seen = offload_drivers::load::observe::observe(&rl.up.outer).unwrap();
+    assert!(seen.xdp.is_empty(), "{seen:?}");
+}
