@@ -109,27 +109,27 @@ pub fn load_state(roots: &Roots, name: &str) -> Result<Option<LinkedState>, Depl
     match std::fs::read_to_string(&p) {
         Ok(s) => serde_json::from_str(&s)
             .map(Some)
-            .map_err(|e| DeployError::Source {
-                module: name.into(),
-                detail: format!("{}: {e}", p.display()),
+            .map_err(|e| DeployError::LinkedRecord {
+                path: p.display().to_string(),
+                detail: format!("damaged ({e}); detach and apply again"),
             }),
         Err(_) => Ok(None),
     }
 }
 
 fn save_state(roots: &Roots, st: &LinkedState) -> Result<(), DeployError> {
-    std::fs::create_dir_all(&roots.state).map_err(|e| DeployError::Source {
-        module: st.name.clone(),
-        detail: format!("{}: {e}", roots.state.display()),
+    std::fs::create_dir_all(&roots.state).map_err(|e| DeployError::LinkedRecord {
+        path: roots.state.display().to_string(),
+        detail: e.to_string(),
     })?;
     let p = state_path(roots, &st.name);
     let tmp = p.with_extension("json.tmp");
     let text = serde_json::to_string_pretty(st).expect("state serializes");
     std::fs::write(&tmp, text)
         .and_then(|_| std::fs::rename(&tmp, &p))
-        .map_err(|e| DeployError::Source {
-            module: st.name.clone(),
-            detail: format!("{}: {e}", p.display()),
+        .map_err(|e| DeployError::LinkedRecord {
+            path: p.display().to_string(),
+            detail: e.to_string(),
         })
 }
 
@@ -144,8 +144,9 @@ fn hook_target(mode: Mode) -> Target {
 fn compile_modules(req: &LinkedRequest) -> Result<(Vec<Module>, Linked), DeployError> {
     let mut modules = Vec::new();
     for (i, m) in req.modules.iter().enumerate() {
-        let module = offload_core::spec::compile(&m.source).map_err(|d| DeployError::Source {
+        let module = offload_core::spec::compile(&m.source).map_err(|d| DeployError::Compile {
             module: m.file.clone(),
+            hook: hook_target(req.mode).hook,
             detail: format!(
                 "module {} of the chain: {}",
                 i + 1,
@@ -167,9 +168,10 @@ fn compile_modules(req: &LinkedRequest) -> Result<(Vec<Module>, Linked), DeployE
 }
 
 fn load_err(module: &str, mode: Mode, e: LoadError) -> DeployError {
-    DeployError::NoTarget {
-        iface: module.into(),
-        tried: vec![(mode.to_string(), e.to_string())],
+    DeployError::LinkedLoad {
+        module: module.into(),
+        mode,
+        detail: crate::load::program::error_chain(&e),
     }
 }
 
@@ -296,8 +298,8 @@ pub fn apply(req: &LinkedRequest) -> Result<LinkedReport, DeployError> {
         {
             update(req, &modules, &linked, &bound, &dir, old)
         }
-        Some(old) => Err(DeployError::Source {
-            module: req.name.clone(),
+        Some(old) => Err(DeployError::LinkedLayout {
+            name: req.name.clone(),
             detail: format!(
                 "the linked chain runs {} modules in {} mode on {}; a new length, order or mode is a new chain: `offloadctl detach --module {}` first",
                 old.modules.len(),
@@ -396,8 +398,8 @@ fn first_apply(
             }
         })?;
         let attach::Attachment::Link(link) = link else {
-            return Err(DeployError::Source {
-                module: req.name.clone(),
+            return Err(DeployError::LinkedLayout {
+                name: req.name.clone(),
                 detail: "a linked chain needs a BPF link (tcx or XDP link); this kernel attached a cls_bpf filter".into(),
             });
         };
@@ -461,7 +463,7 @@ fn update(
         let old_module =
             offload_core::spec::compile(&old.source).map_err(|_| DeployError::Source {
                 module: old.name.clone(),
-                detail: "the recorded source no longer compiles".into(),
+                detail: "as recorded for the linked chain".into(),
             })?;
         let old_c =
             offload_ebpf::codegen::linked::compile_module(&old_module, k, modules.len(), &target)
@@ -493,9 +495,10 @@ fn update(
         }
         kept.extend(names);
     }
-    // Switch: later modules first (a frame never meets a new module k
-    // feeding an old k+1 that the new version would not expect is not a
-    // concern here: each module means the same whatever runs around it).
+    // Switch, later modules first. The order does not change any frame's
+    // meaning (each module means the same whatever runs around it); a frame
+    // in flight during the switches may meet old and new modules mixed,
+    // exactly as if they had been updated one after the other.
     for (k, l, _, _) in staged.iter().rev() {
         if let Err(e) = ll::set_slot(prog_array.as_fd(), *k as u32, l.prog.as_fd()) {
             // Put back the ones already switched.

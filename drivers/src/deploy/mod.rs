@@ -49,6 +49,16 @@ pub enum DeployError {
     },
     #[error("{iface} runs libxdp's dispatcher (program id {id} \"xdp_dispatcher\"), which holds other tools' XDP programs; offload never replaces it, not even with --replace (that would remove every program in it): remove them with `xdp-loader unload {iface} --all` if that is what you want, or deploy on tc")]
     ForeignDispatcher { iface: String, id: u32 },
+    #[error("loading module {module} of the linked chain for {mode}: {detail}")]
+    LinkedLoad {
+        module: String,
+        mode: crate::load::Mode,
+        detail: String,
+    },
+    #[error("the linked chain's record {path}: {detail}")]
+    LinkedRecord { path: String, detail: String },
+    #[error("{name}: {detail}")]
+    LinkedLayout { name: String, detail: String },
     #[error("{iface} already runs {what} program id {id} {name:?} that offload did not attach; a linked chain never takes over a hook (remove that program yourself, or deploy on another interface or mode)")]
     ForeignLinked {
         iface: String,
