@@ -1,6 +1,6 @@
-//! Fused service chains on XDP: ns/packet per chain length, beside the
-//! module alone measured in the same run (issue 14, first slice: the fused
-//! program only; one program per module linked by tail calls is not built yet).
+//! Service chains on XDP, fused (one program) beside linked (a dispatcher
+//! and one program per module, tail calls): ns/packet per chain length, in
+//! one run, beside the modules alone measured in the same run.
 //!
 //! Chains of length n: n − 1 copies of examples/ddos-filter.toml (renamed,
 //! so the chain is valid) in front of examples/edge-router.toml. Two frames:
@@ -13,6 +13,7 @@
 use offload_core::ir::chain::fuse;
 use offload_core::ir::{Module, PortId};
 use offload_core::semantics;
+use offload_drivers::load::program::Loaded;
 use offload_drivers::testrun;
 use offload_drivers::validate::bpf as vbpf;
 use offload_ebpf::layout::Hook;
@@ -40,6 +41,29 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+fn time(l: &Loaded, frame: &[u8]) -> f64 {
+    median(
+        (0..ROUNDS)
+            .map(|_| testrun::time_ns(l, frame, LO, REPEAT).unwrap())
+            .collect(),
+    )
+}
+
+/// Checks `l` against the reference on both frames, then times them.
+fn measure(l: &Loaded, modules: &[Module], frames: [&[u8]; 2]) -> [f64; 2] {
+    frames.map(|frame| {
+        let want = semantics::run_chain(modules, PortId(1), frame);
+        let got = testrun::run(l, frame, LO).unwrap();
+        assert_eq!(got.retval, vbpf::code(Hook::Xdp, &want.verdict));
+        assert_eq!(got.data, want.packet);
+        time(l, frame)
+    })
+}
+
+fn cell(v: Option<f64>) -> String {
+    v.map(|x| format!("{x:.1}")).unwrap_or_else(|| "-".into())
+}
+
 fn main() {
     if let Some(why) = offload_drivers::testenv::missing_privilege() {
         eprintln!("chain_speed: not run: {why}");
@@ -49,26 +73,31 @@ fn main() {
     let blocked = hex("02000000000102000000000a0800450000200001000040117c70cb0071050a0000019c400035000c000070696e67");
     let router = example("edge-router");
     let ddos = example("ddos-filter");
-    println!("fused XDP chains, ns/packet (median of {ROUNDS} × {REPEAT} BPF_PROG_TEST_RUN runs)");
-    println!(
-        "{:>6} {:>7} {:>14} {:>10} {:>14} {:>10}",
-        "length", "insns", "through all", "ratio", "dropped by 1st", "ratio"
-    );
-    let (single, loaded_single) = vbpf::load(&router, Hook::Xdp, &|_| LO).expect("edge-router");
-    // Baseline of the dropped frame: ddos-filter alone (it drops it).
+    let (rc, rl) = vbpf::load(&router, Hook::Xdp, &|_| LO).expect("edge-router");
+    vbpf::set_in_port(&rc, &rl, LO, PortId(1)).unwrap();
+    let alone = time(&rl, &routed);
     let (dc, dl) = vbpf::load(&ddos, Hook::Xdp, &|_| LO).expect("ddos-filter");
     vbpf::set_in_port(&dc, &dl, LO, PortId(1)).unwrap();
-    assert_eq!(
-        testrun::run(&dl, &blocked, LO).unwrap().retval,
-        1,
-        "ddos-filter drops it"
+    assert_eq!(testrun::run(&dl, &blocked, LO).unwrap().retval, 1);
+    let drop_alone = time(&dl, &blocked);
+    let ddos_pass = time(&dl, &routed);
+    println!(
+        "XDP chains, ns/packet (median of {ROUNDS} x {REPEAT} BPF_PROG_TEST_RUN runs); n-1 ddos-filters in front of edge-router"
     );
-    let drop_base = median(
-        (0..ROUNDS)
-            .map(|_| testrun::time_ns(&dl, &blocked, LO, REPEAT).unwrap())
-            .collect(),
+    println!("baselines in this run: edge-router alone {alone:.1} ns (frame routed); ddos-filter alone {ddos_pass:.1} ns (frame passed), {drop_alone:.1} ns (frame dropped)");
+    println!(
+        "{:>6} | {:>11} {:>8} {:>8} {:>7} | {:>11} {:>8} {:>8} {:>7} | {:>13}",
+        "length",
+        "fused insns",
+        "through",
+        "dropped",
+        "thr/alone",
+        "linked insns",
+        "through",
+        "dropped",
+        "thr/alone",
+        "linked/fused"
     );
-    let mut base = 0.0;
     for n in [1usize, 2, 4, 8] {
         let mut modules: Vec<Module> = (1..n)
             .map(|i| {
@@ -79,60 +108,51 @@ fn main() {
             .collect();
         modules.push(router.clone());
         let fused = fuse(&modules).unwrap();
-        let (c, loaded) = if n == 1 {
-            (single.clone(), None)
-        } else {
-            match vbpf::load_chain(&fused, Hook::Xdp, &|_| LO) {
-                Ok((c, l)) => (c, Some(l)),
-                Err(e) => {
-                    println!("{n:>6}  not one program: {e}");
-                    continue;
-                }
+        let (fused_insns, fused_ns) = match vbpf::load_chain(&fused, Hook::Xdp, &|_| LO) {
+            Ok((c, l)) => {
+                vbpf::set_in_port(&c, &l, LO, PortId(1)).unwrap();
+                (
+                    c.program.insns.len().to_string(),
+                    Some(measure(&l, &modules, [&routed, &blocked])),
+                )
+            }
+            Err(e) => {
+                let e = e.to_string();
+                let why = if e.contains("maps") {
+                    "refused: maps > 64".to_string()
+                } else {
+                    e
+                };
+                (why, None)
             }
         };
-        let l = loaded.as_ref().unwrap_or(&loaded_single);
-        vbpf::set_in_port(&c, l, LO, PortId(1)).unwrap();
-        let mut figures = Vec::new();
-        for frame in [&routed, &blocked] {
-            let want = semantics::run_chain(&modules, PortId(1), frame);
-            let got = testrun::run(l, frame, LO).unwrap();
-            assert_eq!(got.retval, vbpf::code(Hook::Xdp, &want.verdict));
-            assert_eq!(got.data, want.packet);
-            let ns = median(
-                (0..ROUNDS)
-                    .map(|_| testrun::time_ns(l, frame, LO, REPEAT).unwrap())
-                    .collect(),
-            );
-            figures.push(ns);
-        }
-        if n == 1 {
-            base = figures[0];
-            println!(
-                "{n:>6} {:>7} {:>14.1} {:>9.2}x {:>14} {:>10}   (edge-router alone: the baseline)",
-                c.program.insns.len(),
-                figures[0],
-                1.0,
-                "-",
-                "-"
-            );
-            println!(
-                "{:>6} {:>7} {:>14} {:>10} {:>14.1} {:>9.2}x   (ddos-filter alone: the baseline)",
-                "-",
-                dc.program.insns.len(),
-                "-",
-                "-",
-                drop_base,
-                1.0
-            );
-            continue;
-        }
+        let run = vbpf::load_linked(&modules, Hook::Xdp, &|_| LO).expect("linked");
+        run.set_in_port(LO, PortId(1)).unwrap();
+        let linked_insns: usize = run.linked.entry.insns
+            + run
+                .modules
+                .iter()
+                .map(|(c, _)| c.program.insns.len())
+                .sum::<usize>();
+        let linked_ns = measure(&run.entry, &modules, [&routed, &blocked]);
+        // What a frame through all of them costs if the modules ran alone.
+        let sum_alone = (n - 1) as f64 * ddos_pass + alone;
         println!(
-            "{n:>6} {:>7} {:>14.1} {:>9.2}x {:>14.1} {:>9.2}x",
-            c.program.insns.len(),
-            figures[0],
-            figures[0] / base,
-            figures[1],
-            figures[1] / drop_base
+            "{n:>6} | {:>11} {:>8} {:>8} {:>7} | {:>11} {:>8.1} {:>8.1} {:>6.2}x | {:>13}",
+            fused_insns,
+            cell(fused_ns.map(|f| f[0])),
+            cell(fused_ns.map(|f| f[1])),
+            fused_ns
+                .map(|f| format!("{:.2}x", f[0] / sum_alone))
+                .unwrap_or_else(|| "-".into()),
+            linked_insns,
+            linked_ns[0],
+            linked_ns[1],
+            linked_ns[0] / sum_alone,
+            fused_ns
+                .map(|f| format!("{:.2}x / {:.2}x", linked_ns[0] / f[0], linked_ns[1] / f[1]))
+                .unwrap_or_else(|| "-".into()),
         );
     }
+    println!("thr/alone: the frame through every module vs the sum of the modules alone (n-1 ddos-filters + edge-router, this run); linked/fused: through / dropped");
 }

@@ -237,6 +237,19 @@ pub fn apply_into(
         complain!(r, "{line}");
         return Ok(2);
     }
+    let linked_state = offload_drivers::deploy::linked::load_state(&roots(), &loaded.module.name)?;
+    if spec.link == offload_core::state::ChainLink::TailCall {
+        return apply_linked(r, &shown, &base, &spec, &loaded.module.name, json);
+    }
+    if linked_state.is_some() {
+        complain!(
+            r,
+            "error: {shown}: {} runs linked by tail calls; a fused chain under the same name is another layout: `offloadctl detach --module {}` first (or keep `link = \"tail-call\"`)",
+            loaded.module.name,
+            loaded.module.name
+        );
+        return Ok(1);
+    }
     let modes = match host_modes(&spec, &loaded.module)? {
         Ok(m) => m,
         Err(e) => {
@@ -559,4 +572,146 @@ impl Target for PauseAfterCommit {
     ) -> Result<(), state::TargetError> {
         self.0.write_entries(d, ops)
     }
+}
+
+/// `link = "tail-call"`: the chain on its host interface as one program per
+/// module linked by tail calls (`offload_drivers::deploy::linked`); a module
+/// whose file changed is one slot update.
+fn apply_linked(
+    r: &mut Reply,
+    shown: &str,
+    base: &Path,
+    spec: &DeploymentSpec,
+    name: &str,
+    json: bool,
+) -> anyhow::Result<i32> {
+    use offload_core::state::HostMode;
+    use offload_drivers::deploy::linked::{self, LinkedRequest, ModuleSource};
+    use offload_drivers::load::Mode;
+    if !spec.is_chain() {
+        complain!(r, "error: {shown}: `link = \"tail-call\"` links the modules of a chain (`modules = [...]`); one module has nothing to link");
+        return Ok(1);
+    }
+    if !spec.switch.is_empty() || !spec.bundle.is_empty() {
+        complain!(r, "error: {shown}: a switch or bundle runs a chain as one pipeline whatever `link` says, and linked deployments are host-only here: put switches and bundles in a fused deployment (`link = \"fused\"`, the default)");
+        return Ok(1);
+    }
+    if spec.host.len() != 1 {
+        complain!(r, "error: {shown}: a linked chain is deployed on exactly one [[host]] interface here ({} given)", spec.host.len());
+        return Ok(1);
+    }
+    let h = &spec.host[0];
+    let mode = match h.mode {
+        HostMode::Native => Mode::Native,
+        HostMode::Generic => Mode::Generic,
+        HostMode::Tc => Mode::Tc,
+        HostMode::Auto | HostMode::Offload => {
+            complain!(r, "error: {shown}: host {}: a chain linked by tail calls runs in the host kernel: mode must be native, generic or tc (offload JITs have no bpf_tail_call; `auto` is not planned for linked chains yet)", h.iface);
+            return Ok(1);
+        }
+    };
+    if super::deployment::records(Some(name))?
+        .iter()
+        .any(|rec| rec.module == name)
+    {
+        complain!(r, "error: {shown}: {name} runs as a fused chain; a linked chain under the same name is another layout: `offloadctl detach --module {name}` first");
+        return Ok(1);
+    }
+    let mut modules = Vec::new();
+    for f in spec.module_files() {
+        let source = std::fs::read_to_string(base.join(f))
+            .with_context(|| format!("{shown}: cannot read {f}"))?;
+        modules.push(ModuleSource {
+            file: f.to_string(),
+            source,
+        });
+    }
+    let req = LinkedRequest {
+        name: name.into(),
+        modules,
+        iface: h.iface.clone(),
+        mode,
+        ports: spec.ports.clone(),
+        roots: roots(),
+    };
+    match linked::apply(&req) {
+        Ok(rep) => {
+            if json {
+                say!(r, "{}", serde_json::to_string_pretty(&rep)?);
+            } else {
+                say!(
+                    r,
+                    "host:{}: {name} linked by tail calls, mode {mode}: dispatcher program id {}",
+                    h.iface,
+                    rep.entry_prog_id
+                );
+                for (k, (m, id, loaded)) in rep.modules.iter().enumerate() {
+                    say!(
+                        r,
+                        "  slot {k}: {m} program id {id}{}",
+                        if *loaded {
+                            " (loaded now)"
+                        } else {
+                            " (unchanged)"
+                        }
+                    );
+                }
+                if !rep.kept_counters.is_empty() {
+                    say!(r, "  counters kept: {}", rep.kept_counters.join(", "));
+                }
+            }
+            Ok(0)
+        }
+        Err(e) => {
+            complain!(
+                r,
+                "error: {shown}: host:{}: {e}; nothing was changed",
+                h.iface
+            );
+            Ok(1)
+        }
+    }
+}
+
+/// `status --module NAME` of a linked chain; `None` when NAME is not one.
+pub fn linked_status(name: &str, json: bool) -> anyhow::Result<Option<i32>> {
+    use offload_drivers::deploy::linked;
+    if linked::load_state(&roots(), name)?.is_none() {
+        return Ok(None);
+    }
+    let s = linked::status(&roots(), name)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&s)?);
+    } else {
+        println!(
+            "deployment {} on {} ({}), linked by tail calls: dispatcher program id {}, link runs {}",
+            s.name,
+            s.iface,
+            s.mode,
+            s.entry_prog_id,
+            s.link_prog_id.map_or("nothing".to_string(), |i| format!("program id {i}"))
+        );
+        for m in &s.modules {
+            println!(
+                "  slot {}: {} ({}, digest {}) program id {}, slot holds {}",
+                m.index,
+                m.name,
+                m.file,
+                m.digest,
+                m.prog_id,
+                m.slot_prog_id
+                    .map_or("nothing".to_string(), |i| format!("program id {i}"))
+            );
+            for (t, p) in &m.packets {
+                println!("    table {}.{t}: {p} packets counted", m.name);
+            }
+        }
+        if s.drift.is_empty() {
+            println!("  in sync");
+        }
+        for d in &s.drift {
+            println!("  drift: {d}");
+        }
+    }
+    Ok(Some(if s.drift.is_empty() { 0 } else { 3 }))
 }

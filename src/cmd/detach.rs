@@ -16,6 +16,13 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
         eprintln!("{line}");
         return Ok(2);
     }
+    if let Some(name) = &args.module {
+        if deploy::linked::load_state(&roots(), name)?.is_some() {
+            deploy::linked::detach(&roots(), name)?;
+            println!("detached {name} (linked chain: dispatcher, every module, chain_progs)");
+            return Ok(0);
+        }
+    }
     let recs = super::deployment::records(args.module.as_deref())?;
     if recs.len() == 1 {
         return detach_deployment(&recs[0]);

@@ -79,6 +79,20 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
         eprintln!("{line}");
         return Ok(2);
     }
+    if let Some(name) = args.module.as_deref() {
+        let roots = super::deployed::roots();
+        if offload_drivers::deploy::linked::load_state(&roots, name)?.is_some() && !args.watch {
+            // A linked chain: slots and link read back, repaired from the pins.
+            let done = offload_drivers::deploy::linked::reconcile(&roots, name)?;
+            if done.is_empty() {
+                println!("in sync");
+            }
+            for d in &done {
+                println!("{name}: repaired: {d}");
+            }
+            return Ok(0);
+        }
+    }
     if records(args.module.as_deref())?.is_empty() {
         eprintln!(
             "no deployment recorded{}: `offloadctl apply deploy.toml` first",

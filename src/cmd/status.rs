@@ -19,6 +19,11 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
         eprintln!("{line}");
         return Ok(2);
     }
+    if let Some(name) = &args.module {
+        if let Some(code) = super::deployment::linked_status(name, args.json)? {
+            return Ok(code);
+        }
+    }
     let recs = super::deployment::records(args.module.as_deref())?;
     if !recs.is_empty() {
         // A deployment's placements, every kind of target, from the devices.

@@ -228,6 +228,9 @@ pub fn given_entries(
 }
 
 /// Which program runs on `iface` in the hook we would use, and whether it is ours.
+/// The program name libxdp gives its multi-program dispatcher.
+pub const LIBXDP_DISPATCHER: &str = "xdp_dispatcher";
+
 fn check_ownership(
     sys: &dyn Bpf,
     roots: &Roots,
@@ -697,6 +700,15 @@ pub fn prepare(req: HostRequest) -> Result<Staged, DeployError> {
                     id: f.id,
                     other: other.module,
                     module: module.name.clone(),
+                });
+            }
+            // A libxdp dispatcher runs other tools' programs (freplace
+            // members): taking it over would remove all of them, the very
+            // wiping operators complain about. Refused even with --replace.
+            if f.mode.is_xdp() && f.name == LIBXDP_DISPATCHER {
+                return Err(DeployError::ForeignDispatcher {
+                    iface: iface.clone(),
+                    id: f.id,
                 });
             }
             if !req.replace_foreign {

@@ -2,13 +2,15 @@
 //! [`apply()`] (plan → compile → load → fill maps → attach, transactional and
 //! hitless when a version runs already), [`status`] (read back from the
 //! kernel, drift shown), [`runtime`] (entries at run time on every placement),
-//! [`detach`].
+//! [`detach`]; [`linked`]: a chain linked by tail calls on one interface
+//! (one slot update per module).
 //!
 //! Layout on disk: pins under `/sys/fs/bpf/offload/<module>/<iface>/` (`link`,
 //! and `g<N>/` with the program and maps of generation N), the state in
 //! `/run/offload/<module>.json` ([`state`]).
 
 pub mod apply;
+pub mod linked;
 pub mod phases;
 pub mod ports;
 pub mod runtime;
@@ -41,6 +43,25 @@ pub enum DeployError {
     NoInterface { iface: String },
     #[error("{iface} already runs {what} program id {id} {name:?} that offload did not attach; offload never replaces it silently: pass --replace to take it over")]
     Foreign {
+        iface: String,
+        what: &'static str,
+        id: u32,
+        name: String,
+    },
+    #[error("{iface} runs libxdp's dispatcher (program id {id} \"xdp_dispatcher\"), which holds other tools' XDP programs; offload never replaces it, not even with --replace (that would remove every program in it): remove them with `xdp-loader unload {iface} --all` if that is what you want, or deploy on tc")]
+    ForeignDispatcher { iface: String, id: u32 },
+    #[error("loading module {module} of the linked chain for {mode}: {detail}")]
+    LinkedLoad {
+        module: String,
+        mode: crate::load::Mode,
+        detail: String,
+    },
+    #[error("the linked chain's record {path}: {detail}")]
+    LinkedRecord { path: String, detail: String },
+    #[error("{name}: {detail}")]
+    LinkedLayout { name: String, detail: String },
+    #[error("{iface} already runs {what} program id {id} {name:?} that offload did not attach; a linked chain never takes over a hook (remove that program yourself, or deploy on another interface or mode)")]
+    ForeignLinked {
         iface: String,
         what: &'static str,
         id: u32,

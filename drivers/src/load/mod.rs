@@ -8,9 +8,12 @@
 //! - [`observe`]: what the kernel says runs on an interface (never what we
 //!   believe we did).
 //! - [`bpffs`]: the BPF filesystem and the pin layout.
+//! - [`linked`]: a chain linked by tail calls (dispatcher, one program per
+//!   module, the shared PROG_ARRAY) and its slots.
 
 pub mod attach;
 pub mod bpffs;
+pub mod linked;
 pub mod observe;
 pub mod offload;
 pub mod program;

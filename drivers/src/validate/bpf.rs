@@ -15,6 +15,7 @@ use crate::testrun;
 use offload_core::ir::chain::Fused;
 use offload_core::ir::{Module, PortId};
 use offload_core::semantics::{self, CounterSlot, Outcome, Verdict};
+use offload_ebpf::codegen::linked::{compile_linked, Linked};
 use offload_ebpf::codegen::{compile, compile_chain, CompileError, Compiled, Target};
 use offload_ebpf::layout::Hook;
 use std::collections::BTreeMap;
@@ -96,22 +97,36 @@ fn load_with(
         | CompileError::TooManyMaps { .. } => LoadError::Refused(e.to_string()),
         e => LoadError::Failed(format!("compile: {e}")),
     })?;
-    let loaded = load_object(&c.object, &c.program_name, mode(hook)).map_err(|e| {
-        let s = e.to_string();
-        // Name the module node behind the last instruction the log mentions.
-        let node = s
-            .lines()
-            .rev()
-            .find_map(|l| l.split_once(':')?.0.trim().parse::<usize>().ok())
-            .and_then(|i| c.node_at(i))
-            .map(|n| n.describe())
-            .unwrap_or_default();
-        let tail: Vec<&str> = s.lines().rev().take(30).collect();
-        LoadError::Failed(format!(
-            "load ({node}): {}",
-            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-        ))
-    })?;
+    let loaded = load_object(&c.object, &c.program_name, mode(hook))
+        .map_err(|e| verifier_failure(&c, &e.to_string()))?;
+    fill(m, &c, &loaded, port_ifindex)?;
+    Ok((c, loaded))
+}
+
+/// A verifier refusal, naming the module node behind the last instruction
+/// the log mentions.
+fn verifier_failure(c: &Compiled, s: &str) -> LoadError {
+    let node = s
+        .lines()
+        .rev()
+        .find_map(|l| l.split_once(':')?.0.trim().parse::<usize>().ok())
+        .and_then(|i| c.node_at(i))
+        .map(|n| n.describe())
+        .unwrap_or_default();
+    let tail: Vec<&str> = s.lines().rev().take(30).collect();
+    LoadError::Failed(format!(
+        "load ({node}): {}",
+        tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+    ))
+}
+
+/// Fills a loaded program's tables, defaults, CRC table and ports from `m`.
+fn fill(
+    m: &Module,
+    c: &Compiled,
+    loaded: &Loaded,
+    port_ifindex: &dyn Fn(PortId) -> u32,
+) -> Result<(), LoadError> {
     for t in m.tables.iter().filter(|t| !c.dead_tables.contains(&t.id)) {
         let tl = c.layout.table(t.id);
         let fds = TableFds::find(tl, &loaded.maps).map_err(|e| LoadError::Failed(e.to_string()))?;
@@ -154,7 +169,78 @@ fn load_with(
             .map_err(|e| LoadError::Failed(format!("ports: {e}")))?;
         }
     }
-    Ok((c, loaded))
+    Ok(())
+}
+
+/// A chain linked by tail calls, loaded for test runs: run `entry`.
+pub struct LinkedRun {
+    pub linked: Linked,
+    pub entry: Loaded,
+    /// Module k's program (in slot k), with its compiled form.
+    pub modules: Vec<(Compiled, Loaded)>,
+    pub prog_array: std::os::fd::OwnedFd,
+}
+
+/// [`load`] for a chain linked by tail calls: the dispatcher and one program
+/// per module, each module's tables filled from its own entries, every slot
+/// set. The PROG_ARRAY is pinned only while the programs load.
+pub fn load_linked(
+    modules: &[Module],
+    hook: Hook,
+    port_ifindex: &dyn Fn(PortId) -> u32,
+) -> Result<LinkedRun, LoadError> {
+    let linked = compile_linked(modules, &target(hook)).map_err(|e| match e.compile_error() {
+        Some(
+            CompileError::Unsupported { .. }
+            | CompileError::Profile { .. }
+            | CompileError::TooManyMaps { .. }
+            | CompileError::TooManyTailCalls { .. },
+        ) => LoadError::Refused(crate::load::program::error_chain(&e)),
+        _ => LoadError::Failed(format!(
+            "compile: {}",
+            crate::load::program::error_chain(&e)
+        )),
+    })?;
+    crate::load::bpffs::ensure_mounted().map_err(|e| LoadError::Failed(e.to_string()))?;
+    static SEQ: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let pin = std::path::PathBuf::from(crate::load::bpffs::BPFFS_ROOT).join(format!(
+        "offload_linked_run_{}_{}",
+        std::process::id(),
+        SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
+    let loaded = crate::load::linked::load(&linked, mode(hook), &pin);
+    let _ = std::fs::remove_file(&pin);
+    let loaded = loaded.map_err(|e| LoadError::Failed(format!("linked load: {e}")))?;
+    let crate::load::linked::LoadedLinked {
+        entry,
+        modules: progs,
+        prog_array,
+    } = loaded;
+    let mut out = Vec::with_capacity(progs.len());
+    for ((m, c), l) in modules.iter().zip(&linked.modules).zip(progs) {
+        fill(m, c, &l, port_ifindex)?;
+        out.push((c.clone(), l));
+    }
+    for (k, (_, l)) in out.iter().enumerate().rev() {
+        crate::load::linked::set_slot(prog_array.as_fd(), k as u32, l.prog.as_fd())
+            .map_err(|e| LoadError::Failed(format!("slot {k}: {e}")))?;
+    }
+    Ok(LinkedRun {
+        linked,
+        entry,
+        modules: out,
+        prog_array,
+    })
+}
+
+impl LinkedRun {
+    /// Sets `meta.in_port` for `ifindex` in every module's program.
+    pub fn set_in_port(&self, ifindex: u32, port: PortId) -> Result<(), String> {
+        for (c, l) in &self.modules {
+            set_in_port(c, l, ifindex, port)?;
+        }
+        Ok(())
+    }
 }
 
 /// Tells the program which logical port `ifindex` is (`0xffff`: none).

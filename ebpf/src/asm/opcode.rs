@@ -262,10 +262,11 @@ pub enum Helper {
     RedirectMap = 51,
     SkbAdjustRoom = 50,
     SkbChangeHead = 43,
+    TailCall = 12,
 }
 
 impl Helper {
-    pub const ALL: [Helper; 13] = [
+    pub const ALL: [Helper; 14] = [
         Helper::MapLookupElem,
         Helper::MapUpdateElem,
         Helper::MapDeleteElem,
@@ -279,6 +280,7 @@ impl Helper {
         Helper::XdpAdjustHead,
         Helper::SkbAdjustRoom,
         Helper::RedirectMap,
+        Helper::TailCall,
     ];
     pub fn id(self) -> i32 {
         self as i32
@@ -298,6 +300,7 @@ impl Helper {
             Helper::XdpAdjustHead => "bpf_xdp_adjust_head",
             Helper::SkbAdjustRoom => "bpf_skb_adjust_room",
             Helper::RedirectMap => "bpf_redirect_map",
+            Helper::TailCall => "bpf_tail_call",
         }
     }
     pub fn from_id(id: i32) -> Option<Helper> {

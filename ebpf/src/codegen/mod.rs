@@ -18,11 +18,17 @@
 //! three generated modules went over the 10^6-instruction limit while each
 //! pair loaded). The last segment's pass is the program's pass. Maps are the fused
 //! module's: `t{N}_*` with N the table's fused id, one `ports` map for all.
+//!
+//! The other way to run a chain ([`linked`]): one program per module, each
+//! compiled alone with its own maps, whose pass exit tail-calls the next
+//! module's slot of a shared `chain_progs` PROG_ARRAY, plus a dispatcher
+//! (`chain_entry`) that tail-calls slot 0.
 
 mod action;
 mod explain;
 pub mod flavor;
 pub mod frame;
+pub mod linked;
 mod parse;
 pub mod profile;
 mod table;
@@ -163,6 +169,10 @@ pub struct Compiled {
     /// module never passes: not in the program, their maps not in the
     /// object (loaders skip them; their counters stay 0, as in the reference).
     pub dead_tables: Vec<offload_core::ir::TableId>,
+    /// A linked chain's module program: the PROG_ARRAY its pass tail-calls
+    /// into and the slot (see [`linked`]); `None` for a program whose pass
+    /// is the hook's pass.
+    pub tail_call: Option<linked::TailCall>,
 }
 
 impl Compiled {
@@ -207,6 +217,10 @@ pub enum CompileError {
     TooLong { insns: usize, limit: u32 },
     #[error("the program needs {maps} maps, the kernel allows {limit} per program (each table takes 2-4); split the chain or merge tables")]
     TooManyMaps { maps: usize, limit: usize },
+    #[error("a linked chain of {modules} modules needs {modules} tail calls, the kernel allows {limit} (MAX_TAIL_CALL_CNT); use link = \"fused\" or a shorter chain")]
+    TooManyTailCalls { modules: usize, limit: usize },
+    #[error("{profile} cannot run a chain linked by tail calls (the offload JIT and its profile have no bpf_tail_call); use link = \"fused\"")]
+    LinkedNeedsKernel { profile: String },
     #[error("assembling the program")]
     Asm {
         #[source]
@@ -335,19 +349,22 @@ pub fn compile(module: &Module, target: &Target) -> Result<Compiled, CompileErro
         actions: 0..module.actions.len(),
         default_verdict: module.default_verdict,
     };
-    compile_segments(module, std::slice::from_ref(&whole), target)
+    compile_segments(module, std::slice::from_ref(&whole), target, None)
 }
 
 /// Compiles a fused service chain into one program (see the module doc).
 /// Its layout is the fused module's: fill `fused.module`'s tables.
 pub fn compile_chain(fused: &Fused, target: &Target) -> Result<Compiled, CompileError> {
-    compile_segments(&fused.module, &fused.segments, target)
+    compile_segments(&fused.module, &fused.segments, target, None)
 }
 
+/// `tail_call`: the program's pass tail-calls this slot instead (a linked
+/// chain's module, see [`linked`]).
 fn compile_segments(
     module: &Module,
     segments: &[Segment],
     target: &Target,
+    tail_call: Option<&linked::TailCall>,
 ) -> Result<Compiled, CompileError> {
     let reasons = profile::check_module(module, &target.profile);
     if !reasons.is_empty() {
@@ -464,12 +481,13 @@ fn compile_segments(
     }
     g.exits.pass = pass;
     let mut uses = Uses {
-        drop: g.p.is_used(g.exits.drop),
-        pass: g.p.is_used(g.exits.pass),
+        // A linked module's pass is a tail call; its failure drops.
+        drop: g.p.is_used(g.exits.drop) || (tail_call.is_some() && g.p.is_used(g.exits.pass)),
+        pass: g.p.is_used(g.exits.pass) && tail_call.is_none(),
         tx: g.p.is_used(g.exits.tx),
         redirect: target.hook == Hook::Xdp && layout.ports_map.is_some(),
     };
-    g.emit_exits();
+    g.emit_exits(tail_call);
     let Gen { p, spans, .. } = g;
     let dead_tables: Vec<offload_core::ir::TableId> =
         module.tables[live_tables..].iter().map(|t| t.id).collect();
@@ -500,6 +518,10 @@ fn compile_segments(
     }
     let flavor = flavor::for_hook(target.hook);
     let name = program_name(module);
+    let mut maps = layout.map_defs();
+    if let Some(tc) = tail_call {
+        maps.push(linked::prog_array_def(&tc.map));
+    }
     let spec = crate::elf::ObjectSpec {
         program_section: flavor.section(),
         program_name: &name,
@@ -512,7 +534,7 @@ fn compile_segments(
                 map: r.map.clone(),
             })
             .collect(),
-        maps: layout.map_defs(),
+        maps,
         license: "GPL",
     };
     let object = crate::elf::write_object(&spec).map_err(|source| CompileError::Elf { source })?;
@@ -526,6 +548,7 @@ fn compile_segments(
         program_name: name,
         uses,
         dead_tables,
+        tail_call: tail_call.cloned(),
     };
     let reasons = profile::check_compiled(module, &compiled, &target.profile);
     if !reasons.is_empty() {
@@ -584,7 +607,7 @@ fn tc_vlan_check(module: &Module) -> Result<(), CompileError> {
 }
 
 impl Gen<'_> {
-    fn emit_exits(&mut self) {
+    fn emit_exits(&mut self, tail_call: Option<&linked::TailCall>) {
         let start = self.p.len();
         let f = self.flavor;
         if self.p.is_used(self.exits.drop) {
@@ -593,7 +616,15 @@ impl Gen<'_> {
         }
         if self.p.is_used(self.exits.pass) {
             self.p.bind(self.exits.pass);
-            self.p.mov64_imm(R0, f.ret_pass()).exit();
+            match tail_call {
+                // On to the next module: bpf_tail_call does not return
+                // when the slot holds a program; an empty slot (or the
+                // kernel's 33-call limit) falls through to drop.
+                Some(tc) => linked::emit_tail_call(&mut self.p, tc, f.ret_drop()),
+                None => {
+                    self.p.mov64_imm(R0, f.ret_pass()).exit();
+                }
+            }
         }
         if !self.p.is_used(self.exits.tx) {
             self.mark(start, None, Some("verdicts".into()), Span::default());

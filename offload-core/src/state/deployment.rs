@@ -91,6 +91,20 @@ fn tna() -> String {
     "tna".into()
 }
 
+/// How a chain's modules are put together on a host placement.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ChainLink {
+    /// One program for the whole chain (`codegen::compile_chain`): the
+    /// fastest (see the README's chain_speed figures); a new version of one
+    /// module reloads the whole program (hitless).
+    #[default]
+    Fused,
+    /// One program per module, linked by tail calls (`codegen::linked`):
+    /// a new version of one module is one slot update, the others untouched.
+    TailCall,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeploymentSpec {
@@ -107,6 +121,10 @@ pub struct DeploymentSpec {
     /// module is added to or taken out of the chain.
     #[serde(default)]
     pub name: Option<String>,
+    /// How a chain runs on host placements: one fused program (the
+    /// default), or one program per module linked by tail calls.
+    #[serde(default)]
+    pub link: ChainLink,
     /// Host bindings: logical port → interface.
     #[serde(default)]
     pub ports: BTreeMap<String, String>,

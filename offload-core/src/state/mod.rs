@@ -26,7 +26,7 @@ pub mod reconcile;
 pub mod target;
 pub mod transaction;
 
-pub use deployment::{DeploymentError, DeploymentSpec, HostMode, PlacementSpec};
+pub use deployment::{ChainLink, DeploymentError, DeploymentSpec, HostMode, PlacementSpec};
 pub use desired::{Desired, PlacementId, TableDesired, Version};
 pub use diff::{diff, Drift};
 pub use observed::{Observed, ProgramState, TableObserved};
