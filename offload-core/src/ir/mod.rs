@@ -15,6 +15,7 @@
 //! Meaning is defined by [`crate::semantics`].
 
 pub mod chain;
+pub mod split;
 mod field;
 mod requirements;
 mod value;
