@@ -15,9 +15,9 @@
 //! Meaning is defined by [`crate::semantics`].
 
 pub mod chain;
-pub mod split;
 mod field;
 mod requirements;
+pub mod split;
 mod value;
 
 pub use field::{Field, FieldInfo, FieldKind, Header};

@@ -147,6 +147,18 @@ fn table_actions(t: &Table) -> impl Iterator<Item = ActionId> + '_ {
         .chain(std::iter::once(t.default_action.action))
 }
 
+/// Stages `range` of `module` alone, as a module named `name` with
+/// `default` (the planner checks a single stage against a NIC profile
+/// with it).
+pub fn stages(
+    module: &Module,
+    range: std::ops::Range<usize>,
+    name: String,
+    default: DefaultVerdict,
+) -> Module {
+    half(module, &module.tables[range], name, default)
+}
+
 /// A module of `tables` (renumbered from 0) and the actions they use
 /// (renumbered in declaration order), keeping every invariant of the IR.
 fn half(module: &Module, tables: &[Table], name: String, default: DefaultVerdict) -> Module {
@@ -260,11 +272,15 @@ fn reads_group(module: &Module, t: &Table) -> bool {
                 .as_ref()
                 .is_some_and(|h| h.fields.contains(&Field::MetaGroup))
     }) || table_actions(t).any(|a| {
-        module
-            .action(a)
-            .body
-            .iter()
-            .any(|p| matches!(p, Primitive::Copy { from: Field::MetaGroup, .. }))
+        module.action(a).body.iter().any(|p| {
+            matches!(
+                p,
+                Primitive::Copy {
+                    from: Field::MetaGroup,
+                    ..
+                }
+            )
+        })
     })
 }
 

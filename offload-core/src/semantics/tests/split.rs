@@ -47,7 +47,10 @@ fn halves_in_sequence_are_the_module_at_every_admissible_cut() {
     }
     // The generator must reach the property often enough to mean something.
     assert!(cuts >= 40, "only {cuts} admissible cut points");
-    assert!(on_nic > 0 && on_nic < frames, "{on_nic} of {frames} on the NIC");
+    assert!(
+        on_nic > 0 && on_nic < frames,
+        "{on_nic} of {frames} on the NIC"
+    );
 }
 
 #[test]
@@ -99,16 +102,22 @@ action = "nothing"
 "#;
 
 fn two(a_body: &str) -> Module {
-    m(&TWO_STAGES.replace("[action.nothing]", &format!("[action.a]\ndo = [{a_body}]\n[action.nothing]")))
+    m(&TWO_STAGES.replace(
+        "[action.nothing]",
+        &format!("[action.a]\ndo = [{a_body}]\n[action.nothing]"),
+    ))
 }
 
 /// Each carry, shown to change the meaning if the halves ran on bytes alone.
 #[test]
 fn every_kind_of_carry_is_a_counterexample() {
     let f = udp4(A4, B4, 1000, 53, 64); // to 10.1.2.3 (B4)
-    // A pass decided on the NIC: the host half would run and forward.
+                                        // A pass decided on the NIC: the host half would run and forward.
     let pass = two("\"pass\"");
-    assert!(matches!(carries(&pass, 1)[..], [Carry::PassDecision { .. }]));
+    assert!(matches!(
+        carries(&pass, 1)[..],
+        [Carry::PassDecision { .. }]
+    ));
     assert!(same(&pass, 1, IN, &f).is_err());
     // meta.group set on the NIC, read on the host: it would read 0.
     let group = two("\"set(meta.group, 7)\"");
@@ -116,7 +125,10 @@ fn every_kind_of_carry_is_a_counterexample() {
     assert!(same(&group, 1, IN, &f).is_err());
     // A pushed tag: the host would count 4 more bytes.
     let push = two("\"push_vlan(5)\"");
-    assert!(matches!(carries(&push, 1)[..], [Carry::TagStack { push: true, .. }]));
+    assert!(matches!(
+        carries(&push, 1)[..],
+        [Carry::TagStack { push: true, .. }]
+    ));
     assert!(same(&push, 1, IN, &f).is_err());
     // Rewrites of fields the parser does not read travel in the bytes.
     let rw = two("\"set(ipv4.ttl, 9)\", \"set(l4.dst_port, 99)\"");
