@@ -273,10 +273,13 @@ fn split_edge() -> Split {
 /// 5 % NetBIOS (denied), 5 % SSH from 10/8 (allowed, routed), 45 % UDP/TCP
 /// to 192.168.1.0/24 (routed to servers), 10 % to 192.168.0.0/16 (backup),
 /// 5 % to 198.51.100.0/24 (blackholed by a route).
+/// A traffic class: name, frames, source, destination, protocol, port.
+type Class = (&'static str, usize, [u8; 4], [u8; 4], u8, u16);
+
 fn traffic_mix() -> Vec<(&'static str, Frame)> {
     let mut out = Vec::new();
     let v4 = |a: [u8; 4]| u32::from_be_bytes(a);
-    let classes: [(&str, usize, [u8; 4], [u8; 4], u8, u16); 7] = [
+    let classes: [Class; 7] = [
         (
             "blocklisted source",
             200,

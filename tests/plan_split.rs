@@ -223,3 +223,51 @@ fn offloadctl_plan_shows_the_split_in_text_and_json() {
     assert_eq!(s["host_stages"][0]["stage"], "routes");
     assert_eq!(s["host_stages"][0]["reasons"][0]["need"], "match_kind");
 }
+
+#[test]
+fn apply_mode_split_on_an_interface_without_offload_says_why() {
+    if !offload_drivers::testenv::require_root(
+        "apply_mode_split_on_an_interface_without_offload_says_why",
+    ) {
+        return;
+    }
+    let o = Command::new(env!("CARGO_BIN_EXE_offloadctl"))
+        .args([
+            "apply",
+            "examples/split-edge.toml",
+            "--on",
+            "lo",
+            "--mode",
+            "split",
+        ])
+        .env(
+            "OFFLOAD_STATE_DIR",
+            std::env::temp_dir().join("offload-split-none"),
+        )
+        .current_dir(root())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("no split on lo") && err.contains("offers no XDP hardware offload"),
+        "{err}"
+    );
+    // Two interfaces: a split is one interface's NIC and host side.
+    let o = Command::new(env!("CARGO_BIN_EXE_offloadctl"))
+        .args([
+            "apply",
+            "examples/split-edge.toml",
+            "--on",
+            "lo",
+            "--on",
+            "lo",
+            "--mode",
+            "split",
+        ])
+        .current_dir(root())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("one interface"));
+}

@@ -11,6 +11,7 @@
 pub mod apply;
 pub mod ports;
 pub mod runtime;
+pub mod split;
 pub mod state;
 pub mod status;
 
