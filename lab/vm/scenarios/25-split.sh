@@ -22,7 +22,7 @@ if has_subcommand apply && offloadctl apply --help | grep -q 'split'; then
 		offloadctl apply /lab/modules/split-fit.toml --on "$SP_IF" --mode split
 	check_prev split.apply_host 'host half of lab-split \(routes\) running in native mode'
 	# Both hooks hold a program at once: bpftool lists the driver and the offload attachment.
-	check_out split.hw_attached "$SP_IF\([0-9]+\) offload id [0-9]+" bpftool net show dev "$SP_IF"
+	check_out split.hw_attached "$SP_IF\([0-9]+\) .*offload id [0-9]+" bpftool net show dev "$SP_IF"
 	check_prev split.drv_attached "$SP_IF\([0-9]+\) driver id [0-9]+"
 	check_out split.nic_prog_offloaded "offloaded_to $SP_IF" bpftool prog show
 	# The NIC half's maps are on the device, the host half's (LPM trie) are not.
