@@ -2,7 +2,8 @@
 //! [`apply()`] (plan → compile → load → fill maps → attach, transactional and
 //! hitless when a version runs already), [`status`] (read back from the
 //! kernel, drift shown), [`runtime`] (entries at run time on every placement),
-//! [`detach`].
+//! [`detach`], and [`split`] (a module's first stages offloaded to the NIC, the
+//! rest on the host of the same interface: two deployments and a record).
 //!
 //! Layout on disk: pins under `/sys/fs/bpf/offload/<module>/<iface>/` (`link`,
 //! and `g<N>/` with the program and maps of generation N), the state in

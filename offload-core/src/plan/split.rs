@@ -7,7 +7,7 @@
 //! after an offloaded program's XDP_PASS).
 //!
 //! The longest prefix wins (most work in the NIC) among cut points where
-//! - the prefix fits the NIC profile ([`super::check`]) and compiles
+//! - the prefix fits the NIC profile ([`super::check()`]) and compiles
 //!   (the caller's `verify`, as for whole modules),
 //! - nothing but the bytes must travel (`ir::split::carries` is empty):
 //!   no NIC profile has a channel for more (`EbpfProfile::xdp_meta`), and
