@@ -47,7 +47,7 @@ fn sibling_test(name: &str) -> Option<PathBuf> {
 }
 
 /// Checks that must have run and passed: a lab where these were skipped proved nothing.
-const ESSENTIAL: [&str; 15] = [
+const ESSENTIAL: [&str; 20] = [
     "vm.reached_init",
     "lab.netdevsim.device",
     "lab.offloadctl.runs",
@@ -62,6 +62,12 @@ const ESSENTIAL: [&str; 15] = [
     "apply.hw_mode",
     "replace.one_program",
     "detach.no_programs",
+    // Split placement: both halves on their hooks, counters merged, nothing left.
+    "split.apply",
+    "split.hw_attached",
+    "split.drv_attached",
+    "split.status_merged",
+    "split.detach.no_programs",
     "vm.all_scenarios_ran",
 ];
 

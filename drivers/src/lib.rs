@@ -7,7 +7,7 @@
 //! |---|---|
 //! | [`target`] | one [`offload_core::state::Target`] per kind of target: host kernel / offloaded NIC, BMv2 switch, Tofino bundle |
 //! | [`deployment`] | a deployment file's placements as targets, and its record (the last desired state committed everywhere) |
-//! | [`deploy`] | the host kernel's deploy: apply in phases (prepare, commit, rollback, finish), status, runtime entries, detach |
+//! | [`deploy`] | the host kernel's deploy: apply in phases (prepare, commit, rollback, finish), status, runtime entries, detach; split placement (`deploy::split`: NIC half offloaded, host half beside it) |
 //! | [`load`] | loading and attaching programs (aya; our bpf(2) path for hardware offload), bpffs pins, what the kernel reports attached |
 //! | [`entries`] | table entries ↔ map elements, batch writes, read-back |
 //! | [`sys`] | the sole bpf(2) path, behind a trait tests can fake |

@@ -26,7 +26,8 @@ pub struct Args {
     /// A TOML file of port bindings (`uplink = "eth0"`, optionally under `[bind]`)
     #[arg(long, value_name = "FILE")]
     pub bind: Option<PathBuf>,
-    /// auto (the planner's choice, falling back on refusal), offload, native, generic or tc
+    /// auto (the planner's choice, falling back on refusal), offload, native, generic, tc, or
+    /// split (the planner's split: a prefix of the stages offloaded, the rest on the host)
     #[arg(long, default_value = "auto")]
     pub mode: String,
     /// Take over an interface that runs a program offload did not attach
@@ -222,6 +223,9 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
         return Ok(2);
     }
     let ports = bindings(args.bind.as_ref(), &args.ports)?;
+    if args.mode == "split" {
+        return apply_split(args, &loaded, ports);
+    }
     let (modes, offload_profile) = match modes_for(&args.mode, &loaded.module, &args.on)? {
         Ok(m) => m,
         Err(refusal) => {
@@ -305,6 +309,113 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
         "applied in {:.1} ms ({})",
         rep.elapsed.as_secs_f64() * 1e3,
         rep.phases.line()
+    );
+    Ok(0)
+}
+
+/// `--mode split`: the planner's split proposal for the one interface,
+/// applied as two halves (`offload_drivers::deploy::split`).
+fn apply_split(
+    args: &Args,
+    loaded: &super::Loaded,
+    ports: BTreeMap<String, String>,
+) -> anyhow::Result<i32> {
+    use offload_core::plan::SplitPlan;
+    let [iface] = args.on.as_slice() else {
+        eprintln!(
+            "error: --mode split runs on one interface (its NIC and its host side); give one --on"
+        );
+        return Ok(1);
+    };
+    let hwdb = Hwdb::builtin()?;
+    let report = super::probe::probe_host(None, &hwdb)?;
+    let devices = offload_drivers::probe::plan_devices(&report, &hwdb, std::slice::from_ref(iface))
+        .map_err(|e| anyhow::anyhow!(e))?;
+    let verify = |t: Target, p: &plan::Profile| super::plan::compile_check(&loaded.module, t, p);
+    let p = plan::plan_with(
+        &loaded.module.requirements(),
+        &devices,
+        Options::default(),
+        &verify,
+    );
+    let splits = super::plan::splits_for(&loaded.module, &devices, &p);
+    let proposal = match splits.into_iter().next() {
+        Some(SplitPlan::Proposed(x)) => x,
+        Some(none @ SplitPlan::None { .. }) => {
+            eprint!(
+                "error: {}: no split on {iface}:{}",
+                args.file.display(),
+                super::plan::split_text(&none)
+            );
+            return Ok(1);
+        }
+        None => {
+            let why = match p.devices.first().and_then(|d| d.chosen) {
+                Some(Target::XdpOffload) => "the whole module fits the NIC: use --mode offload (or auto)".to_string(),
+                _ => format!("{iface} offers no XDP hardware offload the planner could use (see `offloadctl plan --on {iface}`)"),
+            };
+            eprintln!("error: {}: no split on {iface}: {why}", args.file.display());
+            return Ok(1);
+        }
+    };
+    let nic_profile = devices
+        .iter()
+        .flat_map(|d| d.offers.iter())
+        .find(|o| o.target == Target::XdpOffload)
+        .map(|o| o.profile.clone())
+        .context("the offload offer vanished")?;
+    let host_mode = Mode::from_target_name(proposal.host_target.name())
+        .context("the planner's host target is not a host mode")?;
+    let req = offload_drivers::deploy::split::SplitRequest {
+        module: &loaded.module,
+        source: &loaded.source,
+        source_path: Some(args.file.display().to_string()),
+        iface: iface.clone(),
+        ports,
+        at: proposal.at,
+        host_mode,
+        nic_profile,
+        replace_foreign: args.replace,
+        batch: !args.no_batch,
+        roots: roots(),
+    };
+    let rep = match offload_drivers::deploy::split::apply_split(&req) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!(
+                "error: {}: {}",
+                args.file.display(),
+                offload_drivers::load::program::error_chain(&e)
+            );
+            return Ok(2);
+        }
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&rep)?);
+        return Ok(0);
+    }
+    for (half, r, stages) in [
+        ("nic", &rep.nic, &rep.nic_stages),
+        ("host", &rep.host, &rep.host_stages),
+    ] {
+        for pl in &r.placements {
+            println!(
+                "{}: {} half of {} ({}) running in {} mode as {} v{}, prog {} tag {}",
+                pl.iface,
+                half,
+                rep.module,
+                stages.join(", "),
+                pl.mode,
+                r.module,
+                r.version,
+                pl.prog_id,
+                pl.tag
+            );
+        }
+    }
+    println!(
+        "split {}: stages 1..{} in the NIC, the rest on the host; `offloadctl status --module {}` merges their counters",
+        rep.module, rep.at, rep.module
     );
     Ok(0)
 }

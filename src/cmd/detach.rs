@@ -23,6 +23,18 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
             return Ok(0);
         }
     }
+    if let Some(m) = args.module.as_deref() {
+        if deploy::split::SplitRecord::load(&roots(), m)?.is_some() {
+            let rec = deploy::split::detach_split(&roots(), m)?;
+            println!(
+                "detached {m} from {} (host half {}, then NIC half {})",
+                rec.iface,
+                rec.half(offload_core::ir::split::Half::Host),
+                rec.half(offload_core::ir::split::Half::Nic)
+            );
+            return Ok(0);
+        }
+    }
     let recs = super::deployment::records(args.module.as_deref())?;
     if recs.len() == 1 {
         return detach_deployment(&recs[0]);

@@ -79,12 +79,62 @@ fn pairs(flags: &[String], what: &str) -> anyhow::Result<Vec<(String, Lit)>> {
         .collect()
 }
 
+/// A split placement (`--module NAME` of a split): an entry goes to the
+/// half that holds its table (`NAME-nic` / `NAME-host`); `list` lists both.
+/// `None`: not a split.
+fn split_entries(roots: &deploy::Roots, args: &Args) -> anyhow::Result<Option<i32>> {
+    use offload_core::ir::split::Half;
+    use offload_drivers::deploy::split::SplitRecord;
+    let Some(name) = args.module.as_deref() else {
+        return Ok(None);
+    };
+    let Some(rec) = SplitRecord::load(roots, name)? else {
+        return Ok(None);
+    };
+    let whole = rec.module()?;
+    let at_half = |table: &str| -> anyhow::Result<String> {
+        let t = whole
+            .table_by_name(table)
+            .with_context(|| format!("module {name} has no table {table}"))?;
+        let half = if (t.id.0 as usize) < rec.at {
+            Half::Nic
+        } else {
+            Half::Host
+        };
+        Ok(rec.half(half))
+    };
+    let halves: Vec<String> = match &args.command {
+        EntriesCommand::Add { entry, .. } | EntriesCommand::Del { entry } => {
+            vec![at_half(&entry.table)?]
+        }
+        EntriesCommand::List { .. } => vec![rec.half(Half::Nic), rec.half(Half::Host)],
+        EntriesCommand::Load { .. } => anyhow::bail!(
+            "{name} runs split in two: load a file into each half with --module {} (tables {}) or --module {}",
+            rec.half(Half::Nic),
+            whole.tables[..rec.at].iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", "),
+            rec.half(Half::Host)
+        ),
+    };
+    let mut code = 0;
+    for h in halves {
+        let sub = Args {
+            module: Some(h),
+            command: args.command.clone(),
+        };
+        code = code.max(run(&sub)?);
+    }
+    Ok(Some(code))
+}
+
 pub fn run(args: &Args) -> anyhow::Result<i32> {
     if let Some(line) = missing_root("entries") {
         eprintln!("{line}");
         return Ok(2);
     }
     let roots = roots();
+    if let Some(code) = split_entries(&roots, args)? {
+        return Ok(code);
+    }
     let recs = super::deployment::records(args.module.as_deref())?;
     if recs.len() == 1 && !matches!(args.command, EntriesCommand::List { .. }) {
         return deployment_entries(&recs[0], &args.command);

@@ -6,7 +6,9 @@
 use super::load_module_or_report;
 use super::probe::probe_host;
 use offload_core::ir::Module;
-use offload_core::plan::{self, DevicePlan, Need, Options, Plan, Profile, Refusal, Target, Unmet};
+use offload_core::plan::{
+    self, DevicePlan, Need, Options, Plan, Profile, Refusal, SplitPlan, Target, Unmet,
+};
 use offload_drivers::probe::plan_devices;
 use offload_hwdb::Hwdb;
 use serde_json::json;
@@ -71,6 +73,7 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
     };
     let verify = |t: Target, p: &Profile| compile_check(&loaded.module, t, p);
     let p = plan::plan_with(&req, &devices, opts, &verify);
+    let splits = splits_for(&loaded.module, &devices, &p);
     if args.json {
         let doc = json!({
             "module": loaded.module.name,
@@ -78,10 +81,14 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
             "options": opts,
             "requirements": req,
             "plan": p,
+            "splits": splits,
         });
         println!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
         print!("{}", plan_text(&loaded.module.name, &report.view, &p));
+        for sp in &splits {
+            print!("{}", split_text(sp));
+        }
     }
     Ok(if p.is_complete() { 0 } else { 1 })
 }
@@ -113,6 +120,75 @@ pub fn compile_check(module: &Module, t: Target, profile: &Profile) -> Vec<Unmet
             source: format!("offload-ebpf compilation for {}", profile.title),
         }],
     }
+}
+
+/// The split the planner proposes (or why none) on every device where the
+/// whole module does not fit an available NIC offload.
+pub fn splits_for(module: &Module, devices: &[plan::DeviceCaps], p: &Plan) -> Vec<SplitPlan> {
+    let verify = |m: &Module, t: Target, prof: &Profile| compile_check(m, t, prof);
+    p.devices
+        .iter()
+        .filter_map(|d| {
+            let caps = devices.iter().find(|c| c.device == d.device)?;
+            plan::propose_split(module, caps, d, &verify)
+        })
+        .collect()
+}
+
+/// A split proposal in words.
+pub fn split_text(sp: &SplitPlan) -> String {
+    let mut s = String::new();
+    match sp {
+        SplitPlan::Proposed(x) => {
+            let _ = writeln!(
+                s,
+                "\n{}  split proposed: the first {} of {} stages in the NIC, the rest on the host",
+                x.device,
+                x.at,
+                x.at + x.host_stages.len()
+            );
+            let _ = writeln!(
+                s,
+                "  nic  ({}, profile {}): {}",
+                x.nic_target,
+                x.nic_profile,
+                x.nic_stages.join(", ")
+            );
+            let _ = writeln!(s, "  host ({}, profile {}):", x.host_target, x.host_profile);
+            for h in &x.host_stages {
+                let _ = writeln!(s, "    {}", h.stage);
+                for u in &h.reasons {
+                    let _ = writeln!(s, "      - {}\n          ({})", u.message, u.source);
+                }
+                if let Some(f) = &h.follows {
+                    let _ = writeln!(
+                        s,
+                        "      - fits the NIC alone, but runs after {f}, a host stage (stages run in order; the NIC runs a prefix)"
+                    );
+                }
+            }
+            let _ = writeln!(s, "  travels: {}", x.travels);
+            let _ = writeln!(
+                s,
+                "  apply it: offloadctl apply FILE --on {} --mode split",
+                x.device
+            );
+        }
+        SplitPlan::None {
+            device,
+            first_stage,
+            reasons,
+        } => {
+            let _ = writeln!(
+                s,
+                "\n{device}  no split: not even the first stage, {first_stage}, can go in the NIC"
+            );
+            for u in reasons {
+                let _ = writeln!(s, "    - {}\n        ({})", u.message, u.source);
+            }
+        }
+    }
+    s
 }
 
 fn refusal_text(d: &DevicePlan, r: &Refusal) -> String {

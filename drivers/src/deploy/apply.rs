@@ -247,10 +247,20 @@ fn check_ownership(
     let ours: Option<u32> = attach::pinned_link(sys, &roots.link_pin(module, iface))
         .ok()
         .map(|(_, i)| i.prog_id);
-    let wants_xdp = modes.iter().any(|m| m.is_xdp());
+    // Hooks, not modes: an offloaded (HW) XDP program and a driver- or
+    // SKB-mode one sit side by side on one interface (split placement runs
+    // one of each); driver and SKB mode exclude each other.
+    let wants_hw = modes.contains(&Mode::Offload);
+    let wants_host_xdp = modes
+        .iter()
+        .any(|m| matches!(m, Mode::Native | Mode::Generic));
     let wants_tc = modes.contains(&Mode::Tc);
     for (mode, p) in seen.all() {
-        let relevant = (mode.is_xdp() && wants_xdp) || (mode == Mode::Tc && wants_tc);
+        let relevant = match mode {
+            Mode::Offload => wants_hw,
+            Mode::Native | Mode::Generic => wants_host_xdp,
+            Mode::Tc => wants_tc,
+        };
         // A clsact filter has no link: the program we recorded there is ours.
         let ours_by_record =
             recorded.is_some_and(|r| r.mode == Mode::Tc && mode == Mode::Tc && r.prog_id == p.id);

@@ -3,7 +3,9 @@
 //! hitless when a version runs already), [`status`] (read back from the
 //! kernel, drift shown), [`runtime`] (entries at run time on every placement),
 //! [`detach`]; [`linked`]: a chain linked by tail calls on one interface
-//! (one slot update per module).
+//! (one slot update per module); [`split`]: a module's first stages
+//! offloaded to the NIC, the rest on the host of the same interface (two
+//! deployments and a record).
 //!
 //! Layout on disk: pins under `/sys/fs/bpf/offload/<module>/<iface>/` (`link`,
 //! and `g<N>/` with the program and maps of generation N), the state in
@@ -14,6 +16,7 @@ pub mod linked;
 pub mod phases;
 pub mod ports;
 pub mod runtime;
+pub mod split;
 pub mod state;
 pub mod status;
 

@@ -70,6 +70,21 @@ pub fn load(
     load_with(module, hook, port_ifindex, &|t| compile(module, t))
 }
 
+/// [`load`] compiled for `target` instead of the host kernel's profile —
+/// e.g. a NIC offload profile (`Target::xdp_offload(Profile::nfp())`),
+/// whose program (shared atomic counters, unrolled mask probes) then runs
+/// under the host's verifier and test run, as the differential tests run
+/// NIC variants; split placement runs its NIC half this way.
+pub fn load_for(
+    module: &Module,
+    target: &Target,
+    port_ifindex: &dyn Fn(PortId) -> u32,
+) -> Result<(Compiled, Loaded), LoadError> {
+    load_with(module, target.hook, port_ifindex, &|_| {
+        compile(module, target)
+    })
+}
+
 /// [`load`] for a service chain: the fused program (one program for the
 /// whole chain), its tables filled from every module's entries.
 pub fn load_chain(

@@ -12,11 +12,14 @@
 //! - a terminating primitive (`drop`, `pass`, `forward`, `tx`) is only ever the
 //!   last primitive of an action.
 //!
-//! Meaning is defined by [`crate::semantics`].
+//! Meaning is defined by [`crate::semantics`]. Two IR passes build
+//! pipelines from modules: [`chain`] (service chains fused into one) and
+//! [`split`] (one module cut into a NIC prefix and a host rest).
 
 pub mod chain;
 mod field;
 mod requirements;
+pub mod split;
 mod value;
 
 pub use field::{Field, FieldInfo, FieldKind, Header};

@@ -88,6 +88,11 @@ pub enum Need {
     NotSelected,
     /// The requirements fit, but the backend's compilation for this target failed.
     Compile,
+    /// Split placement: a NIC stage's state the host half would need and
+    /// the bytes do not carry (`ir::split::Carry`).
+    SplitCarry {
+        table: String,
+    },
 }
 
 /// One unmet requirement: what is missing, said in words, and where the limit comes from.

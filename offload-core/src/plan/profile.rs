@@ -190,6 +190,11 @@ pub struct EbpfProfile {
     pub atomic_add: Sourced<bool>,
     /// Hash keys (CRC-32 over packet fields) can be computed.
     pub hash_keys: Sourced<bool>,
+    /// The program can write the XDP metadata area in front of the packet
+    /// (`bpf_xdp_adjust_meta`, `data_meta`): the only channel an offloaded
+    /// program would have to hand state other than the bytes to the host
+    /// (split placement, `crate::ir::split::carries`).
+    pub xdp_meta: Sourced<bool>,
 }
 
 impl EbpfProfile {
@@ -276,6 +281,7 @@ const SRC_OFFLOAD_BTF: &str =
 const SRC_NFP_HELPERS: &str = "drivers/net/ethernet/netronome/nfp/bpf/verifier.c nfp_bpf_check_helper_call: adjust_head, adjust_tail, map_lookup/update/delete, get_prandom_u32, perf_event_output; anything else is 'unsupported function id'";
 const SRC_NFP_ACTIONS: &str = "drivers/net/ethernet/netronome/nfp/bpf/jit.c nfp_outro_xdp: return codes 0-3 (ABORTED, DROP, PASS, TX); anything larger is treated as ABORTED, so XDP_REDIRECT does not exist";
 const SRC_NFP_HASH: &str = "offload-ebpf on offload targets: without loops the CRC-32 is straight-line code, ~40 instructions per hashed byte (a 5-tuple: ~550; over IPv6: ~1,500) on every parse path, against ~2,800 NFP instructions and the host verifier's budget; not generated for offload (not verified on NFP hardware)";
+const SRC_NFP_META: &str = "drivers/net/ethernet/netronome/nfp/bpf/verifier.c nfp_bpf_check_helper_call has no bpf_xdp_adjust_meta ('unsupported function id') and nfp/bpf/jit.c mem_ldx_xdp reads only data and data_end of xdp_md (no data_meta)";
 const SRC_NFP_MAPS_FW: &str = "drivers/net/ethernet/netronome/nfp/bpf/offload.c nfp_bpf_map_alloc: map flags must be 0, type must be in the firmware's map type mask (hash, array)";
 
 impl Profile {
@@ -310,6 +316,10 @@ impl Profile {
                 hash_keys: Sourced::new(
                     true,
                     "offload-ebpf: CRC-32 as a bounded loop (kernel/bpf/verifier.c, bounded loops since 5.3) over bytes gathered in a per-CPU scratch map",
+                ),
+                xdp_meta: Sourced::new(
+                    true,
+                    "net/core/filter.c bpf_xdp_adjust_meta (since 4.15; generic XDP and drivers with metadata support)",
                 ),
             }),
             limits: Limits {
@@ -369,6 +379,7 @@ impl Profile {
                     "drivers/net/ethernet/netronome/nfp/bpf/jit.c mem_xadd4/mem_xadd8 (atomic add on map values)",
                 ),
                 hash_keys: Sourced::new(false, SRC_NFP_HASH),
+                xdp_meta: Sourced::new(false, SRC_NFP_META),
             }),
             limits: Limits {
                 max_entries_per_map: None,
@@ -439,6 +450,10 @@ impl Profile {
                 ),
                 atomic_add: Sourced::new(true, "kernel verifier (netdevsim never runs the program)"),
                 hash_keys: Sourced::new(false, SRC_NFP_HASH),
+                xdp_meta: Sourced::new(
+                    false,
+                    "netdevsim stands in for the NFP (same offload profile shape): the kernel verifier would accept data_meta for a device-bound program (net/core/filter.c xdp_is_valid_access), but netdevsim never runs an offloaded program on packets (drivers/net/netdevsim/bpf.c), so no hand-off through it could be observed",
+                ),
             }),
             limits: Limits {
                 max_entries_per_map: Some(Sourced::new(

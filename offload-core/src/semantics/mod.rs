@@ -86,6 +86,12 @@
 //! continues with the next module, which parses the frame as the previous
 //! one left it; the rules are in the `chain` module's doc (README: "Service
 //! chains").
+//!
+//! # Split placement
+//! A module can run cut in two ([`run_split`]): stages `0..at` in the NIC,
+//! the rest on the host, with only the packet bytes between them; it means
+//! the same as [`run`] exactly when `ir::split::carries` is empty (the
+//! rules are in the `split` module's doc; README: "Split placement").
 
 mod chain;
 mod exec;
@@ -93,6 +99,7 @@ mod hash;
 mod parse;
 mod rewrite;
 mod select;
+mod split;
 
 pub use chain::{run_chain, run_chain_traced, ChainOutcome};
 pub use exec::{run, run_traced, Event, Trace};
@@ -100,6 +107,7 @@ pub use hash::{bucket, crc32, hash_input};
 pub use parse::{field_value, parse, Parsed, MAX_VLAN_TAGS};
 pub use rewrite::Effect;
 pub use select::select;
+pub use split::{run_split, SplitOutcome};
 
 use crate::ir::{PortId, TableId};
 

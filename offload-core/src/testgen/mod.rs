@@ -106,6 +106,73 @@ pub fn chain(seed: u64, max_len: usize) -> Result<Vec<Case>, InvalidCase> {
         .collect()
 }
 
+/// A random module with a cut point for split placement
+/// (`crate::ir::split`): a module of [`case_with`]'s kind, cut at a stage
+/// `at` whose prefix a NIC profile can hold — no LPM or hash key before
+/// `at` — with the actions the NIC stages run made free of carries
+/// (`ir::split::carries`: `pass` becomes `drop`, `dec_ttl`, VLAN pushes and
+/// pops and `meta.group` writes are left out) and of `forward` (an
+/// offloaded program cannot redirect; it becomes `tx`). The host stages
+/// keep everything else the generator makes. `Ok(None)`: the module has no
+/// such cut point (one stage, or an LPM/hash key in the first).
+pub fn split_case(seed: u64) -> Result<Option<(Case, usize)>, InvalidCase> {
+    use crate::ir::{MatchKind, Primitive};
+    let mut rng = Rng::new(seed ^ 0x5b11_7000);
+    let mc = ModuleConfig {
+        max_tables: 5,
+        ..ModuleConfig::default()
+    };
+    let mut m = module::module(&mut rng.fork(), &mc, &format!("split_{seed:x}"));
+    let cuts: Vec<usize> = (1..m.tables.len())
+        .take_while(|&at| {
+            let t = &m.tables[at - 1];
+            t.hash_key().is_none() && t.keys.iter().all(|k| k.kind != MatchKind::Lpm)
+        })
+        .collect();
+    if cuts.is_empty() {
+        return Ok(None);
+    }
+    let at = *rng.pick(&cuts);
+    let nic_actions: std::collections::BTreeSet<crate::ir::ActionId> = m.tables[..at]
+        .iter()
+        .flat_map(|t| t.actions.iter().copied().chain([t.default_action.action]))
+        .collect();
+    for a in nic_actions {
+        let act = &mut m.actions[a.0 as usize];
+        act.body.retain(|p| match p {
+            Primitive::DecTtl | Primitive::PushVlan(_) | Primitive::PopVlan => false,
+            Primitive::Set { field, .. } | Primitive::Copy { field, .. } => {
+                *field != crate::ir::Field::MetaGroup
+            }
+            _ => true,
+        });
+        for p in &mut act.body {
+            match p {
+                Primitive::Pass => *p = Primitive::Drop,
+                Primitive::Forward(_) => *p = Primitive::Tx,
+                _ => {}
+            }
+        }
+    }
+    entries::fill(&mut rng.fork(), &mut m, &EntryConfig::default());
+    let source = render(&m);
+    match crate::spec::compile(&source) {
+        Ok(module) => Ok(Some((
+            Case {
+                seed,
+                source,
+                module,
+            },
+            at,
+        ))),
+        Err(d) => Err(InvalidCase {
+            seed,
+            message: d.render_plain("generated.toml", &source),
+            text: source,
+        }),
+    }
+}
+
 /// `n` frames for `module`, deterministic from `seed`.
 pub fn frames(seed: u64, module: &Module, n: usize) -> Vec<Frame> {
     let mut rng = Rng::new(seed);

@@ -7,6 +7,7 @@ mod parsing;
 mod pipeline;
 mod props;
 mod rewrites;
+mod split;
 mod vlan;
 
 pub(super) use super::*;
