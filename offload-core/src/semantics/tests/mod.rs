@@ -8,6 +8,7 @@ mod pipeline;
 mod props;
 mod rewrites;
 mod vlan;
+mod vxlan;
 
 pub(super) use super::*;
 use crate::diag::Span;
