@@ -1004,6 +1004,8 @@ fn naming_map(ctx: &Ctx) -> NamingMap {
         fields: Field::ALL
             .iter()
             .filter(|f| **f != Field::MetaGroup || uses_group(ctx.module))
+            // No P4 program holds them (VXLAN is refused by name).
+            .filter(|f| !f.is_tunnel())
             .map(|f| FieldName {
                 module: f.name().to_string(),
                 p4: field_path(*f).to_string(),
