@@ -318,6 +318,13 @@ fn vxlan_gateway_is_refused_by_name_on_every_target() {
             .map(|u| &u.need)
             .filter(|n| matches!(n, Need::Vxlan { .. }))
             .collect();
-        assert_eq!(named.len(), 3, "{}: {unmet:?}", profile.title);
+        // Parse, encap, decap; the NIC profiles also cannot compute the
+        // encap's CRC-32 source port (no hash keys).
+        let want = if profile.name == "nfp" || profile.name == "netdevsim" {
+            4
+        } else {
+            3
+        };
+        assert_eq!(named.len(), want, "{}: {unmet:?}", profile.title);
     }
 }

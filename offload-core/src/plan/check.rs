@@ -163,6 +163,24 @@ fn check_vxlan(req: &Requirements, profile: &Profile, out: &mut Vec<Unmet>) {
         Family::Ebpf(_) => "offload-ebpf",
         Family::P4(_) => "offload-p4",
     };
+    // Beyond "not generated yet": what a target would lack even then. The
+    // encap's UDP source port is a CRC-32 of the inner flow, which a
+    // profile without hash keys (the NIC offload profiles: no loops) cannot
+    // compute.
+    if let Family::Ebpf(e) = &profile.family {
+        if req.vxlan_encap && !e.hash_keys.value {
+            out.push(unmet(
+                Need::Vxlan {
+                    what: "vxlan_encap's UDP source port (CRC-32 of the inner flow)".into(),
+                },
+                format!(
+                    "vxlan_encap computes its UDP source port as a CRC-32 of the inner flow; {} does not compute hash keys",
+                    profile.title
+                ),
+                e.hash_keys.source.clone(),
+            ));
+        }
+    }
     for (used, what) in [
         (
             req.vxlan_parse,
