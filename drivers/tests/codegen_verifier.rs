@@ -441,6 +441,13 @@ fn differential_for(
                 refused: Some(e.to_string()),
             }
         }
+        Err(e) if refused_by_name(name, &e.to_string()) => {
+            return Totals {
+                packets: 0,
+                mismatches: Vec::new(),
+                refused: Some(e.to_string()),
+            }
+        }
         Err(e) => {
             return Totals {
                 packets: 0,
@@ -595,6 +602,10 @@ fn every_example_passes_the_verifier_for_xdp_and_tc() {
                     eprintln!("{name}/{hook:?}: refused as documented: {e}");
                     continue;
                 }
+                Err(e) if refused_by_name(&name, &e.to_string()) => {
+                    eprintln!("{name}/{hook:?}: refused by name, as documented: {e}");
+                    continue;
+                }
                 Err(e) => panic!("{name}/{hook:?}: {e}"),
             };
             let _ebpf = load(&c, hook);
@@ -629,7 +640,7 @@ fn examples_agree_with_the_reference_interpreter() {
             );
             if let Some(why) = &t.refused {
                 assert!(
-                    name == "l2-switch" && hook == Hook::Tc,
+                    (name == "l2-switch" && hook == Hook::Tc) || refused_by_name(&name, why),
                     "{name}/{hook:?} refused: {why}"
                 );
             }
@@ -801,7 +812,11 @@ mod random_module {
             let mut keys = Vec::new();
             let mut has_lpm = false;
             while keys.len() < nkeys {
+                // Tunnel fields: every backend refuses them (Need::Vxlan).
                 let f = *rng.pick(Field::ALL);
+                if f.is_tunnel() {
+                    continue;
+                }
                 if !fields.insert(f) {
                     continue;
                 }
@@ -1011,12 +1026,27 @@ fn same_on_wire(want: &[u8], got: &[u8]) -> bool {
     tagged && got.len() + 4 == want.len() && got[..12] == want[..12] && got[12..] == want[16..]
 }
 
+/// Examples the eBPF backend refuses by name on every hook: VXLAN is
+/// defined in the reference only (README "VXLAN"). The refusal must name it.
+fn refused_by_name(name: &str, why: &str) -> bool {
+    name == "vxlan-gateway"
+        && why.contains("does not generate VXLAN")
+        && why.contains("vxlan_encap")
+}
+
 fn live_egress(name: &str, module: &Module, packets: usize, seed: u64) -> (usize, Vec<String>) {
     use offload_drivers::lab::packet::PacketSocket;
     use offload_drivers::lab::Lab;
     use std::time::Duration;
 
-    let c = compile(module, &Target::xdp()).unwrap();
+    let c = match compile(module, &Target::xdp()) {
+        Ok(c) => c,
+        Err(e) if refused_by_name(name, &e.to_string()) => {
+            eprintln!("{name}: refused by name, as documented: {e}");
+            return (0, Vec::new());
+        }
+        Err(e) => panic!("{name}: {e}"),
+    };
     let mut ebpf = load(&c, Hook::Xdp);
     fill(&ebpf, module, &c);
     let mut lab = Lab::new("eg");

@@ -12,6 +12,24 @@ fn root() -> PathBuf {
         .to_path_buf()
 }
 
+/// Examples the P4 backend refuses by name, and the name: VXLAN is
+/// defined in the reference only (README "VXLAN").
+const REFUSED: &[(&str, &str)] = &[("vxlan-gateway", "VXLAN")];
+
+/// The refusal of a refused example, checked to be the named one.
+fn refused(name: &str, module: &offload_core::ir::Module, arch: Arch) -> bool {
+    let Some((_, what)) = REFUSED.iter().find(|(n, _)| *n == name) else {
+        return false;
+    };
+    match compile(module, &Options::new(arch)) {
+        Err(e @ offload_p4::P4Error::Vxlan { .. }) => {
+            assert!(e.to_string().contains(what), "{name} on {arch}: {e}");
+            true
+        }
+        other => panic!("{name} on {arch}: expected the named VXLAN refusal, got {other:?}"),
+    }
+}
+
 fn examples() -> Vec<(String, offload_core::ir::Module)> {
     let mut v = Vec::new();
     let mut paths: Vec<PathBuf> = std::fs::read_dir(root().join("examples"))
@@ -59,6 +77,10 @@ fn golden(name: &str, actual: &str) {
 fn examples_match_golden_files_and_pass_the_sanity_check() {
     for (name, module) in examples() {
         for arch in Arch::ALL {
+            if refused(&name, &module, arch) {
+                eprintln!("{name} on {arch}: refused by name (VXLAN), as expected");
+                continue;
+            }
             let out = compile(&module, &Options::new(arch))
                 .unwrap_or_else(|e| panic!("{name} on {arch}: {e}"));
             if let Err(problems) = sanity::check(&out.source, arch) {
@@ -80,8 +102,11 @@ fn examples_match_golden_files_and_pass_the_sanity_check() {
 
 #[test]
 fn output_is_deterministic() {
-    for (_, module) in examples() {
+    for (name, module) in examples() {
         for arch in Arch::ALL {
+            if refused(&name, &module, arch) {
+                continue;
+            }
             let a = compile(&module, &Options::new(arch)).unwrap();
             let b = compile(&module, &Options::new(arch)).unwrap();
             assert_eq!(a, b);

@@ -395,6 +395,14 @@ fn effect_text(m: &Module, e: &Effect) -> String {
         }
         Effect::PopVlan { vid } => format!("pop_vlan: removed outer tag, vid {vid}"),
         Effect::PopVlanIgnored => "pop_vlan ignored: no tag".into(),
+        Effect::VxlanEncap { vni, src_port } => {
+            format!("vxlan_encap: outer eth/ipv4/udp/vxlan added, vni {vni}, udp source port {src_port}")
+        }
+        Effect::VxlanEncapIgnored => "vxlan_encap ignored: no valid eth header".into(),
+        Effect::VxlanDecap { vni, removed } => {
+            format!("vxlan_decap: removed {removed} outer bytes (vni {vni}); the inner headers are the headers now")
+        }
+        Effect::VxlanDecapIgnored => "vxlan_decap ignored: no valid vxlan header".into(),
     }
 }
 

@@ -63,6 +63,10 @@ impl Gen<'_> {
                 Primitive::DecTtl => self.emit_dec_ttl(),
                 Primitive::PushVlan(op) => self.emit_push_vlan(src(op)),
                 Primitive::PopVlan => self.emit_pop_vlan(),
+                // Refused before code generation (plan::check: Need::Vxlan).
+                Primitive::VxlanEncap(_) | Primitive::VxlanDecap => {
+                    unreachable!("VXLAN modules are refused by the profile check")
+                }
             }
             if prim.terminates() {
                 return;

@@ -86,6 +86,12 @@ pub const NOT_WRITABLE: &str = "E0407";
 pub const AMBIGUOUS_NAME: &str = "E0408";
 /// `set(FIELD, OTHER_FIELD)` between fields of kinds or widths that do not fit (`Field::copy_fits`).
 pub const COPY_MISMATCH: &str = "E0409";
+/// A `vxlan_encap` argument of the wrong type (a parameter that is not a
+/// MAC / IPv4 address / integer of ≤ 24 bits where one is needed).
+pub const VXLAN_ENCAP_ARG: &str = "E0410";
+/// A `vxlan_decap` that can never find a VXLAN header (an earlier
+/// `vxlan_decap` of the same action already removed the only one).
+pub const VXLAN_DECAP_NEVER: &str = "E0411";
 
 /// `[[entry.T]]` for a table T that does not exist.
 pub const UNKNOWN_TABLE: &str = "E0501";

@@ -22,10 +22,20 @@ pub enum Header {
     Udp = 7,
     Icmp = 8,
     Icmpv6 = 9,
+    /// The VXLAN header (RFC 7348): after a valid UDP with destination port
+    /// 4789 whose 8 bytes follow and whose flags have the I bit (0x08).
+    Vxlan = 10,
+    /// The Ethernet header inside a VXLAN tunnel (no VLAN tags are parsed
+    /// inside; `inner_eth.type` is the EtherType right after the MACs).
+    InnerEth = 11,
+    InnerIpv4 = 12,
+    InnerIpv6 = 13,
+    /// The inner TCP or UDP ports.
+    InnerL4 = 14,
 }
 
 impl Header {
-    pub const ALL: [Header; 10] = [
+    pub const ALL: [Header; 15] = [
         Header::Meta,
         Header::Eth,
         Header::Vlan,
@@ -36,6 +46,11 @@ impl Header {
         Header::Udp,
         Header::Icmp,
         Header::Icmpv6,
+        Header::Vxlan,
+        Header::InnerEth,
+        Header::InnerIpv4,
+        Header::InnerIpv6,
+        Header::InnerL4,
     ];
 
     pub fn name(self) -> &'static str {
@@ -50,11 +65,29 @@ impl Header {
             Header::Udp => "udp",
             Header::Icmp => "icmp",
             Header::Icmpv6 => "icmpv6",
+            Header::Vxlan => "vxlan",
+            Header::InnerEth => "inner_eth",
+            Header::InnerIpv4 => "inner_ipv4",
+            Header::InnerIpv6 => "inner_ipv6",
+            Header::InnerL4 => "inner_l4",
         }
     }
 
     pub fn from_name(name: &str) -> Option<Header> {
         Header::ALL.into_iter().find(|h| h.name() == name)
+    }
+
+    /// `vxlan` and the `inner_*` headers: only a VXLAN tunnel makes them
+    /// valid (see `semantics`, "VXLAN").
+    pub fn is_tunnel(self) -> bool {
+        matches!(
+            self,
+            Header::Vxlan
+                | Header::InnerEth
+                | Header::InnerIpv4
+                | Header::InnerIpv6
+                | Header::InnerL4
+        )
     }
 }
 
@@ -133,6 +166,22 @@ pub enum Field {
     /// (buckets - 1)`, computed when the table applies. Named `hash` in
     /// entries; not in [`Field::ALL`] (nothing else can name it).
     Hash = 23,
+    /// The VXLAN Network Identifier (24 bits). Read-only.
+    VxlanVni = 24,
+    InnerEthDst = 25,
+    InnerEthSrc = 26,
+    /// The inner EtherType (right after the inner MACs). Read-only.
+    InnerEthType = 27,
+    InnerIpv4Src = 28,
+    InnerIpv4Dst = 29,
+    InnerIpv4Protocol = 30,
+    InnerIpv4Ttl = 31,
+    InnerIpv6Src = 32,
+    InnerIpv6Dst = 33,
+    InnerIpv6NextHeader = 34,
+    InnerIpv6HopLimit = 35,
+    InnerL4SrcPort = 36,
+    InnerL4DstPort = 37,
 }
 
 /// Static facts about a field.
@@ -208,6 +257,20 @@ fields! {
     Icmpv6Type     => "icmpv6.type",       Icmpv6, Int,  8,  0,   false;
     Icmpv6Code     => "icmpv6.code",       Icmpv6, Int,  8,  8,   false;
     MetaGroup      => "meta.group",        Meta,   Int,  16, 0,   true;
+    VxlanVni       => "vxlan.vni",         Vxlan,  Int,  24, 32,  false;
+    InnerEthDst    => "inner_eth.dst",     InnerEth,  Mac,  48, 0,   false;
+    InnerEthSrc    => "inner_eth.src",     InnerEth,  Mac,  48, 48,  false;
+    InnerEthType   => "inner_eth.type",    InnerEth,  Int,  16, 96,  false;
+    InnerIpv4Src   => "inner_ipv4.src",    InnerIpv4, Ipv4, 32, 96,  false;
+    InnerIpv4Dst   => "inner_ipv4.dst",    InnerIpv4, Ipv4, 32, 128, false;
+    InnerIpv4Protocol => "inner_ipv4.protocol", InnerIpv4, Int, 8, 72, false;
+    InnerIpv4Ttl   => "inner_ipv4.ttl",    InnerIpv4, Int,  8,  64,  false;
+    InnerIpv6Src   => "inner_ipv6.src",    InnerIpv6, Ipv6, 128, 64, false;
+    InnerIpv6Dst   => "inner_ipv6.dst",    InnerIpv6, Ipv6, 128, 192, false;
+    InnerIpv6NextHeader => "inner_ipv6.next_header", InnerIpv6, Int, 8, 48, false;
+    InnerIpv6HopLimit => "inner_ipv6.hop_limit", InnerIpv6, Int, 8, 56, false;
+    InnerL4SrcPort => "inner_l4.src_port", InnerL4,   Int,  16, 0,   false;
+    InnerL4DstPort => "inner_l4.dst_port", InnerL4,   Int,  16, 16,  false;
   }
   hidden {
     Hash           => "hash",              Meta,   Int,  16, 0,   false;
@@ -262,6 +325,10 @@ impl Field {
     }
     pub fn from_name(name: &str) -> Option<Field> {
         Field::ALL.iter().copied().find(|f| f.name() == name)
+    }
+    /// `vxlan.vni` and the `inner_*` fields (valid only inside a tunnel).
+    pub fn is_tunnel(self) -> bool {
+        self.header().is_tunnel()
     }
     /// Whether a hash key may name this field: a header field (not `meta.*`,
     /// which is not packet bytes) of whole bytes at a byte offset, read the

@@ -276,6 +276,27 @@ pub enum Primitive {
     PushVlan(Operand),
     /// Removes the outer VLAN tag.
     PopVlan,
+    /// `vxlan_encap(dmac, smac, src, dst, vni)`: wraps the frame in outer
+    /// Ethernet + IPv4 + UDP (4789) + VXLAN headers (see `semantics`,
+    /// "VXLAN"); later tables see the outer headers as `eth/ipv4/udp/l4`
+    /// and the old ones as `inner_*`.
+    VxlanEncap(VxlanEncap),
+    /// Removes the outer Ethernet + IP + UDP + VXLAN headers: the inner
+    /// headers become `eth/ipv4/ipv6/l4/...`, `vxlan` and `inner_*` become
+    /// invalid. A no-op without a valid `vxlan` header.
+    VxlanDecap,
+}
+
+/// The operands of `vxlan_encap`, in the order written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct VxlanEncap {
+    pub dmac: Operand,
+    pub smac: Operand,
+    /// Outer IPv4 source and destination.
+    pub src: Operand,
+    pub dst: Operand,
+    /// 24 bits.
+    pub vni: Operand,
 }
 
 impl Primitive {

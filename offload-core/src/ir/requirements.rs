@@ -55,6 +55,12 @@ pub struct Requirements {
     pub total_table_size: u64,
     /// Tables with a hash key (CRC-32 over packet fields), in file order.
     pub hash_tables: Vec<String>,
+    /// Keys or hash keys read `vxlan.vni` or `inner_*` fields.
+    pub vxlan_parse: bool,
+    /// `vxlan_encap` is used.
+    pub vxlan_encap: bool,
+    /// `vxlan_decap` is used.
+    pub vxlan_decap: bool,
 }
 
 impl Requirements {
@@ -163,10 +169,21 @@ impl Requirements {
                         r.vlan_pop = true;
                         r.headers.insert(Header::Vlan);
                     }
+                    Primitive::VxlanEncap(_) => {
+                        r.vxlan_encap = true;
+                        r.rewrite = true;
+                        r.headers.extend([Header::Eth, Header::Vxlan]);
+                    }
+                    Primitive::VxlanDecap => {
+                        r.vxlan_decap = true;
+                        r.rewrite = true;
+                        r.headers.insert(Header::Vxlan);
+                    }
                 }
             }
         }
         r.headers.remove(&Header::Meta);
+        r.vxlan_parse = r.headers.iter().any(|h| h.is_tunnel());
         r
     }
 }

@@ -31,6 +31,11 @@ pub enum Need {
     HashKey {
         table: String,
     },
+    /// VXLAN (keys on `vxlan.*`/`inner_*`, `vxlan_encap`, `vxlan_decap`)
+    /// that the target's backend does not generate: `what` names the use.
+    Vxlan {
+        what: String,
+    },
     Helper {
         helper: Helper,
     },
@@ -151,7 +156,55 @@ pub fn check(req: &Requirements, profile: &Profile) -> Vec<Unmet> {
         check_table_budgets(req, profile, &mut out);
     }
     check_masks(req, profile, &mut out);
+    check_vxlan(req, profile, &mut out);
     out
+}
+
+/// VXLAN is defined in the reference interpreter only: no backend
+/// generates it yet, so every target refuses it by name (never a
+/// program that would parse, encapsulate or decapsulate differently).
+fn check_vxlan(req: &Requirements, profile: &Profile, out: &mut Vec<Unmet>) {
+    let backend = match &profile.family {
+        Family::Ebpf(_) => "offload-ebpf",
+        Family::P4(_) => "offload-p4",
+    };
+    // Beyond "not generated yet": what a target would lack even then. The
+    // encap's UDP source port is a CRC-32 of the inner flow, which a
+    // profile without hash keys (the NIC offload profiles: no loops) cannot
+    // compute.
+    if let Family::Ebpf(e) = &profile.family {
+        if req.vxlan_encap && !e.hash_keys.value {
+            out.push(unmet(
+                Need::Vxlan {
+                    what: "vxlan_encap's UDP source port (CRC-32 of the inner flow)".into(),
+                },
+                format!(
+                    "vxlan_encap computes its UDP source port as a CRC-32 of the inner flow; {} does not compute hash keys",
+                    profile.title
+                ),
+                e.hash_keys.source.clone(),
+            ));
+        }
+    }
+    for (used, what) in [
+        (
+            req.vxlan_parse,
+            "VXLAN parsing (keys on vxlan.* or inner_* fields)",
+        ),
+        (req.vxlan_encap, "vxlan_encap"),
+        (req.vxlan_decap, "vxlan_decap"),
+    ] {
+        if used {
+            out.push(unmet(
+                Need::Vxlan { what: what.into() },
+                format!(
+                    "the module uses {what}; {backend} does not generate VXLAN for {} yet (the reference interpreter defines it)",
+                    profile.title
+                ),
+                "offload-core::semantics (VXLAN); README \"VXLAN\"",
+            ));
+        }
+    }
 }
 
 /// Entry budgets counted per table (P4 targets: one table, one match unit).

@@ -164,6 +164,15 @@ pub fn helpers(req: &Requirements, xdp: bool) -> Vec<(Helper, &'static str)> {
             }
         }
     }
+    // The packet start moves by the 50 (or more) outer bytes. On tc it
+    // would be bpf_skb_adjust_room / bpf_skb_change_head, which the Helper
+    // catalogue does not list yet: VXLAN is refused there by Need::Vxlan.
+    if xdp && (req.vxlan_encap || req.vxlan_decap) {
+        h.push((
+            Helper::XdpAdjustHead,
+            "vxlan_encap/vxlan_decap (moving the packet start)",
+        ));
+    }
     h
 }
 

@@ -193,6 +193,17 @@ impl State {
                     rewrite::push_vlan(&mut self.parsed, &mut self.packet, arg(op))
                 }
                 Primitive::PopVlan => rewrite::pop_vlan(&mut self.parsed, &mut self.packet),
+                Primitive::VxlanEncap(e) => {
+                    let args = rewrite::EncapArgs {
+                        dmac: arg(&e.dmac) as u64,
+                        smac: arg(&e.smac) as u64,
+                        src: arg(&e.src) as u32,
+                        dst: arg(&e.dst) as u32,
+                        vni: arg(&e.vni) as u32,
+                    };
+                    rewrite::vxlan_encap(&mut self.parsed, &mut self.packet, args)
+                }
+                Primitive::VxlanDecap => rewrite::vxlan_decap(&mut self.parsed, &mut self.packet),
             };
             self.events.push(Event { table, effect });
         }

@@ -23,6 +23,16 @@
 //! - TCP (protocol 6) valid iff ≥ 20 bytes at the L4 offset and data offset ≥ 5
 //!   (options need not be complete); UDP (17) iff ≥ 8 bytes; ICMP (1, over IPv4)
 //!   and ICMPv6 (58, over IPv6) iff ≥ 8 bytes. `l4` is valid iff TCP or UDP is.
+//! - VXLAN (RFC 7348): `vxlan` is valid iff UDP is valid, its destination
+//!   port is 4789, the 8 VXLAN bytes follow it and their flags byte has the I
+//!   bit (0x08; the other bits are ignored, as the RFC says for receivers).
+//!   A frame without the I flag is not VXLAN here: plain UDP. `vxlan.vni` is
+//!   bits 32..56 of the header. The inner frame starts right after it and is
+//!   parsed by the inner rules — the ones above without VLAN tags (the
+//!   `inner_eth.type` is the EtherType right after the inner MACs; a tagged
+//!   inner frame has no inner L3) and without VXLAN: `inner_eth` (≥ 14
+//!   bytes), `inner_ipv4`/`inner_ipv6`, `inner_l4` (TCP or UDP ports), with
+//!   the same IPv4, IPv6, fragment and L4 rules.
 //!
 //! # Pipeline
 //! - Tables run in file order. A table applies only when every header its keys
@@ -73,7 +83,28 @@
 //!   TPID 0x8100 + TCI (PCP 0, DEI 0, VID = vid & 0xfff) after the MACs as the
 //!   new outer tag; its inner EtherType is the old outer EtherType/TPID. With 2
 //!   tags: no-op. `pop_vlan`: removes the outer tag (no-op without one).
-//! - Validity is decided once at ingress; push/pop only change the tag stack
+//! - `vxlan_encap(dmac, smac, src, dst, vni)`: no-op without a valid `eth`.
+//!   Else prepends 50 bytes: Ethernet (dmac, smac, 0x0800); IPv4 (0x45, TOS
+//!   0, total length = 36 + frame length, ID 0, flags DF, fragment offset
+//!   0, TTL 64, protocol 17, header checksum computed, src, dst); UDP
+//!   (source port `0xC000 | (crc32(flow) & 0x3FFF)`, destination 4789,
+//!   length = 16 + frame length, checksum 0); VXLAN (flags 0x08, 3 zero
+//!   bytes, the VNI's 24 bits, 1 zero byte). `flow` is the bytes of
+//!   `ipv4.src, ipv4.dst, ipv4.protocol, ipv6.src, ipv6.dst,
+//!   ipv6.next_header, l4.src_port, l4.dst_port` of the frame before the
+//!   encap, by the hash-key rule (an invalid header's fields add none; CRC-32
+//!   as for hash keys). Then the headers are those of the new frame parsed
+//!   afresh: `eth/ipv4/udp/l4/vxlan` are the outer ones, `inner_*` what the
+//!   inner rules find in the old frame (`vlan` is not valid).
+//! - `vxlan_decap`: no-op without a valid `vxlan`. Else removes every byte
+//!   before the inner Ethernet header (outer Ethernet, tags, IP, UDP,
+//!   VXLAN). The inner headers become the headers — `eth`, `ipv4`, `ipv6`,
+//!   `l4`, `tcp`, `udp`, `icmp`, `icmpv6` are what `inner_*` were (their
+//!   validity as the inner parse found it), `vlan`, `vxlan` and `inner_*`
+//!   are not valid — and nothing is parsed again (a VXLAN frame inside is
+//!   not found).
+//! - Validity is decided once at ingress (and after an encap or a decap, as
+//!   they say); push/pop only change the tag stack
 //!   (`vlan` is valid iff the stack is non-empty, every other header keeps its
 //!   validity and shifts by ±4 bytes).
 //!

@@ -43,6 +43,21 @@ pub enum Effect {
     },
     /// `pop_vlan` without a tag.
     PopVlanIgnored,
+    /// `vxlan_encap`: the frame now travels in a tunnel with this VNI and
+    /// outer UDP source port.
+    VxlanEncap {
+        vni: u32,
+        src_port: u16,
+    },
+    /// `vxlan_encap` without a valid Ethernet header: nothing happened.
+    VxlanEncapIgnored,
+    /// `vxlan_decap`: this many outer bytes were removed.
+    VxlanDecap {
+        vni: u32,
+        removed: usize,
+    },
+    /// `vxlan_decap` without a valid `vxlan` header: nothing happened.
+    VxlanDecapIgnored,
 }
 
 /// Byte offsets of the checksums a field write must patch.
@@ -183,6 +198,9 @@ pub fn push_vlan(parsed: &mut Parsed, packet: &mut Vec<u8>, vid: u128) -> Effect
     .emit(&mut vlan::Tag::new_unchecked(&mut tag[..]));
     packet.splice(12..12, tag);
     parsed.vlan_tags += 1;
+    if let Some(t) = &mut parsed.tunnel {
+        t.vxlan_offset += vlan::TAG_LEN;
+    }
     Effect::PushVlan { vid }
 }
 
@@ -194,5 +212,104 @@ pub fn pop_vlan(parsed: &mut Parsed, packet: &mut Vec<u8>) -> Effect {
     let vid = vlan::Tag::new_unchecked(&packet[12..16]).vid();
     packet.drain(12..16);
     parsed.vlan_tags -= 1;
+    if let Some(t) = &mut parsed.tunnel {
+        t.vxlan_offset -= vlan::TAG_LEN;
+    }
     Effect::PopVlan { vid }
+}
+
+/// The operands of `vxlan_encap`, resolved to values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EncapArgs {
+    pub dmac: u64,
+    pub smac: u64,
+    pub src: u32,
+    pub dst: u32,
+    pub vni: u32,
+}
+
+/// Outer headers `vxlan_encap` adds: Ethernet 14 + IPv4 20 + UDP 8 + VXLAN 8.
+pub const VXLAN_ENCAP_LEN: usize = 50;
+/// The outer IPv4 TTL.
+pub const VXLAN_OUTER_TTL: u8 = 64;
+
+/// The fields whose bytes the outer UDP source port hashes (the inner
+/// flow's 5-tuple as the frame is before the encap; an invalid header's
+/// fields add nothing, as for hash keys).
+pub const VXLAN_FLOW_FIELDS: [Field; 8] = [
+    Field::Ipv4Src,
+    Field::Ipv4Dst,
+    Field::Ipv4Protocol,
+    Field::Ipv6Src,
+    Field::Ipv6Dst,
+    Field::Ipv6NextHeader,
+    Field::L4SrcPort,
+    Field::L4DstPort,
+];
+
+/// The outer UDP source port: `0xC000 | (crc32(flow bytes) & 0x3FFF)`, in
+/// the dynamic range (RFC 7348 §5 recommends 49152–65535).
+pub fn vxlan_src_port(parsed: &Parsed, packet: &[u8]) -> u16 {
+    let key = crate::ir::HashKey {
+        fields: VXLAN_FLOW_FIELDS.to_vec(),
+        buckets: 1 << 14,
+    };
+    let bytes = super::hash::hash_input(parsed, packet, &key);
+    0xC000 | (super::hash::crc32(&bytes) & 0x3FFF) as u16
+}
+
+/// `vxlan_encap`: prepends outer Ethernet (dmac, smac, 0x0800), IPv4
+/// (version 4, IHL 5, TOS 0, total length, ID 0, DF, TTL 64, UDP, header
+/// checksum computed, src, dst), UDP (source port [`vxlan_src_port`], 4789,
+/// length, checksum 0) and VXLAN (flags 0x08, VNI, reserved 0). The headers
+/// are then the new frame parsed afresh: `eth/ipv4/udp/l4/vxlan` the outer
+/// ones, `inner_*` what the inner rules find in the old frame. No-op
+/// without a valid Ethernet header.
+pub fn vxlan_encap(parsed: &mut Parsed, packet: &mut Vec<u8>, a: EncapArgs) -> Effect {
+    if !parsed.is_valid(Header::Eth) {
+        return Effect::VxlanEncapIgnored;
+    }
+    let src_port = vxlan_src_port(parsed, packet);
+    let vni = a.vni & 0x00ff_ffff;
+    let inner_len = packet.len();
+    let mut outer = [0u8; VXLAN_ENCAP_LEN];
+    outer[0..6].copy_from_slice(&a.dmac.to_be_bytes()[2..]);
+    outer[6..12].copy_from_slice(&a.smac.to_be_bytes()[2..]);
+    outer[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
+    let ip = &mut outer[14..34];
+    ip[0] = 0x45;
+    let total = (20 + 8 + 8 + inner_len) as u16;
+    ip[2..4].copy_from_slice(&total.to_be_bytes());
+    ip[6..8].copy_from_slice(&0x4000u16.to_be_bytes()); // DF
+    ip[8] = VXLAN_OUTER_TTL;
+    ip[9] = 17;
+    ip[12..16].copy_from_slice(&a.src.to_be_bytes());
+    ip[16..20].copy_from_slice(&a.dst.to_be_bytes());
+    let csum = !checksum::sum(ip);
+    ip[10..12].copy_from_slice(&csum.to_be_bytes());
+    let udp = &mut outer[34..42];
+    udp[0..2].copy_from_slice(&src_port.to_be_bytes());
+    udp[2..4].copy_from_slice(&super::parse::VXLAN_PORT.to_be_bytes());
+    udp[4..6].copy_from_slice(&((8 + 8 + inner_len) as u16).to_be_bytes());
+    let vx = &mut outer[42..50];
+    vx[0] = super::parse::VXLAN_FLAG_I;
+    vx[4..7].copy_from_slice(&vni.to_be_bytes()[1..]);
+    packet.splice(0..0, outer);
+    *parsed = super::parse::parse(packet);
+    Effect::VxlanEncap { vni, src_port }
+}
+
+/// `vxlan_decap`: removes everything before the inner Ethernet header; the
+/// headers are then the inner ones ([`Parsed::decapsulated`]). No-op
+/// without a valid `vxlan` header.
+pub fn vxlan_decap(parsed: &mut Parsed, packet: &mut Vec<u8>) -> Effect {
+    let (Some(t), Some(inner)) = (parsed.tunnel, parsed.decapsulated()) else {
+        return Effect::VxlanDecapIgnored;
+    };
+    let at = t.vxlan_offset;
+    let vni = u32::from_be_bytes([0, packet[at + 4], packet[at + 5], packet[at + 6]]);
+    let removed = t.inner_offset().min(packet.len());
+    packet.drain(..removed);
+    *parsed = inner;
+    Effect::VxlanDecap { vni, removed }
 }

@@ -16,6 +16,8 @@ pub const PRIMITIVES: &[(&str, &[&str])] = &[
     ("dec_ttl", &[]),
     ("push_vlan", &["vid"]),
     ("pop_vlan", &[]),
+    ("vxlan_encap", &["dmac", "smac", "src", "dst", "vni"]),
+    ("vxlan_decap", &[]),
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]

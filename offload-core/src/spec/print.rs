@@ -26,6 +26,18 @@ pub fn primitive(module: &Module, action: &Action, p: &Primitive) -> String {
         Primitive::Tx => "tx".into(),
         Primitive::DecTtl => "dec_ttl".into(),
         Primitive::PopVlan => "pop_vlan".into(),
+        Primitive::VxlanDecap => "vxlan_decap".into(),
+        Primitive::VxlanEncap(e) => {
+            let op = |o: Operand, f: Field| operand(action, o, LitType::of_field(f), module);
+            format!(
+                "vxlan_encap({}, {}, {}, {}, {})",
+                op(e.dmac, Field::EthDst),
+                op(e.smac, Field::EthSrc),
+                op(e.src, Field::Ipv4Src),
+                op(e.dst, Field::Ipv4Dst),
+                op(e.vni, Field::VxlanVni)
+            )
+        }
         Primitive::Forward(op) => {
             format!("forward({})", operand(action, *op, LitType::Port, module))
         }

@@ -186,6 +186,21 @@ impl Spec {
             Field::MetaInPort => *in_port = PortId(v as u16),
             // Pipeline state, not packet bytes: no frame sets them.
             Field::MetaGroup | Field::Hash => {}
+            // Tunnel fields: random modules do not use them yet.
+            Field::VxlanVni
+            | Field::InnerEthDst
+            | Field::InnerEthSrc
+            | Field::InnerEthType
+            | Field::InnerIpv4Src
+            | Field::InnerIpv4Dst
+            | Field::InnerIpv4Protocol
+            | Field::InnerIpv4Ttl
+            | Field::InnerIpv6Src
+            | Field::InnerIpv6Dst
+            | Field::InnerIpv6NextHeader
+            | Field::InnerIpv6HopLimit
+            | Field::InnerL4SrcPort
+            | Field::InnerL4DstPort => {}
             Field::EthDst => self.dst = mac(v),
             Field::EthSrc => self.src = mac(v),
             Field::VlanVid => self.vlans = vec![(0x8100, v as u16)],

@@ -8,6 +8,9 @@
 //! IPv6 with and without an extension header, TCP (data offset < 5, with
 //! options), UDP (zero checksum), ICMP/ICMPv6, unknown protocols, TTL
 //! 0/1/2, valid and wrong checksums, and truncation at every length.
+//! Some frames travel in a VXLAN tunnel ([`wrap_vxlan`]: outer IPv4 or
+//! IPv6, UDP 4789, mostly with the I flag, sometimes cut short), half of
+//! them for a module that reads tunnel headers, one in ten otherwise.
 
 use super::rng::Rng;
 use crate::ir::{Field, Header, KeyMatch, Module, PortId};
@@ -28,6 +31,8 @@ pub struct Frame {
 #[derive(Debug, Clone, Default)]
 pub struct Candidates {
     values: BTreeMap<Field, Vec<u128>>,
+    /// The module reads tunnel headers or decapsulates: more VXLAN frames.
+    tunnel: bool,
 }
 
 impl Candidates {
@@ -53,7 +58,11 @@ impl Candidates {
                 }
             }
         }
-        Candidates { values }
+        let req = module.requirements();
+        Candidates {
+            values,
+            tunnel: req.vxlan_parse || req.vxlan_decap,
+        }
     }
 }
 
@@ -84,6 +93,88 @@ enum L3 {
 
 /// Generates one frame for `module` (whose tables hold their entries).
 pub fn frame(rng: &mut Rng, module: &Module, cands: &Candidates) -> Frame {
+    let mut f = plain_frame(rng, module, cands);
+    if rng.chance(1, if cands.tunnel { 2 } else { 10 }) {
+        let vni = match cands.values.get(&Field::VxlanVni) {
+            Some(vs) if rng.chance(3, 4) => *rng.pick(vs) as u32,
+            _ => rng.bits(24) as u32,
+        };
+        f.bytes = wrap_vxlan(rng, &f.bytes, vni);
+        // The inner fields entries match on, where the wrapped frame has them.
+        let parsed = crate::semantics::parse(&f.bytes);
+        for (field, vs) in &cands.values {
+            if field.is_tunnel() && *field != Field::VxlanVni && rng.chance(1, 2) {
+                if let Some(base) = parsed.offset(field.header()) {
+                    let at = base * 8 + field.info().bit_offset as usize;
+                    put_bits(&mut f.bytes, at, field.width(), *rng.pick(vs));
+                }
+            }
+        }
+    }
+    f
+}
+
+/// `inner` in a VXLAN tunnel: outer Ethernet (0 or 1 tag), IPv4 (checksum
+/// right) or IPv6, UDP to 4789 (one in ten to 4790; checksum 0 or random),
+/// VXLAN with the I flag (one in eight random flags) and `vni`; one in ten
+/// cut at a random length.
+pub fn wrap_vxlan(rng: &mut Rng, inner: &[u8], vni: u32) -> Vec<u8> {
+    let mut p = rng.bytes(12);
+    p[0] &= 0xfe;
+    if rng.chance(1, 6) {
+        p.extend(0x8100u16.to_be_bytes());
+        p.extend(rng.bytes(2));
+    }
+    let v6 = rng.chance(1, 4);
+    p.extend(if v6 { 0x86ddu16 } else { 0x0800 }.to_be_bytes());
+    let l3 = p.len();
+    let udp_len = (8 + 8 + inner.len()) as u16;
+    if v6 {
+        p.push(0x60);
+        p.extend(rng.bytes(3));
+        p.extend(udp_len.to_be_bytes());
+        p.push(17);
+        p.push(64);
+        p.extend(rng.bytes(32));
+    } else {
+        p.push(0x45);
+        p.push(0);
+        p.extend((udp_len + 20).to_be_bytes());
+        p.extend(rng.bytes(2));
+        p.extend(0x4000u16.to_be_bytes());
+        p.push(*rng.pick(&[1u8, 2, 64]));
+        p.push(17);
+        p.extend([0, 0]);
+        p.extend(rng.bytes(8));
+        let c = csum(&p[l3..l3 + 20], 0);
+        p[l3 + 10..l3 + 12].copy_from_slice(&c.to_be_bytes());
+    }
+    p.extend(rng.bytes(2));
+    let dport: u16 = if rng.chance(1, 10) { 4790 } else { 4789 };
+    p.extend(dport.to_be_bytes());
+    p.extend(udp_len.to_be_bytes());
+    if rng.chance(1, 3) {
+        p.extend(rng.bytes(2));
+    } else {
+        p.extend([0, 0]);
+    }
+    let flags = if rng.chance(1, 8) {
+        rng.next_u64() as u8
+    } else {
+        0x08
+    };
+    let v = vni.to_be_bytes();
+    p.extend([flags, 0, 0, 0, v[1], v[2], v[3], 0]);
+    p.extend_from_slice(inner);
+    if rng.chance(1, 10) {
+        let cut = rng.below(p.len() as u64 + 1) as usize;
+        p.truncate(cut);
+    }
+    p
+}
+
+/// A frame without a tunnel (see the module doc).
+fn plain_frame(rng: &mut Rng, module: &Module, cands: &Candidates) -> Frame {
     // 1. The values to aim for.
     let mut want: BTreeMap<Field, u128> = BTreeMap::new();
     let mut target = None;

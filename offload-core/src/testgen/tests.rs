@@ -61,6 +61,8 @@ fn modules_cover_every_match_kind_and_primitive() {
                     Primitive::DecTtl => "dec_ttl",
                     Primitive::PushVlan(_) => "push_vlan",
                     Primitive::PopVlan => "pop_vlan",
+                    Primitive::VxlanEncap(_) => "vxlan_encap",
+                    Primitive::VxlanDecap => "vxlan_decap",
                 });
             }
         }

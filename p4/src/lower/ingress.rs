@@ -28,6 +28,15 @@ pub(super) fn describe(action: &Action, p: &Primitive) -> String {
         Primitive::DecTtl => "dec_ttl".into(),
         Primitive::PushVlan(o) => format!("push_vlan({})", op(o)),
         Primitive::PopVlan => "pop_vlan".into(),
+        Primitive::VxlanEncap(v) => format!(
+            "vxlan_encap({}, {}, {}, {}, {})",
+            op(&v.dmac),
+            op(&v.smac),
+            op(&v.src),
+            op(&v.dst),
+            op(&v.vni)
+        ),
+        Primitive::VxlanDecap => "vxlan_decap".into(),
     }
 }
 

@@ -119,6 +119,24 @@ fn segment_does(module: &Module, seg: &Segment, pred: fn(&Primitive) -> bool) ->
     })
 }
 
+/// VXLAN is refused by name (see [`P4Error::Vxlan`]): the first use found.
+fn check_vxlan(module: &Module) -> Result<(), P4Error> {
+    let req = module.requirements();
+    for (used, what) in [
+        (
+            req.vxlan_parse,
+            "VXLAN parsing (keys on vxlan.* or inner_* fields)",
+        ),
+        (req.vxlan_encap, "vxlan_encap"),
+        (req.vxlan_decap, "vxlan_decap"),
+    ] {
+        if used {
+            return Err(P4Error::Vxlan { what: what.into() });
+        }
+    }
+    Ok(())
+}
+
 /// What one P4 pipeline cannot do for a service chain (see the crate's
 /// chain notes in `compile_chain`): refused, naming the modules.
 fn check_chain(module: &Module, segments: &[Segment]) -> Result<(), P4Error> {
@@ -154,6 +172,7 @@ pub(crate) fn lower_segments(
     options: &Options,
 ) -> Result<(Program, NamingMap), P4Error> {
     check_chain(module, &segments)?;
+    check_vxlan(module)?;
     let arch = options.arch;
     let max_port = (1u32 << arch.port_width()) - 1;
     let cpu_port = options
@@ -748,6 +767,22 @@ pub(crate) fn field_path(f: Field) -> &'static str {
         Field::Icmpv6Code => "hdr.icmpv6.icmp_code",
         Field::MetaGroup => "meta.group",
         Field::Hash => "meta.hash",
+        // Named for the naming map only: VXLAN modules are refused
+        // (P4Error::Vxlan) before any P4 reads these.
+        Field::VxlanVni => "hdr.vxlan.vni",
+        Field::InnerEthDst => "hdr.inner_eth.dst",
+        Field::InnerEthSrc => "hdr.inner_eth.src",
+        Field::InnerEthType => "hdr.inner_eth.eth_type",
+        Field::InnerIpv4Src => "hdr.inner_ipv4.src",
+        Field::InnerIpv4Dst => "hdr.inner_ipv4.dst",
+        Field::InnerIpv4Protocol => "hdr.inner_ipv4.protocol",
+        Field::InnerIpv4Ttl => "hdr.inner_ipv4.ttl",
+        Field::InnerIpv6Src => "hdr.inner_ipv6.src",
+        Field::InnerIpv6Dst => "hdr.inner_ipv6.dst",
+        Field::InnerIpv6NextHeader => "hdr.inner_ipv6.next_header",
+        Field::InnerIpv6HopLimit => "hdr.inner_ipv6.hop_limit",
+        Field::InnerL4SrcPort => "meta.inner_l4_src_port",
+        Field::InnerL4DstPort => "meta.inner_l4_dst_port",
     }
 }
 
@@ -777,6 +812,12 @@ pub(crate) fn hash_leaves(h: &offload_core::ir::HashKey) -> (Vec<&'static str>, 
             H::Icmpv6 => vec!["icmpv6"],
             H::Vlan => vec!["vlan"],
             H::Meta => vec![],
+            // Refused before lowering (P4Error::Vxlan).
+            H::Vxlan => vec!["vxlan"],
+            H::InnerEth => vec!["inner_eth"],
+            H::InnerIpv4 => vec!["inner_ipv4"],
+            H::InnerIpv6 => vec!["inner_ipv6"],
+            H::InnerL4 => vec!["inner_tcp", "inner_udp"],
         }
     };
     let mut atoms: Vec<&'static str> = Vec::new();
@@ -873,6 +914,12 @@ pub(crate) fn valid_expr(h: offload_core::ir::Header) -> Expr {
         H::Udp => e::valid("hdr.udp"),
         H::Icmp => e::valid("hdr.icmp"),
         H::Icmpv6 => e::valid("hdr.icmpv6"),
+        // Refused before lowering (P4Error::Vxlan).
+        H::Vxlan => e::valid("hdr.vxlan"),
+        H::InnerEth => e::valid("hdr.inner_eth"),
+        H::InnerIpv4 => e::valid("hdr.inner_ipv4"),
+        H::InnerIpv6 => e::valid("hdr.inner_ipv6"),
+        H::InnerL4 => e::bin("||", e::valid("hdr.inner_tcp"), e::valid("hdr.inner_udp")),
     }
 }
 
@@ -957,6 +1004,8 @@ fn naming_map(ctx: &Ctx) -> NamingMap {
         fields: Field::ALL
             .iter()
             .filter(|f| **f != Field::MetaGroup || uses_group(ctx.module))
+            // No P4 program holds them (VXLAN is refused by name).
+            .filter(|f| !f.is_tunnel())
             .map(|f| FieldName {
                 module: f.name().to_string(),
                 p4: field_path(*f).to_string(),

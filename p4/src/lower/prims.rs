@@ -172,6 +172,16 @@ impl Lowerer<'_, '_> {
 
     fn prim(&self, p: &Primitive) -> Result<Vec<Stmt>, P4Error> {
         Ok(match p {
+            Primitive::VxlanEncap(_) => {
+                return Err(P4Error::Vxlan {
+                    what: "vxlan_encap".into(),
+                })
+            }
+            Primitive::VxlanDecap => {
+                return Err(P4Error::Vxlan {
+                    what: "vxlan_decap".into(),
+                })
+            }
             Primitive::Drop => vec![Self::verdict("VERDICT_DROP")],
             Primitive::Pass => vec![Self::verdict("VERDICT_PASS")],
             Primitive::Tx => vec![Self::verdict("VERDICT_TX")],

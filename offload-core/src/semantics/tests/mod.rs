@@ -9,6 +9,7 @@ mod props;
 mod rewrites;
 mod split;
 mod vlan;
+mod vxlan;
 
 pub(super) use super::*;
 use crate::diag::Span;

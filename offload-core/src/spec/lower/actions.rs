@@ -95,6 +95,9 @@ impl Lowerer<'_> {
         let mut out = Vec::new();
         let mut terminator: Option<(Span, String)> = None;
         let mut reported_after = false;
+        // Where this action's first `vxlan_decap` was (a second one never
+        // finds a tunnel: the decap reparses nothing), unless an encap came between.
+        let mut decapped: Option<Span> = None;
         for text in &a.body {
             if self.saturated() {
                 break;
@@ -145,7 +148,7 @@ impl Lowerer<'_> {
                     d = d.with_note(format!("did you mean `{best}`?"));
                 }
                 self.push(d.with_note(
-                    "primitives: drop, pass, tx, forward(port), set(field, value), dec_ttl, push_vlan(vid), pop_vlan",
+                    "primitives: drop, pass, tx, forward(port), set(field, value), dec_ttl, push_vlan(vid), pop_vlan, vxlan_encap(dmac, smac, src, dst, vni), vxlan_decap",
                 ));
                 continue;
             };
@@ -178,6 +181,56 @@ impl Lowerer<'_> {
                 "tx" => Some(Primitive::Tx),
                 "dec_ttl" => Some(Primitive::DecTtl),
                 "pop_vlan" => Some(Primitive::PopVlan),
+                "vxlan_decap" => {
+                    if let Some(first) = decapped {
+                        self.push(
+                            Diagnostic::new(
+                                codes::VXLAN_DECAP_NEVER,
+                                "this `vxlan_decap` can never find a VXLAN header",
+                            )
+                            .with_label(name_at, "always a no-op")
+                            .with_label(first, "the first `vxlan_decap` removed the only tunnel the parser knows")
+                            .with_note(
+                                "after a decap the inner headers are the headers and no further VXLAN \
+                                 header is parsed; remove the second `vxlan_decap`",
+                            ),
+                        );
+                        None
+                    } else {
+                        decapped = Some(name_at);
+                        Some(Primitive::VxlanDecap)
+                    }
+                }
+                "vxlan_encap" => {
+                    decapped = None;
+                    let slots = [
+                        ("dmac", Field::EthDst),
+                        ("smac", Field::EthSrc),
+                        ("src", Field::Ipv4Src),
+                        ("dst", Field::Ipv4Dst),
+                        ("vni", Field::VxlanVni),
+                    ];
+                    let texts: Vec<(&str, Span)> = (0..slots.len()).map(arg).collect();
+                    let ops: Vec<Option<Operand>> = slots
+                        .iter()
+                        .zip(texts)
+                        .map(|((slot, field), (t, at))| {
+                            self.encap_operand(slot, *field, t, at, params, params_broken)
+                        })
+                        .collect();
+                    match ops[..] {
+                        [Some(dmac), Some(smac), Some(src), Some(dst), Some(vni)] => {
+                            Some(Primitive::VxlanEncap(crate::ir::VxlanEncap {
+                                dmac,
+                                smac,
+                                src,
+                                dst,
+                                vni,
+                            }))
+                        }
+                        _ => None,
+                    }
+                }
                 "forward" => {
                     let (t, at) = arg(0);
                     self.forward_operand(t, at, params, params_broken)
@@ -254,6 +307,44 @@ impl Lowerer<'_> {
             }
         }
         out
+    }
+
+    /// One `vxlan_encap` argument: a parameter of the slot's type or a
+    /// literal (read as the field `like` is: MAC, IPv4 address, 24-bit VNI).
+    fn encap_operand(
+        &mut self,
+        slot: &str,
+        like: Field,
+        t: &str,
+        at: Span,
+        params: &[Param],
+        params_broken: bool,
+    ) -> Option<Operand> {
+        let want = match slot {
+            "dmac" | "smac" => "a MAC address (`mac`)",
+            "src" | "dst" => "an IPv4 address (`ipv4`; the outer header is IPv4)",
+            _ => "a VNI, an integer of at most 24 bits (`u24` or narrower)",
+        };
+        if let Some(i) = Self::param_index(params, t) {
+            let ty = params[i].ty;
+            if !ty.fits(like) {
+                self.push(
+                    Diagnostic::new(
+                        codes::VXLAN_ENCAP_ARG,
+                        format!(
+                            "`vxlan_encap`'s `{slot}` takes {want}; parameter `{t}` has type {ty}"
+                        ),
+                    )
+                    .with_label(at, format!("this is {ty}"))
+                    .with_note(
+                        "write `vxlan_encap(dmac, smac, src, dst, vni)`: MAC, MAC, IPv4, IPv4, VNI",
+                    ),
+                );
+                return None;
+            }
+            return Some(Operand::Param(i));
+        }
+        self.value_operand(t, at, like, params, params_broken)
     }
 
     pub(super) fn param_index(params: &[Param], name: &str) -> Option<usize> {
