@@ -55,6 +55,8 @@ pub struct Requirements {
     pub total_table_size: u64,
     /// Tables with a hash key (CRC-32 over packet fields), in file order.
     pub hash_tables: Vec<String>,
+    /// Tables with a meter (per-entry token buckets), in file order.
+    pub meter_tables: Vec<String>,
 }
 
 impl Requirements {
@@ -69,6 +71,9 @@ impl Requirements {
             if let Some(h) = table.hash_key() {
                 r.headers.extend(h.headers());
                 r.hash_tables.push(table.name.clone());
+            }
+            if table.meter.is_some() {
+                r.meter_tables.push(table.name.clone());
             }
             let key_bytes = table.keys.iter().map(|k| k.field.width().div_ceil(8)).sum();
             let param_bytes = table

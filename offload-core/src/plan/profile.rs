@@ -190,6 +190,9 @@ pub struct EbpfProfile {
     pub atomic_add: Sourced<bool>,
     /// Hash keys (CRC-32 over packet fields) can be computed.
     pub hash_keys: Sourced<bool>,
+    /// Meters (per-entry token buckets: a clock, `bpf_spin_lock` in a
+    /// BTF-described map value) can be generated.
+    pub meters: Sourced<bool>,
 }
 
 impl EbpfProfile {
@@ -276,6 +279,8 @@ const SRC_OFFLOAD_BTF: &str =
 const SRC_NFP_HELPERS: &str = "drivers/net/ethernet/netronome/nfp/bpf/verifier.c nfp_bpf_check_helper_call: adjust_head, adjust_tail, map_lookup/update/delete, get_prandom_u32, perf_event_output; anything else is 'unsupported function id'";
 const SRC_NFP_ACTIONS: &str = "drivers/net/ethernet/netronome/nfp/bpf/jit.c nfp_outro_xdp: return codes 0-3 (ABORTED, DROP, PASS, TX); anything larger is treated as ABORTED, so XDP_REDIRECT does not exist";
 const SRC_NFP_HASH: &str = "offload-ebpf on offload targets: without loops the CRC-32 is straight-line code, ~40 instructions per hashed byte (a 5-tuple: ~550; over IPv6: ~1,500) on every parse path, against ~2,800 NFP instructions and the host verifier's budget; not generated for offload (not verified on NFP hardware)";
+const SRC_NFP_METERS: &str = "drivers/net/ethernet/netronome/nfp/bpf/verifier.c nfp_bpf_check_helper_call accepts only map lookup/update/delete, bpf_get_prandom_u32, bpf_perf_event_output and the XDP head/tail adjusts: no bpf_ktime_get_ns (no clock) and no bpf_spin_lock (and offloaded maps refuse the BTF a lock needs, kernel/bpf/offload.c); a shared bucket updated by a read-modify-write of two words cannot be kept exact with atomic adds alone";
+const SRC_NSIM_METERS: &str = "kernel/bpf/offload.c: offloaded maps refuse BTF, so no bpf_spin_lock in a map value; netdevsim models the NFP offload path (no clock helper on the device)";
 const SRC_NFP_MAPS_FW: &str = "drivers/net/ethernet/netronome/nfp/bpf/offload.c nfp_bpf_map_alloc: map flags must be 0, type must be in the firmware's map type mask (hash, array)";
 
 impl Profile {
@@ -310,6 +315,10 @@ impl Profile {
                 hash_keys: Sourced::new(
                     true,
                     "offload-ebpf: CRC-32 as a bounded loop (kernel/bpf/verifier.c, bounded loops since 5.3) over bytes gathered in a per-CPU scratch map",
+                ),
+                meters: Sourced::new(
+                    true,
+                    "kernel/bpf/helpers.c bpf_ktime_get_ns, bpf_spin_lock (in a BTF-described ARRAY value since 5.1, allowed in XDP and tc programs)",
                 ),
             }),
             limits: Limits {
@@ -369,6 +378,7 @@ impl Profile {
                     "drivers/net/ethernet/netronome/nfp/bpf/jit.c mem_xadd4/mem_xadd8 (atomic add on map values)",
                 ),
                 hash_keys: Sourced::new(false, SRC_NFP_HASH),
+                meters: Sourced::new(false, SRC_NFP_METERS),
             }),
             limits: Limits {
                 max_entries_per_map: None,
@@ -439,6 +449,7 @@ impl Profile {
                 ),
                 atomic_add: Sourced::new(true, "kernel verifier (netdevsim never runs the program)"),
                 hash_keys: Sourced::new(false, SRC_NFP_HASH),
+                meters: Sourced::new(false, SRC_NSIM_METERS),
             }),
             limits: Limits {
                 max_entries_per_map: Some(Sourced::new(
