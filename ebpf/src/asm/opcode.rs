@@ -262,10 +262,13 @@ pub enum Helper {
     RedirectMap = 51,
     SkbAdjustRoom = 50,
     SkbChangeHead = 43,
+    KtimeGetNs = 5,
+    SpinLock = 93,
+    SpinUnlock = 94,
 }
 
 impl Helper {
-    pub const ALL: [Helper; 13] = [
+    pub const ALL: [Helper; 16] = [
         Helper::MapLookupElem,
         Helper::MapUpdateElem,
         Helper::MapDeleteElem,
@@ -279,6 +282,9 @@ impl Helper {
         Helper::XdpAdjustHead,
         Helper::SkbAdjustRoom,
         Helper::RedirectMap,
+        Helper::KtimeGetNs,
+        Helper::SpinLock,
+        Helper::SpinUnlock,
     ];
     pub fn id(self) -> i32 {
         self as i32
@@ -298,6 +304,9 @@ impl Helper {
             Helper::XdpAdjustHead => "bpf_xdp_adjust_head",
             Helper::SkbAdjustRoom => "bpf_skb_adjust_room",
             Helper::RedirectMap => "bpf_redirect_map",
+            Helper::KtimeGetNs => "bpf_ktime_get_ns",
+            Helper::SpinLock => "bpf_spin_lock",
+            Helper::SpinUnlock => "bpf_spin_unlock",
         }
     }
     pub fn from_id(id: i32) -> Option<Helper> {

@@ -23,6 +23,7 @@ mod action;
 mod explain;
 pub mod flavor;
 pub mod frame;
+mod meter;
 mod parse;
 pub mod profile;
 mod table;

@@ -177,7 +177,9 @@ impl Table {
     }
     /// The rate an entry's bucket runs at (`None`: the table is not metered).
     pub fn meter_rate(&self, entry: &Entry) -> Option<MeterRate> {
-        self.meter.as_ref().map(|m| entry.meter.unwrap_or(m.default))
+        self.meter
+            .as_ref()
+            .map(|m| entry.meter.unwrap_or(m.default))
     }
     pub fn lpm_key(&self) -> Option<usize> {
         self.keys.iter().position(|k| k.kind == MatchKind::Lpm)

@@ -72,8 +72,14 @@ impl Requirements {
                 r.headers.extend(h.headers());
                 r.hash_tables.push(table.name.clone());
             }
-            if table.meter.is_some() {
+            if let Some(m) = &table.meter {
                 r.meter_tables.push(table.name.clone());
+                // A red packet's verdict is one the target must have.
+                match m.red {
+                    super::RedAction::Drop => r.drop = true,
+                    super::RedAction::Pass => r.pass = true,
+                    super::RedAction::Continue => {}
+                }
             }
             let key_bytes = table.keys.iter().map(|k| k.field.width().div_ceil(8)).sum();
             let param_bytes = table

@@ -1,13 +1,13 @@
 //! The pipeline: tables in order, the skip rule, actions, verdicts, counters.
 
+use super::meter::MeterState;
 use super::parse::{field_value, parse, Parsed};
 use super::rewrite::{self, DecTtl, Effect};
-use super::meter::MeterState;
 use super::select::select;
 use super::{CounterHit, CounterSlot, Outcome, Step, Verdict};
 use crate::ir::{
-    ActionCall, Color, DefaultVerdict, Field, Module, Operand, PortId, Primitive, RedAction,
-    Table, TableId,
+    ActionCall, Color, DefaultVerdict, Field, Module, Operand, PortId, Primitive, RedAction, Table,
+    TableId,
 };
 
 /// One rewrite done by an action of a table.

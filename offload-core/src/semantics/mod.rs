@@ -104,8 +104,8 @@ mod select;
 
 pub use chain::{run_chain, run_chain_traced, ChainOutcome};
 pub use exec::{run, run_timed, run_timed_traced, run_traced, Event, Trace};
-pub use meter::MeterState;
 pub use hash::{bucket, crc32, hash_input};
+pub use meter::MeterState;
 pub use parse::{field_value, parse, Parsed, MAX_VLAN_TAGS};
 pub use rewrite::Effect;
 pub use select::select;

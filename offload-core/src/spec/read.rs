@@ -384,16 +384,32 @@ impl Reader {
             red: None,
         };
         if let Some((_, u)) = t.get("unit") {
-            out.unit = self.as_str(u, "the meter's `unit`", "write `unit = \"packets\"` or `unit = \"bytes\"`");
+            out.unit = self.as_str(
+                u,
+                "the meter's `unit`",
+                "write `unit = \"packets\"` or `unit = \"bytes\"`",
+            );
         }
         if let Some((_, r)) = t.get("rate") {
-            out.rate = self.as_int(r, "the meter's `rate`", "write `rate = 1000` (tokens per second)");
+            out.rate = self.as_int(
+                r,
+                "the meter's `rate`",
+                "write `rate = 1000` (tokens per second)",
+            );
         }
         if let Some((_, b)) = t.get("burst") {
-            out.burst = self.as_int(b, "the meter's `burst`", "write `burst = 100` (the bucket's size in tokens)");
+            out.burst = self.as_int(
+                b,
+                "the meter's `burst`",
+                "write `burst = 100` (the bucket's size in tokens)",
+            );
         }
         if let Some((_, r)) = t.get("red") {
-            out.red = self.as_str(r, "the meter's `red`", "write `red = \"drop\"`, `\"pass\"` or `\"continue\"`");
+            out.red = self.as_str(
+                r,
+                "the meter's `red`",
+                "write `red = \"drop\"`, `\"pass\"` or `\"continue\"`",
+            );
         }
         Some(out)
     }

@@ -44,6 +44,7 @@ fn desired(source: &str, n: u64, placements: &[&str]) -> Desired {
 
 fn entry(value: u128, len: u32, action: u32, arg: u128) -> Entry {
     Entry {
+        meter: None,
         matches: vec![KeyMatch::Lpm {
             value,
             prefix_len: len,

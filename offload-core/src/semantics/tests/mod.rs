@@ -77,6 +77,7 @@ impl Mb {
         actions.sort();
         actions.dedup();
         self.m.tables.push(Table {
+            meter: None,
             id,
             name: format!("t{}", id.0),
             keys: keys
@@ -95,6 +96,7 @@ impl Mb {
             entries: entries
                 .into_iter()
                 .map(|(matches, priority, action)| Entry {
+                    meter: None,
                     matches,
                     priority,
                     action,

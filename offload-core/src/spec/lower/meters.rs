@@ -76,11 +76,7 @@ impl Lowerer<'_> {
     /// An entry's own rate: `Ok(None)` when it equals the table's default
     /// (canonical form); `Err(())` when it is malformed or the table has no
     /// meter (reported).
-    pub(super) fn entry_meter(
-        &mut self,
-        ti: usize,
-        m: &MeterAst,
-    ) -> Result<Option<MeterRate>, ()> {
+    pub(super) fn entry_meter(&mut self, ti: usize, m: &MeterAst) -> Result<Option<MeterRate>, ()> {
         let t = &self.tables[ti];
         let (tname, meter, broken) = (t.name.clone(), t.meter.clone(), t.meter_broken);
         let Some(meter) = meter else {
@@ -100,17 +96,29 @@ impl Lowerer<'_> {
         };
         // An entry's meter may give only one of the two: the other is the table's.
         let rate = MeterRate {
-            rate: m.rate.as_ref().map_or(meter.default.rate as i64, |r| r.value) as u64,
-            burst: m.burst.as_ref().map_or(meter.default.burst as i64, |b| b.value) as u64,
+            rate: m
+                .rate
+                .as_ref()
+                .map_or(meter.default.rate as i64, |r| r.value) as u64,
+            burst: m
+                .burst
+                .as_ref()
+                .map_or(meter.default.burst as i64, |b| b.value) as u64,
         };
         let full = MeterAst {
             span: m.span,
             unit: None,
             red: None,
             rate: Some(m.rate.clone().unwrap_or(Sp::new(rate.rate as i64, m.span))),
-            burst: Some(m.burst.clone().unwrap_or(Sp::new(rate.burst as i64, m.span))),
+            burst: Some(
+                m.burst
+                    .clone()
+                    .unwrap_or(Sp::new(rate.burst as i64, m.span)),
+            ),
         };
-        let r = self.meter_rate(&full, meter.unit, "this entry's").ok_or(())?;
+        let r = self
+            .meter_rate(&full, meter.unit, "this entry's")
+            .ok_or(())?;
         Ok((r != meter.default).then_some(r))
     }
 
@@ -121,7 +129,10 @@ impl Lowerer<'_> {
                 self.push(
                     Diagnostic::new(codes::METER_RATE, format!("{whose} meter has no `rate`"))
                         .with_label(m.span, "`rate` is missing")
-                        .with_note(format!("add `rate = N`: {} per second, 1..={max}", unit.name())),
+                        .with_note(format!(
+                            "add `rate = N`: {} per second, 1..={max}",
+                            unit.name()
+                        )),
                 );
                 None
             }
@@ -133,9 +144,12 @@ impl Lowerer<'_> {
                     format!("the rate is {} per second, 1..={max}", unit.name())
                 };
                 self.push(
-                    Diagnostic::new(codes::METER_RATE, format!("meter rate {} is out of range", r.value))
-                        .with_label(r.span, format!("must be 1..={max}"))
-                        .with_note(why),
+                    Diagnostic::new(
+                        codes::METER_RATE,
+                        format!("meter rate {} is out of range", r.value),
+                    )
+                    .with_label(r.span, format!("must be 1..={max}"))
+                    .with_note(why),
                 );
                 None
             }
@@ -149,7 +163,10 @@ impl Lowerer<'_> {
                 self.push(
                     Diagnostic::new(codes::METER_BURST, format!("{whose} meter has no `burst`"))
                         .with_label(m.span, "`burst` is missing")
-                        .with_note(format!("add `burst = N`: the bucket's size in {}, {min}..={max}", unit.name())),
+                        .with_note(format!(
+                            "add `burst = N`: the bucket's size in {}, {min}..={max}",
+                            unit.name()
+                        )),
                 );
                 None
             }
@@ -160,9 +177,12 @@ impl Lowerer<'_> {
                     MeterUnit::Bytes => format!("a bytes bucket must hold at least one full-size frame ({MIN_BYTES_BURST} bytes: 1500-byte MTU, Ethernet header, one VLAN tag), at most {max}; a larger frame than the burst is always red"),
                 };
                 self.push(
-                    Diagnostic::new(codes::METER_BURST, format!("meter burst {} is out of range", b.value))
-                        .with_label(b.span, format!("must be {min}..={max}"))
-                        .with_note(why),
+                    Diagnostic::new(
+                        codes::METER_BURST,
+                        format!("meter burst {} is out of range", b.value),
+                    )
+                    .with_label(b.span, format!("must be {min}..={max}"))
+                    .with_note(why),
                 );
                 None
             }
