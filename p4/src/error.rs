@@ -5,6 +5,10 @@ use crate::arch::Arch;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum P4Error {
+    /// A metered table: not generated for P4 (see the README, "Meters").
+    #[error("table `{table}` has a meter; {arch} meters (v1model direct_meter, TNA DirectMeter) are three-color meters whose buckets refill in the switch's own units and time base, so offload-p4 does not generate them: the same module would mean something else on the switch (run it on XDP or tc)")]
+    Meter { table: String, arch: Arch },
+
     /// Two module names map to the same P4 identifier.
     #[error("`{first}` and `{second}` both become the P4 name `{p4}`; rename one of them")]
     NameCollision {
