@@ -92,6 +92,7 @@ fn differential(
                         | offload_p4::P4Error::NameCollision { .. }
                         | offload_p4::P4Error::ChainReparse { .. }
                         | offload_p4::P4Error::ChainCounterBytes { .. }
+                        | offload_p4::P4Error::Meter { .. }
                 ),
                 "{label}: {e}"
             );

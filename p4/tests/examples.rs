@@ -60,7 +60,10 @@ fn golden(name: &str, actual: &str) {
 const REFUSED: &[(&str, &str)] = &[("ddos-mitigator", "has a meter")];
 
 fn refusal(name: &str) -> Option<&'static str> {
-    REFUSED.iter().find(|(n, _)| *n == name).map(|(_, why)| *why)
+    REFUSED
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, why)| *why)
 }
 
 #[test]

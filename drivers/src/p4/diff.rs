@@ -194,6 +194,7 @@ pub fn is_named_refusal(e: &P4Error) -> bool {
             | P4Error::NameCollision { .. }
             | P4Error::KeylessTableWithEntries { .. }
             | P4Error::BadCpuPort { .. }
+            | P4Error::Meter { .. }
     )
 }
 
