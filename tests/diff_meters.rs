@@ -14,7 +14,7 @@
 //! Needs root; skips with a reason otherwise (a failure with
 //! OFFLOAD_REQUIRE_KERNEL_TESTS=1).
 
-use offload_core::ir::{Color, MeterRate, Module};
+use offload_core::ir::{Color, MeterRate, MeterUnit, Module, MIN_BYTES_BURST};
 use offload_core::semantics::{self, MeterState};
 use offload_core::testgen::{self, EntryConfig, Frame, ModuleConfig};
 use offload_drivers::testenv::require_root;
@@ -159,19 +159,21 @@ fn compile(path: &str) -> Module {
 /// Every metered entry's rate divided so its bucket empties within a few
 /// hundred frames a few µs apart.
 fn scaled_down(mut m: Module) -> Module {
+    fn small(unit: MeterUnit, r: MeterRate) -> MeterRate {
+        MeterRate {
+            rate: (r.rate / 1000).max(1),
+            burst: match unit {
+                MeterUnit::Packets => (r.burst / 2000).max(1),
+                MeterUnit::Bytes => MIN_BYTES_BURST * 2,
+            },
+        }
+    }
     for t in &mut m.tables {
         let Some(meter) = &mut t.meter else { continue };
-        let small = |r: MeterRate| MeterRate {
-            rate: (r.rate / 1000).max(1),
-            burst: match meter.unit {
-                offload_core::ir::MeterUnit::Packets => (r.burst / 2000).max(1),
-                offload_core::ir::MeterUnit::Bytes => offload_core::ir::MIN_BYTES_BURST * 2,
-            },
-        };
-        meter.default = small(meter.default);
-        let default = meter.default;
+        meter.default = small(meter.unit, meter.default);
+        let (unit, default) = (meter.unit, meter.default);
         for e in &mut t.entries {
-            e.meter = e.meter.map(small).filter(|r| *r != default);
+            e.meter = e.meter.map(|r| small(unit, r)).filter(|r| *r != default);
         }
     }
     m

@@ -3,6 +3,7 @@
 
 mod chain;
 mod hash;
+mod meters;
 mod parsing;
 mod pipeline;
 mod props;
