@@ -276,3 +276,69 @@ fn random_metered_modules_agree_with_run_timed_on_xdp_and_tc() {
         "{total:?}: both colors must be seen"
     );
 }
+
+/// Not a pass/fail figure: ns/packet of the example with its meters
+/// against the same module with every meter removed, measured in the same
+/// run (ratios, never asserted), plus instructions and verifier-processed
+/// instructions. The frame hits a metered entry of `ratelimit` (kernel
+/// clock: the clock map is 0, as deployed). Printed for the README.
+#[test]
+fn meter_cost_per_packet_against_the_same_tables_without_meters() {
+    if !require_root("meter_cost_per_packet_against_the_same_tables_without_meters") {
+        return;
+    }
+    let metered = compile("examples/ddos-mitigator.toml");
+    let mut plain = metered.clone();
+    for t in &mut plain.tables {
+        t.meter = None;
+        for e in &mut t.entries {
+            e.meter = None;
+        }
+    }
+    let mut f = Vec::new();
+    etherparse::PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
+        .ipv4([10, 1, 2, 3], [192, 0, 2, 1], 64)
+        .tcp(40000, 443, 1, 65535)
+        .write(&mut f, &[0u8; 26])
+        .unwrap();
+    let mut report = String::new();
+    for hook in [Hook::Xdp, Hook::Tc] {
+        let mut loaded = Vec::new();
+        for (name, m) in [("without meters", &plain), ("with meters", &metered)] {
+            let (c, l) = vbpf::load(m, hook, &|_| LO).expect("load");
+            let verified = aya::programs::loaded_programs()
+                .filter_map(Result::ok)
+                .find(|p| p.id() == l.info.id)
+                .and_then(|p| p.verified_instruction_count());
+            let want = semantics::run(m, offload_core::ir::PortId(1), &f);
+            let got = testrun::run(&l, &f, LO).unwrap();
+            assert_eq!(got.retval, code(hook, &want.verdict), "{name} {hook:?}");
+            report.push_str(&format!(
+                "{hook:?} {name}: {} instructions, {} processed by the verifier\n",
+                c.program.insns.len(),
+                verified.map_or("?".into(), |v| v.to_string())
+            ));
+            loaded.push((name, l, Vec::new()));
+        }
+        // Alternate the two programs so both see the same machine load.
+        for _ in 0..40 {
+            for (_, l, ns) in &mut loaded {
+                ns.push(testrun::run_timed(l, &f, LO, 200).unwrap().1.as_nanos());
+            }
+        }
+        let mut medians = Vec::new();
+        for (name, _, ns) in &mut loaded {
+            ns.sort();
+            medians.push(ns[ns.len() / 2]);
+            report.push_str(&format!(
+                "{hook:?} {name}: {} ns/packet (median of 40 × 200 runs)\n",
+                ns[ns.len() / 2]
+            ));
+        }
+        report.push_str(&format!(
+            "{hook:?}: metered / plain = {:.2}\n",
+            medians[1] as f64 / medians[0].max(1) as f64
+        ));
+    }
+    eprint!("{report}");
+}
