@@ -297,9 +297,8 @@ pub fn summary_text(m: &Module, with_entries: bool) -> String {
         if let Some(mt) = &t.meter {
             let _ = writeln!(
                 o,
-                "     meter: {} {} {}/s, burst {}, red {} (per entry; the default action is not metered)",
+                "     meter: {} token bucket {}/s, burst {}, red {} (per entry; the default action is not metered)",
                 mt.unit.name(),
-                "token bucket",
                 mt.default.rate,
                 mt.default.burst,
                 mt.red.name()
