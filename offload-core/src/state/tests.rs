@@ -173,6 +173,23 @@ fn diff_table() {
             }],
         ),
         (
+            "meter rate changed",
+            Box::new(|o| {
+                let t = o.tables.get_mut("fwd").unwrap();
+                let last = t.entries.len() - 1;
+                t.entries[last].meter = Some(crate::ir::MeterRate { rate: 5, burst: 1 });
+            }),
+            vec![Drift::EntryChanged {
+                table: "fwd".into(),
+                want: e0.clone(),
+                have: {
+                    let mut h = e0.clone();
+                    h.meter = Some(crate::ir::MeterRate { rate: 5, burst: 1 });
+                    h
+                },
+            }],
+        ),
+        (
             "default changed",
             Box::new(|o| {
                 o.tables.get_mut("fwd").unwrap().default = Some(ActionCall {
