@@ -828,4 +828,55 @@ action = { to_group = { group = 3 } }
             "{err}"
         );
     }
+
+    #[test]
+    fn entry_meters_are_checked_and_canonical() {
+        let m = offload_core::spec::compile(include_str!("../../../examples/ddos-mitigator.toml"))
+            .expect("example compiles");
+        let text = |table: &str, meter| EntryText {
+            table: table.into(),
+            matches: vec![("ipv4.src".into(), Lit::Str("10.20.0.0/16".into()))],
+            action: if table == "blocklist" {
+                "block"
+            } else {
+                "allow"
+            }
+            .into(),
+            meter,
+            ..Default::default()
+        };
+        let e = entry(&m, &text("ratelimit", Some((500, 50)))).unwrap();
+        assert_eq!(
+            e.meter,
+            Some(MeterRate {
+                rate: 500,
+                burst: 50
+            })
+        );
+        // The table's default is no meter of its own (canonical).
+        let e = entry(&m, &text("ratelimit", Some((100_000, 20_000)))).unwrap();
+        assert_eq!(e.meter, None);
+        for (t, meter, why) in [
+            ("blocklist", Some((5, 5)), "has no meter"),
+            ("ratelimit", Some((0, 5)), "rate 0"),
+            ("ratelimit", Some((5, 0)), "burst 0"),
+        ] {
+            let err = entry(&m, &text(t, meter)).unwrap_err().to_string();
+            assert!(err.contains(why), "{err}");
+        }
+        // A file's `meter` takes the table's value for a key it leaves out.
+        let f = file(
+            &m,
+            "e.toml",
+            "[[entry.ratelimit]]\nmatch = { \"ipv4.src\" = \"10.30.0.0/16\" }\nmeter = { rate = 7 }\naction = \"allow\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            f[0].1.meter,
+            Some(MeterRate {
+                rate: 7,
+                burst: 20_000
+            })
+        );
+    }
 }
