@@ -61,6 +61,7 @@ fn entries(m: &Module, n: u32, lpm: bool) -> Vec<(Entry, u32)> {
             };
             (
                 Entry {
+                    meter: None,
                     matches: vec![km],
                     priority: None,
                     action: ActionCall {
@@ -331,6 +332,7 @@ fn main() {
     let mut adds = Vec::new();
     for i in 0..200u32 {
         let text = EntryText {
+            meter: None,
             table: "routes".into(),
             matches: vec![(
                 "ipv4.dst".into(),

@@ -25,6 +25,7 @@ fn route(i: u32) -> EntryText {
         priority: None,
         action: "deny".into(),
         args: vec![],
+        meter: None,
     }
 }
 
@@ -43,6 +44,7 @@ fn acl_deny(i: u32) -> EntryText {
         priority: Some(i64::from(100 + i)),
         action: "deny".into(),
         args: vec![],
+        meter: None,
     }
 }
 

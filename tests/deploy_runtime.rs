@@ -43,6 +43,7 @@ fn udp_probe(rl: &RouterLab, n: u16, dst: [u8; 4]) -> Probe {
 
 fn route_text(dst: &str, port: &str) -> EntryText {
     EntryText {
+        meter: None,
         table: "routes".into(),
         matches: vec![("ipv4.dst".into(), Lit::Str(dst.into()))],
         priority: None,
@@ -137,6 +138,7 @@ fn runtime_entries_route_traffic_and_refusals_change_nothing() {
     let acl_dup_prio = parse::entry(
         &rl.module,
         &EntryText {
+            meter: None,
             table: "acl".into(),
             matches: vec![
                 ("ipv4.protocol".into(), Lit::Int(17)),

@@ -91,6 +91,7 @@ fn one_transaction_across_host_and_bundle_with_rollback_both_ways() {
 
 fn route(dst: u32, len: u32, port: u128) -> Entry {
     Entry {
+        meter: None,
         matches: vec![KeyMatch::Lpm {
             value: u128::from(dst),
             prefix_len: len,

@@ -179,6 +179,7 @@ fn host_and_switch_one_transaction_rollback_both_ways() {
 
 fn route(action: offload_core::ir::ActionId, dst: u32, len: u32, port: u128) -> Entry {
     Entry {
+        meter: None,
         matches: vec![KeyMatch::Lpm {
             value: u128::from(dst),
             prefix_len: len,

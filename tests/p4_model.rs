@@ -93,6 +93,7 @@ fn differential(
                         | offload_p4::P4Error::ChainReparse { .. }
                         | offload_p4::P4Error::ChainCounterBytes { .. }
                         | offload_p4::P4Error::Vxlan { .. }
+                        | offload_p4::P4Error::Meter { .. }
                 ),
                 "{label}: {e}"
             );

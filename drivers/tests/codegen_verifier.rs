@@ -856,6 +856,7 @@ mod random_module {
             let da = *rng.pick(&table_actions);
             let default_action = call(rng, da);
             let mut table = Table {
+                meter: None,
                 id: TableId(t as u32),
                 name: format!("tab{t}"),
                 keys,
@@ -924,6 +925,7 @@ mod random_module {
                     needs_prio.then(|| prios.remove(rng.below(prios.len() as u64) as usize));
                 let a = *rng.pick(&table_actions);
                 table.entries.push(Entry {
+                    meter: None,
                     matches,
                     priority,
                     action: call(rng, a),

@@ -10,6 +10,9 @@ pub enum P4Error {
     /// there to prove it), so refused by name rather than approximated.
     #[error("the module uses {what}; the P4 backend does not generate VXLAN yet (v1model and TNA refuse it; the reference interpreter defines it)")]
     Vxlan { what: String },
+    /// A metered table: not generated for P4 (see the README, "Meters").
+    #[error("table `{table}` has a meter; {arch} meters (v1model direct_meter, TNA DirectMeter) are three-color meters whose buckets refill in the switch's own units and time base, so offload-p4 does not generate them: the same module would mean something else on the switch (run it on XDP or tc)")]
+    Meter { table: String, arch: Arch },
 
     /// Two module names map to the same P4 identifier.
     #[error("`{first}` and `{second}` both become the P4 name `{p4}`; rename one of them")]

@@ -294,6 +294,16 @@ pub fn summary_text(m: &Module, with_entries: bool) -> String {
             .collect();
         let _ = writeln!(o, "     actions: {}", acts.join(", "));
         let _ = writeln!(o, "     default: {}", print::call(m, &t.default_action));
+        if let Some(mt) = &t.meter {
+            let _ = writeln!(
+                o,
+                "     meter: {} token bucket {}/s, burst {}, red {} (per entry; the default action is not metered)",
+                mt.unit.name(),
+                mt.default.rate,
+                mt.default.burst,
+                mt.red.name()
+            );
+        }
         if with_entries {
             for e in &t.entries {
                 let ms: Vec<String> = t
@@ -302,10 +312,13 @@ pub fn summary_text(m: &Module, with_entries: bool) -> String {
                     .zip(&e.matches)
                     .map(|(k, km)| format!("{}={}", k.field, print::key_match(k.field, km)))
                     .collect();
-                let prio = e
+                let mut prio = e
                     .priority
                     .map(|p| format!(" priority {p}"))
                     .unwrap_or_default();
+                if let Some(r) = e.meter {
+                    prio.push_str(&format!(" meter {}/s burst {}", r.rate, r.burst));
+                }
                 let _ = writeln!(
                     o,
                     "       - {}{prio} -> {}",

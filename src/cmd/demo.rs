@@ -235,6 +235,7 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
     let back = parse::entry(
         &module,
         &EntryText {
+            meter: None,
             table: "routes".into(),
             matches: vec![("ipv4.dst".into(), Lit::Str("10.0.1.0/24".into()))],
             priority: None,

@@ -17,6 +17,18 @@ pub struct Args {
     pub command: EntriesCommand,
 }
 
+/// `--meter RATE/BURST` → (rate, burst).
+fn meter_flag(s: Option<&str>) -> anyhow::Result<Option<(i64, i64)>> {
+    let Some(s) = s else { return Ok(None) };
+    let parsed = s
+        .split_once('/')
+        .and_then(|(r, b)| Some((r.trim().parse().ok()?, b.trim().parse().ok()?)));
+    match parsed {
+        Some(p) => Ok(Some(p)),
+        None => anyhow::bail!("--meter {s:?}: write RATE/BURST, e.g. --meter 1000/100"),
+    }
+}
+
 #[derive(Debug, Clone, clap::Args, serde::Serialize, serde::Deserialize)]
 pub struct EntryFlags {
     /// The table
@@ -42,6 +54,10 @@ pub enum EntriesCommand {
         /// PARAM=VALUE for the action's parameters
         #[arg(long = "arg", value_name = "PARAM=VALUE")]
         args: Vec<String>,
+        /// RATE/BURST: the entry's own meter (metered tables; default: the table's)
+        #[arg(long, value_name = "RATE/BURST")]
+        #[serde(default)]
+        meter: Option<String>,
     },
     /// Delete the entry with exactly these matches
     Del {
@@ -155,8 +171,10 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
             entry,
             action,
             args: a,
+            meter,
         } => {
             let text = EntryText {
+                meter: meter_flag(meter.as_deref())?,
                 table: entry.table.clone(),
                 matches: pairs(&entry.matches, "match")?,
                 priority: entry.priority,
@@ -318,8 +336,10 @@ pub fn deployment_entries_into(
             entry,
             action,
             args: a,
+            meter,
         } => {
             let text = EntryText {
+                meter: meter_flag(meter.as_deref())?,
                 table: entry.table.clone(),
                 matches: pairs(&entry.matches, "match")?,
                 priority: entry.priority,

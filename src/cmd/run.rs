@@ -469,6 +469,21 @@ fn packet_text(m: &Module, source: &str, in_port: PortId, input: &Input, t: &Tra
                 offload_core::semantics::crc32(bytes)
             );
         }
+        if let Some((_, _, color)) = t.meters.iter().find(|(id, _, _)| *id == table) {
+            let mt = m.table(table).meter.as_ref();
+            let _ = writeln!(
+                o,
+                "      meter: {} (a single packet at time 0 with full buckets{})",
+                match color {
+                    offload_core::ir::Color::Green => "green",
+                    offload_core::ir::Color::Red => "red",
+                },
+                match (color, mt) {
+                    (offload_core::ir::Color::Red, Some(mt)) => format!(": red {}", mt.red.name()),
+                    _ => String::new(),
+                }
+            );
+        }
         for Event { effect, .. } in t.events.iter().filter(|e| e.table == table) {
             let _ = writeln!(o, "      {}", effect_text(m, effect));
         }

@@ -73,10 +73,19 @@ pub fn entry_text(module: &Module, t: &Table, e: &Entry) -> String {
         .zip(&e.matches)
         .map(|(k, m)| format!("{}={}", k.field, print::key_match(k.field, m)))
         .collect();
-    let prio = e
+    let mut prio = e
         .priority
         .map(|p| format!(" priority {p}"))
         .unwrap_or_default();
+    // A metered table's entries say their bucket (the table's, or their own).
+    if let Some(r) = t.meter_rate(e) {
+        let own = if e.meter.is_some() {
+            ""
+        } else {
+            " (table default)"
+        };
+        prio.push_str(&format!(" meter {}/s burst {}{own}", r.rate, r.burst));
+    }
     format!(
         "{}{prio} -> {}",
         keys.join(" "),

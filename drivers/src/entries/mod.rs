@@ -319,6 +319,7 @@ mod tests {
 
     fn route(dst: &str) -> EntryText {
         EntryText {
+            meter: None,
             table: "routes".into(),
             matches: vec![("ipv4.dst".into(), Lit::Str(dst.into()))],
             priority: None,
@@ -382,6 +383,7 @@ mod tests {
         let m = router();
         let t = table(&m, "acl").unwrap();
         let text = EntryText {
+            meter: None,
             table: "acl".into(),
             matches: vec![
                 ("ipv4.protocol".into(), Lit::Int(17)),

@@ -12,7 +12,10 @@
 //! the same [`EntryText`].
 
 use super::{table, EntryError};
-use offload_core::ir::{ActionCall, Entry, KeyMatch, MatchKind, Module, Table};
+use offload_core::ir::{
+    ActionCall, Entry, KeyMatch, MatchKind, MeterRate, MeterUnit, Module, Table, MAX_METER_VALUE,
+    MIN_BYTES_BURST,
+};
 use offload_core::spec::literal::{self, LitType, Ports};
 use offload_core::Span;
 
@@ -31,6 +34,9 @@ pub struct EntryText {
     pub priority: Option<i64>,
     pub action: String,
     pub args: Vec<(String, Lit)>,
+    /// `(rate, burst)`: the entry's own meter (metered tables only);
+    /// `None`: the table's default.
+    pub meter: Option<(i64, i64)>,
 }
 
 struct ModulePorts<'m>(&'m Module);
@@ -45,6 +51,42 @@ impl Ports for ModulePorts<'_> {
     fn names(&self) -> Vec<String> {
         self.0.ports.iter().map(|p| p.name.clone()).collect()
     }
+}
+
+/// An entry's own meter, checked as the module language checks it
+/// (E0316/E0317/E0520 there); `None` when it is the table's default.
+fn entry_meter(t: &Table, rate: i64, burst: i64) -> Result<Option<MeterRate>, EntryError> {
+    let Some(m) = &t.meter else {
+        return Err(bad(
+            t,
+            format!("table `{}` has no meter: an entry cannot give one", t.name),
+        ));
+    };
+    let max = MAX_METER_VALUE as i64;
+    if !(1..=max).contains(&rate) {
+        return Err(bad(
+            t,
+            format!("meter rate {rate} is not between 1 and {max}"),
+        ));
+    }
+    let min = match m.unit {
+        MeterUnit::Packets => 1,
+        MeterUnit::Bytes => MIN_BYTES_BURST as i64,
+    };
+    if !(min..=max).contains(&burst) {
+        return Err(bad(
+            t,
+            format!(
+                "meter burst {burst} is not between {min} and {max} ({})",
+                m.unit.name()
+            ),
+        ));
+    }
+    let r = MeterRate {
+        rate: rate as u64,
+        burst: burst as u64,
+    };
+    Ok((r != m.default).then_some(r))
 }
 
 fn bad(table: &Table, message: String) -> EntryError {
@@ -120,7 +162,12 @@ pub fn entry(module: &Module, text: &EntryText) -> Result<Entry, EntryError> {
                 .map_err(|_| bad(t, format!("priority {p} is not between 0 and {}", u32::MAX)))?,
         ),
     };
+    let meter = match text.meter {
+        None => None,
+        Some((rate, burst)) => entry_meter(t, rate, burst)?,
+    };
     let e = Entry {
+        meter,
         matches: full,
         priority,
         action: ActionCall {
@@ -361,6 +408,7 @@ fn groups_section(
             for b in 0..buckets {
                 let (action, args) = members[b as usize % members.len()].clone();
                 let mut text = EntryText {
+                    meter: None,
                     table: tname.clone(),
                     matches: matches.clone(),
                     priority: None,
@@ -585,11 +633,25 @@ fn document(
                     "action" => {
                         (text.action, text.args) = call(v).map_err(|m| shape(where_(), m))?;
                     }
+                    "meter" => {
+                        let hint = "meter = { rate = N, burst = N } (integers)";
+                        let m = v.as_table().ok_or_else(|| shape(where_(), hint))?;
+                        let get = |k: &str| m.get(k).and_then(|x| x.as_integer());
+                        if m.keys().any(|k| k != "rate" && k != "burst") {
+                            return Err(shape(where_(), hint));
+                        }
+                        // One left out is the table's default.
+                        let t = table(module, tname).ok();
+                        let d = t.and_then(|t| t.meter.as_ref()).map(|m| m.default);
+                        let rate = get("rate").or(d.map(|d| d.rate as i64));
+                        let burst = get("burst").or(d.map(|d| d.burst as i64));
+                        text.meter = Some((rate.unwrap_or(0), burst.unwrap_or(0)));
+                    }
                     other => {
                         return Err(shape(
                             where_(),
                             &format!(
-                                "unknown key {other:?} (an entry has match, priority, action)"
+                                "unknown key {other:?} (an entry has match, priority, action, meter)"
                             ),
                         ));
                     }
@@ -764,6 +826,57 @@ action = { to_group = { group = 3 } }
         assert!(
             err.contains("bucket 16 of a hash key with 16 buckets"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn entry_meters_are_checked_and_canonical() {
+        let m = offload_core::spec::compile(include_str!("../../../examples/ddos-mitigator.toml"))
+            .expect("example compiles");
+        let text = |table: &str, meter| EntryText {
+            table: table.into(),
+            matches: vec![("ipv4.src".into(), Lit::Str("10.20.0.0/16".into()))],
+            action: if table == "blocklist" {
+                "block"
+            } else {
+                "allow"
+            }
+            .into(),
+            meter,
+            ..Default::default()
+        };
+        let e = entry(&m, &text("ratelimit", Some((500, 50)))).unwrap();
+        assert_eq!(
+            e.meter,
+            Some(MeterRate {
+                rate: 500,
+                burst: 50
+            })
+        );
+        // The table's default is no meter of its own (canonical).
+        let e = entry(&m, &text("ratelimit", Some((100_000, 20_000)))).unwrap();
+        assert_eq!(e.meter, None);
+        for (t, meter, why) in [
+            ("blocklist", Some((5, 5)), "has no meter"),
+            ("ratelimit", Some((0, 5)), "rate 0"),
+            ("ratelimit", Some((5, 0)), "burst 0"),
+        ] {
+            let err = entry(&m, &text(t, meter)).unwrap_err().to_string();
+            assert!(err.contains(why), "{err}");
+        }
+        // A file's `meter` takes the table's value for a key it leaves out.
+        let f = file(
+            &m,
+            "e.toml",
+            "[[entry.ratelimit]]\nmatch = { \"ipv4.src\" = \"10.30.0.0/16\" }\nmeter = { rate = 7 }\naction = \"allow\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            f[0].1.meter,
+            Some(MeterRate {
+                rate: 7,
+                burst: 20_000
+            })
         );
     }
 }

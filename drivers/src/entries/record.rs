@@ -1,7 +1,7 @@
 //! A lossless, serde form of an IR entry (values as hex strings, since JSON
 //! numbers cannot hold 128 bits), with its counter slot.
 
-use offload_core::ir::{ActionCall, ActionId, Entry, KeyMatch};
+use offload_core::ir::{ActionCall, ActionId, Entry, KeyMatch, MeterRate};
 use offload_core::Span;
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -25,6 +25,9 @@ pub struct EntryRecord {
     /// Added at run time (kept across module versions), not from the module file.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub runtime: bool,
+    /// The entry's own meter `[rate, burst]` (absent: the table's default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meter: Option<[u64; 2]>,
 }
 
 fn hex(v: u128) -> String {
@@ -62,6 +65,7 @@ impl EntryRecord {
             args: e.action.args.iter().map(|a| hex(*a)).collect(),
             slot,
             runtime: false,
+            meter: e.meter.map(|r| [r.rate, r.burst]),
         }
     }
 
@@ -92,6 +96,7 @@ impl EntryRecord {
             .collect::<Option<Vec<_>>>()?;
         Some((
             Entry {
+                meter: self.meter.map(|[rate, burst]| MeterRate { rate, burst }),
                 matches,
                 priority: self.priority,
                 action: ActionCall {

@@ -195,6 +195,7 @@ pub fn is_named_refusal(e: &P4Error) -> bool {
             | P4Error::KeylessTableWithEntries { .. }
             | P4Error::BadCpuPort { .. }
             | P4Error::Vxlan { .. }
+            | P4Error::Meter { .. }
     )
 }
 

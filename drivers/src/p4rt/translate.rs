@@ -605,6 +605,7 @@ pub fn entry_from_p4rt(n: &Names, te: &TableEntry) -> Result<(TableId, Entry), T
     Ok((
         t.id,
         Entry {
+            meter: None,
             matches,
             priority,
             action: call,
@@ -752,6 +753,7 @@ pub fn canonical(table: &Table, entry: &Entry) -> Entry {
         })
         .collect();
     Entry {
+        meter: None,
         matches,
         priority: table.needs_priority().then(|| entry.priority.unwrap_or(0)),
         action: entry.action.clone(),

@@ -327,6 +327,7 @@ fn decode_table(
             continue;
         };
         out.entries.push(Entry {
+            meter: tl.decode_meter(t, v).flatten(),
             matches,
             priority: t.needs_priority().then_some(prio),
             action: call,

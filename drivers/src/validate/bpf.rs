@@ -485,3 +485,25 @@ pub fn first_diff(want: &[u8], got: &[u8]) -> String {
         super::hex(g)
     )
 }
+
+/// Sets a metered program's `clock` override to `ns` (0: back to the
+/// kernel's clock), so the next test runs see that arrival time (see
+/// `offload_ebpf::layout`, "Meters"). An error if the module has no meter.
+pub fn set_clock(c: &Compiled, loaded: &Loaded, ns: u64) -> Result<(), String> {
+    let name = c
+        .layout
+        .clock_map
+        .as_ref()
+        .ok_or_else(|| "the module has no meter, so no clock map".to_string())?;
+    let map = loaded
+        .map(name)
+        .ok_or_else(|| format!("map {name} was not loaded"))?;
+    sys::map_update(
+        &Kernel,
+        map.fd.as_fd(),
+        &0u32.to_ne_bytes(),
+        &ns.to_ne_bytes(),
+        sys::BPF_ANY,
+    )
+    .map_err(|e| format!("clock: {e}"))
+}

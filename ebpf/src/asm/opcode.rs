@@ -263,10 +263,13 @@ pub enum Helper {
     SkbAdjustRoom = 50,
     SkbChangeHead = 43,
     TailCall = 12,
+    KtimeGetNs = 5,
+    SpinLock = 93,
+    SpinUnlock = 94,
 }
 
 impl Helper {
-    pub const ALL: [Helper; 14] = [
+    pub const ALL: [Helper; 17] = [
         Helper::MapLookupElem,
         Helper::MapUpdateElem,
         Helper::MapDeleteElem,
@@ -281,6 +284,9 @@ impl Helper {
         Helper::SkbAdjustRoom,
         Helper::RedirectMap,
         Helper::TailCall,
+        Helper::KtimeGetNs,
+        Helper::SpinLock,
+        Helper::SpinUnlock,
     ];
     pub fn id(self) -> i32 {
         self as i32
@@ -301,6 +307,9 @@ impl Helper {
             Helper::SkbAdjustRoom => "bpf_skb_adjust_room",
             Helper::RedirectMap => "bpf_redirect_map",
             Helper::TailCall => "bpf_tail_call",
+            Helper::KtimeGetNs => "bpf_ktime_get_ns",
+            Helper::SpinLock => "bpf_spin_lock",
+            Helper::SpinUnlock => "bpf_spin_unlock",
         }
     }
     pub fn from_id(id: i32) -> Option<Helper> {

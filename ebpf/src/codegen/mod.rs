@@ -29,6 +29,7 @@ mod explain;
 pub mod flavor;
 pub mod frame;
 pub mod linked;
+mod meter;
 mod parse;
 pub mod profile;
 mod table;

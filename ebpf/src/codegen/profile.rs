@@ -32,9 +32,10 @@ pub fn plan_maps(module: &Module, layout: &ModuleLayout) -> Vec<MapSpec> {
             let role = match &m.role {
                 OurRole::Entries(t) | OurRole::Default(t) => MapRole::Entries(tname(*t)),
                 OurRole::Masks(t) => MapRole::Masks(tname(*t)),
-                OurRole::Counters(t) => MapRole::Counters(tname(*t)),
+                // Per-entry state, sized like the counters.
+                OurRole::Counters(t) | OurRole::Meters(t) => MapRole::Counters(tname(*t)),
                 OurRole::Ports | OurRole::InPorts => MapRole::Ports,
-                OurRole::Scratch | OurRole::Crc32Table => return None,
+                OurRole::Scratch | OurRole::Crc32Table | OurRole::Clock => return None,
             };
             Some(MapSpec {
                 role,

@@ -134,6 +134,7 @@ impl Gen<'_> {
             self.p.bind(skip);
             self.p.ldx(Size::DW, R0, R10, VAL);
         }
+        self.emit_meter(table, &tl, end);
         // Dispatch on the action id.
         self.p.ldx(Size::W, R1, R0, 0);
         let mut bodies = Vec::new();

@@ -17,6 +17,22 @@
 //! | `ports` (module forwards) | DEVMAP (xdp) / ARRAY (tc) | u32 logical port | u32 ifindex (+ u32 program fd 0 for DEVMAP) | max port id + 1 |
 //! | `in_ports` (module reads `meta.in_port`) | HASH | u32 ifindex | u32 logical port | 256 |
 //! | `scratch` (kernel, tuple-space tables) | PERCPU_ARRAY | u32 0 | program-private | 1 |
+//! | `t{N}_r_<table>` (metered tables) | ARRAY, BTF-described | u32 slot | [`METER_BUCKET_BYTES`]: `bpf_spin_lock`, u32 pad, u64 deficit, u64 last_ns | `size + 1` |
+//! | `clock` (modules with meters) | ARRAY | u32 0 | u64 ns; 0 = `bpf_ktime_get_ns()` | 1 |
+//!
+//! **Meters**: a metered table's value ends with the entry's rate at
+//! [`ValueLayout::meter_off`]: u64 rate (nano-tokens per ns), u64 capacity
+//! (`burst × 10^9`), u64 `fill_ns` (`capacity / rate`), host order, written
+//! with the entry ([`TableLayout::encode_entries`]); the bucket state lives
+//! in the `r` array at the entry's counter slot, all zero = a full bucket
+//! (`offload_core::ir::Bucket`). The state is shared by all CPUs and updated
+//! under the value's `bpf_spin_lock`, so the kernel's buckets are exactly
+//! the reference's. `clock` is always present in a metered module and
+//! always 0 in a deployment (nothing writes it): a non-zero value replaces
+//! the program's time, which is how tests run timed frames under
+//! BPF_PROG_TEST_RUN with the reference's timestamps. It is not a test-only
+//! build so that the object tested is the object deployed; the price is one
+//! array lookup per metered hit.
 //!
 //! **Key bytes**: each key field in network byte order, right-aligned in
 //! `ceil(width/8)` bytes (a VLAN id 0x123 is `01 23`), fields concatenated in
@@ -40,9 +56,12 @@ mod key;
 mod value;
 
 pub use key::{KeyPart, KeyShape};
-pub use value::{ParamSlot, ValueLayout, ACTION_OFF, PARAMS_OFF, PRIORITY_OFF, SLOT_OFF};
+pub use value::{
+    ParamSlot, ValueLayout, ACTION_OFF, METER_CAP, METER_FILL, METER_RATE, PARAMS_OFF,
+    PRIORITY_OFF, SLOT_OFF,
+};
 
-use crate::elf::{map_type, MapDef, BPF_F_NO_PREALLOC};
+use crate::elf::{map_type, DataType, Field as ElfField, MapDef, BPF_F_NO_PREALLOC};
 use offload_core::ir::{
     prefix_mask, range_to_prefixes, ActionCall, Entry, Field, KeyMatch, MatchKind, Module,
     Primitive, Table, TableId,
@@ -100,6 +119,50 @@ pub enum MapRole {
     /// The CRC-32 table of hash keys: one element of 256 u32 (host order),
     /// [`crc32_table_value`], written by the loader before the program runs.
     Crc32Table,
+    /// A metered table's buckets (one per counter slot), locked values.
+    Meters(TableId),
+    /// The time override of metered modules (0 = the kernel's clock).
+    Clock,
+}
+
+/// Bytes of one bucket in a `t{N}_r_*` array.
+pub const METER_BUCKET_BYTES: u32 = 24;
+/// Where a bucket's `bpf_spin_lock` sits.
+pub const BUCKET_LOCK: i16 = 0;
+/// Where a bucket's deficit (u64 nano-tokens) sits.
+pub const BUCKET_DEFICIT: i16 = 8;
+/// Where a bucket's last refill time (u64 ns) sits.
+pub const BUCKET_LAST: i16 = 16;
+
+/// The BTF value type of a bucket: the kernel finds the lock through it
+/// (`btf_find_spin_lock` needs a top-level `struct bpf_spin_lock` member).
+pub fn meter_bucket_type() -> DataType {
+    let u64f = |name: &str, offset| ElfField {
+        name: name.into(),
+        offset,
+        ty: DataType::Uint { bytes: 8 },
+    };
+    DataType::Struct {
+        name: Some("meter_bucket".into()),
+        size: METER_BUCKET_BYTES,
+        fields: vec![
+            ElfField {
+                name: "lock".into(),
+                offset: 0,
+                ty: DataType::Struct {
+                    name: Some("bpf_spin_lock".into()),
+                    size: 4,
+                    fields: vec![ElfField {
+                        name: "val".into(),
+                        offset: 0,
+                        ty: DataType::Uint { bytes: 4 },
+                    }],
+                },
+            },
+            u64f("deficit", 8),
+            u64f("last_ns", 16),
+        ],
+    }
 }
 
 /// The value the `crc32` map holds: the 256 entries of zlib's reflected
@@ -142,6 +205,10 @@ impl MapSpec {
             self.max_entries,
         );
         d.map_flags = self.map_flags;
+        if let MapRole::Meters(_) = self.role {
+            d.key_type = Some(DataType::Uint { bytes: 4 });
+            d.value_type = Some(meter_bucket_type());
+        }
         d
     }
 }
@@ -158,6 +225,8 @@ pub struct TableLayout {
     pub masks_map: Option<String>,
     pub default_map: String,
     pub counters_map: Option<String>,
+    /// The buckets of a metered table (indexed by counter slot).
+    pub meters_map: Option<String>,
     /// Counter slot of the default action in the counters map (= the
     /// table's counter capacity: its size unless the program was built
     /// with less, see [`Capacity`]). State and status call it slot `size`
@@ -231,6 +300,8 @@ pub struct ModuleLayout {
     /// Name of the CRC-32 table map (hash keys on kernel targets): the
     /// loader writes [`crc32_table_value`] at key 0.
     pub crc32_map: Option<String>,
+    /// Name of the clock override map (modules with meters); see the module doc.
+    pub clock_map: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -313,6 +384,10 @@ impl TableLayout {
                 .then(|| map_name(id, 'm', &table.name)),
             default_map: map_name(id, 'd', &table.name),
             counters_map: table.counters.then(|| map_name(id, 'c', &table.name)),
+            meters_map: table
+                .meter
+                .is_some()
+                .then(|| map_name(id, 'r', &table.name)),
             default_slot: cap.counters.map_or(table.size, |c| c.min(table.size)),
             size: table.size,
         }
@@ -479,7 +554,37 @@ impl TableLayout {
                 map_flags: 0,
             });
         }
+        if let Some(r) = &self.meters_map {
+            maps.push(MapSpec {
+                name: r.clone(),
+                role: MapRole::Meters(self.table),
+                map_type: map_type::ARRAY,
+                key_size: 4,
+                value_size: METER_BUCKET_BYTES,
+                max_entries: table.size + 1,
+                map_flags: 0,
+            });
+        }
         maps
+    }
+
+    /// An entry's value with its meter rate (metered tables) written in.
+    fn entry_value(&self, table: &Table, e: &Entry, slot: u32, priority: u32) -> Vec<u8> {
+        let mut v = self.value.encode(&e.action, slot, priority);
+        self.value.write_meter(&mut v, table.meter_rate(e));
+        v
+    }
+
+    /// The meter rate an entry value holds (`None`: the table is not
+    /// metered), in canonical form: `None` inside when it is the table's default.
+    pub fn decode_meter(
+        &self,
+        table: &Table,
+        bytes: &[u8],
+    ) -> Option<Option<offload_core::ir::MeterRate>> {
+        let m = table.meter.as_ref()?;
+        let r = self.value.read_meter(bytes)?;
+        Some((r != m.default).then_some(r))
     }
 
     /// The value bytes for running `call` with counter slot `slot` and `priority`.
@@ -529,7 +634,7 @@ impl TableLayout {
                     let key = self.encode_plain_key(table, i, e)?;
                     out.push((
                         key,
-                        self.value.encode(&e.action, *slot, e.priority.unwrap_or(0)),
+                        self.entry_value(table, e, *slot, e.priority.unwrap_or(0)),
                     ));
                 }
                 Ok(TableImage {
@@ -596,7 +701,7 @@ impl TableLayout {
         let mut masks: BTreeMap<Vec<u8>, u32> = BTreeMap::new();
         for (i, (e, slot)) in entries.iter().enumerate() {
             let prio = e.priority.unwrap_or(0);
-            let value = self.value.encode(&e.action, *slot, prio);
+            let value = self.entry_value(table, e, *slot, prio);
             // Per key part: alternatives (value, mask).
             let mut combos: Vec<(Vec<u8>, Vec<u8>)> = vec![(vec![0; padded], vec![0; padded])];
             for part in &self.key.parts {
@@ -915,6 +1020,22 @@ pub fn for_module_with(module: &Module, opts: &LayoutOptions) -> ModuleLayout {
             map_flags: 0,
         });
     }
+    let clock_map = module
+        .tables
+        .iter()
+        .any(|t| t.meter.is_some())
+        .then(|| "clock".to_string());
+    if let Some(name) = &clock_map {
+        maps.push(MapSpec {
+            name: name.clone(),
+            role: MapRole::Clock,
+            map_type: map_type::ARRAY,
+            key_size: 4,
+            value_size: 8,
+            max_entries: 1,
+            map_flags: 0,
+        });
+    }
     ModuleLayout {
         hook,
         tables,
@@ -923,5 +1044,6 @@ pub fn for_module_with(module: &Module, opts: &LayoutOptions) -> ModuleLayout {
         in_ports_map,
         scratch_map,
         crc32_map,
+        clock_map,
     }
 }

@@ -10,6 +10,11 @@
 //! `port` and `uN` as a host-order u32; `ipv4` 4 bytes, `mac` 6 bytes (slot
 //! of 8), `ipv6` 16 bytes, all three in network order (the bytes `set`
 //! writes into the packet).
+//!
+//! A metered table's value ends with the entry's meter rate at
+//! [`ValueLayout::meter_off`] (8-aligned): u64 rate, u64 capacity
+//! (`burst × 10^9`), u64 `fill_ns` (`capacity / rate`), host order; zero in
+//! the default action's value (a miss is never metered).
 
 use super::LayoutError;
 use offload_core::ir::{ActionCall, ActionId, Module, ParamType, Table};
@@ -18,6 +23,10 @@ pub const ACTION_OFF: u32 = 0;
 pub const SLOT_OFF: u32 = 4;
 pub const PRIORITY_OFF: u32 = 8;
 pub const PARAMS_OFF: u32 = 12;
+/// Offsets within the meter part of a value (from [`ValueLayout::meter_off`]).
+pub const METER_RATE: u32 = 0;
+pub const METER_CAP: u32 = 8;
+pub const METER_FILL: u32 = 16;
 
 /// One parameter's place in the value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,6 +76,8 @@ pub struct ValueLayout {
     pub size: u32,
     /// Per action the table may run (entries or default), its parameter slots.
     pub actions: Vec<(ActionId, Vec<ParamSlot>)>,
+    /// Where a metered table's rate, capacity and fill time start.
+    pub meter_off: Option<u32>,
 }
 
 impl ValueLayout {
@@ -97,10 +108,38 @@ impl ValueLayout {
                 (id, slots)
             })
             .collect();
+        let size = size.div_ceil(8) * 8;
+        let meter_off = table.meter.is_some().then_some(size);
         ValueLayout {
-            size: size.div_ceil(8) * 8,
+            size: size + if meter_off.is_some() { 24 } else { 0 },
             actions,
+            meter_off,
         }
+    }
+
+    /// Writes an entry's meter rate into its value bytes (no-op without one).
+    pub fn write_meter(&self, v: &mut [u8], rate: Option<offload_core::ir::MeterRate>) {
+        let (Some(o), Some(r)) = (self.meter_off, rate) else {
+            return;
+        };
+        let o = o as usize;
+        for (i, x) in [r.rate, r.capacity(), r.fill_ns()].into_iter().enumerate() {
+            v[o + 8 * i..o + 8 * i + 8].copy_from_slice(&x.to_ne_bytes());
+        }
+    }
+
+    /// The meter rate in value bytes (`None`: not metered or too short).
+    pub fn read_meter(&self, v: &[u8]) -> Option<offload_core::ir::MeterRate> {
+        let o = self.meter_off? as usize;
+        let u = |i: usize| {
+            v.get(o + 8 * i..o + 8 * i + 8)
+                .map(|b| u64::from_ne_bytes(b.try_into().expect("8 bytes")))
+        };
+        let (rate, cap) = (u(0)?, u(1)?);
+        Some(offload_core::ir::MeterRate {
+            rate,
+            burst: cap / offload_core::ir::NANO,
+        })
     }
 
     pub fn params(&self, action: ActionId) -> &[ParamSlot] {

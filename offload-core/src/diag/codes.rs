@@ -67,6 +67,14 @@ pub const HASH_BUCKETS: &str = "E0313";
 /// A malformed hash key: both `field` and `hash`, `buckets` without `hash`,
 /// a match kind other than exact, or two hash keys in one table.
 pub const HASH_KEY: &str = "E0314";
+/// A meter `unit` other than `packets` / `bytes`, or a `red` other than `drop` / `pass` / `continue`.
+pub const METER_KIND: &str = "E0315";
+/// A meter `rate` of 0 or above u32::MAX, or one left out.
+pub const METER_RATE: &str = "E0316";
+/// A meter `burst` below one packet (bytes: one full-size frame), above u32::MAX, or left out.
+pub const METER_BURST: &str = "E0317";
+/// A meter on a table without keys (no entry could ever be metered).
+pub const METER_KEYLESS: &str = "E0318";
 
 /// A parameter type other than port, mac, ipv4, ipv6, uN (N 1..=32).
 pub const BAD_PARAM_TYPE: &str = "E0401";
@@ -131,6 +139,8 @@ pub const KEYLESS_ENTRY: &str = "E0517";
 pub const BUCKET_RANGE: &str = "E0518";
 /// `[[group.T]]` for a table without a hash key, or a group without members.
 pub const BAD_GROUP: &str = "E0519";
+/// An entry's `meter` on a table without one (unit and red action are the table's).
+pub const METER_WITHOUT_TABLE: &str = "E0520";
 
 /// E06xx: service chains (several modules run one after the other).
 /// Two modules of a chain give the same port name different ids.

@@ -18,11 +18,15 @@
 
 pub mod chain;
 mod field;
+mod meter;
 mod requirements;
 pub mod split;
 mod value;
 
 pub use field::{Field, FieldInfo, FieldKind, Header};
+pub use meter::{
+    Bucket, Color, Meter, MeterRate, MeterUnit, RedAction, MAX_METER_VALUE, MIN_BYTES_BURST, NANO,
+};
 pub use requirements::{Requirements, TableRequirements};
 pub use value::{mask_of_width, prefix_mask, range_to_prefixes};
 
@@ -156,6 +160,8 @@ pub struct Table {
     pub size: u32,
     /// Per-entry and default-action packet/byte counters.
     pub counters: bool,
+    /// Per-entry token buckets (see [`Meter`]); `None`: not metered.
+    pub meter: Option<Meter>,
     /// Entries given in the module file (runtime entries use the same type).
     pub entries: Vec<Entry>,
     pub span: Span,
@@ -171,6 +177,12 @@ impl Table {
     /// The table's hash key, if it has one (at most one).
     pub fn hash_key(&self) -> Option<&HashKey> {
         self.keys.iter().find_map(|k| k.hash.as_ref())
+    }
+    /// The rate an entry's bucket runs at (`None`: the table is not metered).
+    pub fn meter_rate(&self, entry: &Entry) -> Option<MeterRate> {
+        self.meter
+            .as_ref()
+            .map(|m| entry.meter.unwrap_or(m.default))
     }
     pub fn lpm_key(&self) -> Option<usize> {
         self.keys.iter().position(|k| k.kind == MatchKind::Lpm)
@@ -346,6 +358,10 @@ pub struct Entry {
     /// Present iff the table needs priorities; higher wins.
     pub priority: Option<u32>,
     pub action: ActionCall,
+    /// This entry's own meter rate; `None` on a metered table: the table's
+    /// default (canonical: an entry never repeats the default). Always
+    /// `None` on a table without a meter.
+    pub meter: Option<MeterRate>,
     pub span: Span,
 }
 

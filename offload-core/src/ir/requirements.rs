@@ -61,6 +61,8 @@ pub struct Requirements {
     pub vxlan_encap: bool,
     /// `vxlan_decap` is used.
     pub vxlan_decap: bool,
+    /// Tables with a meter (per-entry token buckets), in file order.
+    pub meter_tables: Vec<String>,
 }
 
 impl Requirements {
@@ -75,6 +77,15 @@ impl Requirements {
             if let Some(h) = table.hash_key() {
                 r.headers.extend(h.headers());
                 r.hash_tables.push(table.name.clone());
+            }
+            if let Some(m) = &table.meter {
+                r.meter_tables.push(table.name.clone());
+                // A red packet's verdict is one the target must have.
+                match m.red {
+                    super::RedAction::Drop => r.drop = true,
+                    super::RedAction::Pass => r.pass = true,
+                    super::RedAction::Continue => {}
+                }
             }
             let key_bytes = table.keys.iter().map(|k| k.field.width().div_ceil(8)).sum();
             let param_bytes = table

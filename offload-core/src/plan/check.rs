@@ -36,6 +36,10 @@ pub enum Need {
     Vxlan {
         what: String,
     },
+    /// A meter (per-entry token bucket) the target cannot keep exactly.
+    Meter {
+        table: String,
+    },
     Helper {
         helper: Helper,
     },
@@ -263,6 +267,17 @@ fn check_ebpf(req: &Requirements, profile: &Profile, e: &EbpfProfile) -> Vec<Unm
             ));
         }
     }
+    if !e.meters.value {
+        for t in &req.meter_tables {
+            out.push(unmet(
+                Need::Meter { table: t.clone() },
+                format!(
+                    "table {t} has a meter (per-entry token buckets: a clock and a shared bucket updated under a lock); {title} has neither"
+                ),
+                e.meters.source.clone(),
+            ));
+        }
+    }
     // Match kinds: each table's layout needs a map type.
     for t in &req.tables {
         let ty = layout::entries_map_type(&t.match_kinds);
@@ -404,9 +419,21 @@ fn check_ebpf(req: &Requirements, profile: &Profile, e: &EbpfProfile) -> Vec<Unm
     out
 }
 
+/// Why P4 refuses meters (the README's "Meters" section says more).
+const SRC_P4_METERS: &str = "v1model direct_meter and TNA DirectMeter are three-color (RFC 2697/2698-like) meters whose buckets refill in the switch's own units and time base; offload-p4 does not generate them, and no p4c/BMv2 was available to prove an equivalent here";
+
 fn check_p4(req: &Requirements, profile: &Profile, p: &P4Profile) -> Vec<Unmet> {
     let mut out = Vec::new();
     let title = &profile.title;
+    for t in &req.meter_tables {
+        out.push(unmet(
+            Need::Meter { table: t.clone() },
+            format!(
+                "table {t} has a meter (color-blind token buckets with an exact integer refill); {title} is not generated for meters yet"
+            ),
+            SRC_P4_METERS.to_string(),
+        ));
+    }
     for t in &req.tables {
         for k in &t.match_kinds {
             if !p.match_kinds.value.contains(k) {

@@ -195,6 +195,9 @@ pub struct EbpfProfile {
     /// program would have to hand state other than the bytes to the host
     /// (split placement, `crate::ir::split::carries`).
     pub xdp_meta: Sourced<bool>,
+    /// Meters (per-entry token buckets: a clock, `bpf_spin_lock` in a
+    /// BTF-described map value) can be generated.
+    pub meters: Sourced<bool>,
 }
 
 impl EbpfProfile {
@@ -282,6 +285,8 @@ const SRC_NFP_HELPERS: &str = "drivers/net/ethernet/netronome/nfp/bpf/verifier.c
 const SRC_NFP_ACTIONS: &str = "drivers/net/ethernet/netronome/nfp/bpf/jit.c nfp_outro_xdp: return codes 0-3 (ABORTED, DROP, PASS, TX); anything larger is treated as ABORTED, so XDP_REDIRECT does not exist";
 const SRC_NFP_HASH: &str = "offload-ebpf on offload targets: without loops the CRC-32 is straight-line code, ~40 instructions per hashed byte (a 5-tuple: ~550; over IPv6: ~1,500) on every parse path, against ~2,800 NFP instructions and the host verifier's budget; not generated for offload (not verified on NFP hardware)";
 const SRC_NFP_META: &str = "drivers/net/ethernet/netronome/nfp/bpf/verifier.c nfp_bpf_check_helper_call has no bpf_xdp_adjust_meta ('unsupported function id') and nfp/bpf/jit.c mem_ldx_xdp reads only data and data_end of xdp_md (no data_meta)";
+const SRC_NFP_METERS: &str = "drivers/net/ethernet/netronome/nfp/bpf/verifier.c nfp_bpf_check_helper_call accepts only map lookup/update/delete, bpf_get_prandom_u32, bpf_perf_event_output and the XDP head/tail adjusts: no bpf_ktime_get_ns (no clock) and no bpf_spin_lock (and offloaded maps refuse the BTF a lock needs, kernel/bpf/offload.c); a shared bucket updated by a read-modify-write of two words cannot be kept exact with atomic adds alone";
+const SRC_NSIM_METERS: &str = "kernel/bpf/offload.c: offloaded maps refuse BTF, so no bpf_spin_lock in a map value; netdevsim models the NFP offload path (no clock helper on the device)";
 const SRC_NFP_MAPS_FW: &str = "drivers/net/ethernet/netronome/nfp/bpf/offload.c nfp_bpf_map_alloc: map flags must be 0, type must be in the firmware's map type mask (hash, array)";
 
 impl Profile {
@@ -320,6 +325,10 @@ impl Profile {
                 xdp_meta: Sourced::new(
                     true,
                     "net/core/filter.c bpf_xdp_adjust_meta (since 4.15; generic XDP and drivers with metadata support)",
+                ),
+                meters: Sourced::new(
+                    true,
+                    "kernel/bpf/helpers.c bpf_ktime_get_ns, bpf_spin_lock (in a BTF-described ARRAY value since 5.1, allowed in XDP and tc programs)",
                 ),
             }),
             limits: Limits {
@@ -380,6 +389,7 @@ impl Profile {
                 ),
                 hash_keys: Sourced::new(false, SRC_NFP_HASH),
                 xdp_meta: Sourced::new(false, SRC_NFP_META),
+                meters: Sourced::new(false, SRC_NFP_METERS),
             }),
             limits: Limits {
                 max_entries_per_map: None,
@@ -454,6 +464,7 @@ impl Profile {
                     false,
                     "netdevsim stands in for the NFP (same offload profile shape): the kernel verifier would accept data_meta for a device-bound program (net/core/filter.c xdp_is_valid_access), but netdevsim never runs an offloaded program on packets (drivers/net/netdevsim/bpf.c), so no hand-off through it could be observed",
                 ),
+                meters: Sourced::new(false, SRC_NSIM_METERS),
             }),
             limits: Limits {
                 max_entries_per_map: Some(Sourced::new(

@@ -397,3 +397,33 @@ fn hash_keys_are_refused_by_the_offload_profiles_with_the_table_named() {
     let m = crate::spec::compile(include_str!("../../../examples/l3-router-ecmp.toml")).unwrap();
     assert_eq!(m.requirements().hash_tables, ["ecmp"]);
 }
+
+#[test]
+fn meters_are_refused_by_nfp_netdevsim_and_p4_with_the_table_named() {
+    let mut r = req(vec![table("ratelimit", &[MatchKind::Exact], 2)]);
+    r.meter_tables = vec!["ratelimit".into()];
+    for (p, why) in [
+        (Profile::nfp(), "no bpf_ktime_get_ns"),
+        (Profile::netdevsim(), "offloaded maps refuse BTF"),
+        (Profile::v1model(), "three-color"),
+        (Profile::tna(), "three-color"),
+    ] {
+        let u = check(&r, &p);
+        assert_eq!(u.len(), 1, "{}: {u:#?}", p.name);
+        assert_eq!(
+            u[0].need,
+            Need::Meter {
+                table: "ratelimit".into()
+            }
+        );
+        assert!(
+            u[0].message.starts_with("table ratelimit has a meter"),
+            "{}",
+            u[0].message
+        );
+        assert!(u[0].source.contains(why), "{}: {}", p.name, u[0].source);
+    }
+    assert!(check(&r, &Profile::kernel()).is_empty());
+    let m = crate::spec::compile(include_str!("../../../examples/ddos-mitigator.toml")).unwrap();
+    assert_eq!(m.requirements().meter_tables, ["ratelimit", "dns_budget"]);
+}

@@ -1,11 +1,13 @@
 //! The pipeline: tables in order, the skip rule, actions, verdicts, counters.
 
+use super::meter::MeterState;
 use super::parse::{field_value, parse, Parsed};
 use super::rewrite::{self, DecTtl, Effect};
 use super::select::select;
 use super::{CounterHit, CounterSlot, Outcome, Step, Verdict};
 use crate::ir::{
-    ActionCall, DefaultVerdict, Field, Module, Operand, PortId, Primitive, Table, TableId,
+    ActionCall, Color, DefaultVerdict, Field, Module, Operand, PortId, Primitive, RedAction, Table,
+    TableId,
 };
 
 /// One rewrite done by an action of a table.
@@ -25,6 +27,9 @@ pub struct Trace {
     /// Per table with a hash key that applied: the bytes it hashed and
     /// the bucket (`crc32(bytes) & (buckets - 1)`), in pipeline order.
     pub hashes: Vec<(TableId, Vec<u8>, u32)>,
+    /// Per metered table whose entry was hit: the entry and its color, in
+    /// pipeline order.
+    pub meters: Vec<(TableId, usize, Color)>,
 }
 
 /// Runs `module` on one frame arriving on `in_port`, using each table's
@@ -33,9 +38,34 @@ pub fn run(module: &Module, in_port: PortId, packet: &[u8]) -> Outcome {
     run_traced(module, in_port, packet).outcome
 }
 
-/// [`run`], also reporting every rewrite (for `offloadctl run`).
+/// [`run`], also reporting every rewrite (for `offloadctl run`). Meters
+/// see one packet at time 0 with every bucket full.
 pub fn run_traced(module: &Module, in_port: PortId, packet: &[u8]) -> Trace {
+    run_timed_traced(module, in_port, packet, 0, &mut MeterState::new())
+}
+
+/// [`run`] for a frame arriving at `now_ns` (the target's clock, in
+/// nanoseconds), with the meters' buckets in `meters` (updated).
+pub fn run_timed(
+    module: &Module,
+    in_port: PortId,
+    packet: &[u8],
+    now_ns: u64,
+    meters: &mut MeterState,
+) -> Outcome {
+    run_timed_traced(module, in_port, packet, now_ns, meters).outcome
+}
+
+/// [`run_timed`], also reporting every rewrite and meter color.
+pub fn run_timed_traced(
+    module: &Module,
+    in_port: PortId,
+    packet: &[u8],
+    now_ns: u64,
+    meters: &mut MeterState,
+) -> Trace {
     let ingress = parse(packet);
+    let mut colors = Vec::new();
     let mut state = State {
         parsed: ingress,
         packet: packet.to_vec(),
@@ -81,6 +111,26 @@ pub fn run_traced(module: &Module, in_port: PortId, packet: &[u8]) -> Trace {
                 bytes: ingress_len,
             });
         }
+        // A hit entry of a metered table offers the packet to its bucket;
+        // red replaces the entry's action (the counter above still counts).
+        if let CounterSlot::Entry(entry) = slot {
+            if let Some(color) = meters.offer(module, table.id, entry, ingress_len, now_ns) {
+                colors.push((table.id, entry, color));
+                if color == Color::Red {
+                    match table.meter.as_ref().map(|m| m.red) {
+                        Some(RedAction::Drop) => {
+                            verdict = Some(Verdict::Drop);
+                            break;
+                        }
+                        Some(RedAction::Pass) => {
+                            verdict = Some(Verdict::Pass);
+                            break;
+                        }
+                        Some(RedAction::Continue) | None => continue,
+                    }
+                }
+            }
+        }
         if let Some(v) = state.execute(module, table.id, call) {
             verdict = Some(v);
             break;
@@ -101,6 +151,7 @@ pub fn run_traced(module: &Module, in_port: PortId, packet: &[u8]) -> Trace {
         events: state.events,
         parsed: ingress,
         hashes: state.hashes,
+        meters: colors,
     }
 }
 

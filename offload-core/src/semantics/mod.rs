@@ -60,6 +60,13 @@
 //! - Counters (tables with `counters = true`) count packets and bytes for the
 //!   entry hit or the default action, where bytes is the length of the frame as
 //!   it arrived (before any rewrite, push or pop).
+//! - Meters (tables with `meter = {...}`): a hit entry offers the packet to
+//!   its token bucket ([`crate::ir::Bucket::offer`]: exact integer
+//!   nano-token arithmetic, cost 10^9 per packet or per ingress byte) at the
+//!   frame's arrival time ([`run_timed`]; [`run`] is time 0 with every
+//!   bucket full). Green runs the entry's action; red runs the table's red
+//!   action instead: `drop`, `pass`, or `continue` (on to the next table).
+//!   The counter counts the hit either way; a miss is never metered.
 //! - `drop`, `pass`, `forward(port)`, `tx` end the pipeline with that verdict; if
 //!   no stage decides, the module's default verdict applies.
 //!
@@ -127,14 +134,16 @@
 mod chain;
 mod exec;
 mod hash;
+mod meter;
 mod parse;
 mod rewrite;
 mod select;
 mod split;
 
 pub use chain::{run_chain, run_chain_traced, ChainOutcome};
-pub use exec::{run, run_traced, Event, Trace};
+pub use exec::{run, run_timed, run_timed_traced, run_traced, Event, Trace};
 pub use hash::{bucket, crc32, hash_input};
+pub use meter::MeterState;
 pub use parse::{field_value, parse, Parsed, MAX_VLAN_TAGS};
 pub use rewrite::Effect;
 pub use select::select;

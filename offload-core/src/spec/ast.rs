@@ -59,6 +59,19 @@ pub struct TableAst {
     pub default_action: Option<CallAst>,
     pub size: Option<Sp<i64>>,
     pub counters: Option<Sp<bool>>,
+    /// `meter = { unit, rate, burst, red }`.
+    pub meter: Option<MeterAst>,
+}
+
+/// `meter = { ... }` on a table (`unit`, `rate`, `burst`, `red`) or an
+/// entry (`rate`, `burst`), as written.
+#[derive(Debug, Clone)]
+pub struct MeterAst {
+    pub span: Span,
+    pub unit: Option<Sp<String>>,
+    pub rate: Option<Sp<i64>>,
+    pub burst: Option<Sp<i64>>,
+    pub red: Option<Sp<String>>,
 }
 
 #[derive(Debug, Clone)]
@@ -106,6 +119,8 @@ pub struct EntryAst {
     pub matches: Vec<(Sp<String>, Sp<Lit>)>,
     pub priority: Option<Sp<i64>>,
     pub action: Option<CallAst>,
+    /// `meter = { rate, burst }`: this entry's own bucket.
+    pub meter: Option<MeterAst>,
 }
 
 /// The `[[group.TABLE]]` array of one table.

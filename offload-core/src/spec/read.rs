@@ -16,11 +16,14 @@ const TABLE_KEYS: &[&str] = &[
     "default_action",
     "size",
     "counters",
+    "meter",
 ];
+const TABLE_METER_KEYS: &[&str] = &["unit", "rate", "burst", "red"];
+const ENTRY_METER_KEYS: &[&str] = &["rate", "burst"];
 const KEY_KEYS: &[&str] = &["field", "hash", "buckets", "match"];
 const GROUP_KEYS: &[&str] = &["match", "members"];
 const ACTION_KEYS: &[&str] = &["params", "do"];
-const ENTRY_KEYS: &[&str] = &["match", "priority", "action"];
+const ENTRY_KEYS: &[&str] = &["match", "priority", "action", "meter"];
 
 type Entries = [(Key, Value)];
 
@@ -294,6 +297,7 @@ impl Reader {
             default_action: None,
             size: None,
             counters: None,
+            meter: None,
         };
         match t.get("name") {
             Some((_, n)) => out.name = self.as_str(n, "the table name", "write `name = \"acl\"`"),
@@ -350,6 +354,62 @@ impl Reader {
                     "write `counters = true` or `counters = false`",
                 ),
             }
+        }
+        if let Some((_, m)) = t.get("meter") {
+            out.meter = self.meter(
+                m,
+                TABLE_METER_KEYS,
+                "a table's `meter`",
+                "write `meter = { unit = \"packets\", rate = 1000, burst = 100, red = \"drop\" }`",
+            );
+        }
+        Some(out)
+    }
+
+    /// `meter = { ... }` with the keys `allowed` (a table's or an entry's).
+    fn meter(
+        &mut self,
+        v: &Value,
+        allowed: &[&str],
+        section: &str,
+        hint: &str,
+    ) -> Option<MeterAst> {
+        let t = self.as_table(v, "`meter`", hint)?;
+        let t = self.known(t, allowed, section);
+        let mut out = MeterAst {
+            span: v.span,
+            unit: None,
+            rate: None,
+            burst: None,
+            red: None,
+        };
+        if let Some((_, u)) = t.get("unit") {
+            out.unit = self.as_str(
+                u,
+                "the meter's `unit`",
+                "write `unit = \"packets\"` or `unit = \"bytes\"`",
+            );
+        }
+        if let Some((_, r)) = t.get("rate") {
+            out.rate = self.as_int(
+                r,
+                "the meter's `rate`",
+                "write `rate = 1000` (tokens per second)",
+            );
+        }
+        if let Some((_, b)) = t.get("burst") {
+            out.burst = self.as_int(
+                b,
+                "the meter's `burst`",
+                "write `burst = 100` (the bucket's size in tokens)",
+            );
+        }
+        if let Some((_, r)) = t.get("red") {
+            out.red = self.as_str(
+                r,
+                "the meter's `red`",
+                "write `red = \"drop\"`, `\"pass\"` or `\"continue\"`",
+            );
         }
         Some(out)
     }
@@ -535,6 +595,7 @@ impl Reader {
             matches: Vec::new(),
             priority: None,
             action: None,
+            meter: None,
         };
         if let Some((_, m)) = t.get("match") {
             let hint = "write `match = { \"ipv4.dst\" = \"10.0.0.0/8\" }`";
@@ -553,6 +614,14 @@ impl Reader {
                 "action",
                 "add `action = \"name\"` or `action = { name = { param = value } }`",
             ),
+        }
+        if let Some((_, m)) = t.get("meter") {
+            out.meter = self.meter(
+                m,
+                ENTRY_METER_KEYS,
+                "an entry's `meter`",
+                "write `meter = { rate = 100, burst = 10 }` (the table's `meter` gives unit and red action)",
+            );
         }
         Some(out)
     }

@@ -1,6 +1,6 @@
 //! Desired vs observed → drift. Canonical on both sides: an entry is known by
 //! its match and priority (its identity in every target's table), and is
-//! changed when its action or arguments differ. Representation differences
+//! changed when its action, arguments or meter rate differ. Representation differences
 //! (wildcards omitted or spelled out, priorities translated per target) are
 //! the drivers' job to normalise before they report an [`Observed`].
 
@@ -105,11 +105,14 @@ pub fn table_drift(name: &str, want: &TableDesired, have: &TableObserved) -> Vec
                 table: name.into(),
                 entry: w.clone(),
             }),
-            Some(h) if h.action != w.action => out.push(Drift::EntryChanged {
-                table: name.into(),
-                want: w.clone(),
-                have: h.clone(),
-            }),
+            // A metered entry's rate is part of what it does.
+            Some(h) if h.action != w.action || h.meter != w.meter => {
+                out.push(Drift::EntryChanged {
+                    table: name.into(),
+                    want: w.clone(),
+                    have: h.clone(),
+                })
+            }
             Some(_) => {}
         }
     }

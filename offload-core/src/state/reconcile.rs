@@ -22,10 +22,10 @@ pub enum Repair {
         placement: PlacementId,
         ops: Vec<EntryOp>,
     },
-    /// Not ours to repair.
+    /// Not ours to repair (boxed: a drift holds whole entries).
     LeaveAlone {
         placement: PlacementId,
-        because: Drift,
+        because: Box<Drift>,
     },
 }
 
@@ -43,7 +43,7 @@ pub fn plan_repairs(desired: &Desired, observed: &[Observed]) -> Vec<Repair> {
         {
             out.push(Repair::LeaveAlone {
                 placement: o.placement.clone(),
-                because: d.clone(),
+                because: Box::new(d.clone()),
             });
             continue;
         }

@@ -44,6 +44,7 @@ fn desired(source: &str, n: u64, placements: &[&str]) -> Desired {
 
 fn entry(value: u128, len: u32, action: u32, arg: u128) -> Entry {
     Entry {
+        meter: None,
         matches: vec![KeyMatch::Lpm {
             value,
             prefix_len: len,
@@ -167,6 +168,23 @@ fn diff_table() {
                 have: {
                     let mut h = e0.clone();
                     h.action.args = vec![1];
+                    h
+                },
+            }],
+        ),
+        (
+            "meter rate changed",
+            Box::new(|o| {
+                let t = o.tables.get_mut("fwd").unwrap();
+                let last = t.entries.len() - 1;
+                t.entries[last].meter = Some(crate::ir::MeterRate { rate: 5, burst: 1 });
+            }),
+            vec![Drift::EntryChanged {
+                table: "fwd".into(),
+                want: e0.clone(),
+                have: {
+                    let mut h = e0.clone();
+                    h.meter = Some(crate::ir::MeterRate { rate: 5, burst: 1 });
                     h
                 },
             }],

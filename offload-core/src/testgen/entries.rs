@@ -274,12 +274,21 @@ fn table_entries(
         seen.insert(matches.clone());
         let action = *rng.pick(&table.actions);
         let args = super::module::args_for(rng, module.action(action), &module.ports);
+        // Some entries of a metered table get their own rate (canonical:
+        // never equal to the table's default).
+        let meter = match &table.meter {
+            Some(m) if rng.chance(1, 3) => {
+                Some(super::module::gen_meter_rate(rng, m.unit)).filter(|r| *r != m.default)
+            }
+            _ => None,
+        };
         out.push(Entry {
             matches,
             priority: table
                 .needs_priority()
                 .then(|| priorities[out.len() % priorities.len()]),
             action: ActionCall { action, args },
+            meter,
             span: Span::default(),
         });
     }

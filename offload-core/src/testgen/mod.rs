@@ -182,5 +182,28 @@ pub fn frames(seed: u64, module: &Module, n: usize) -> Vec<Frame> {
         .collect()
 }
 
+/// `n` arrival times in nanoseconds for timed runs (meters), deterministic
+/// from `seed`: from 1 µs on, mostly increasing by 1 µs – 10 ms (a bucket
+/// refills partly or fully), sometimes the same time again, and about one
+/// in 50 a step back (a clock that goes back refills nothing). Never 0:
+/// a BPF `clock` map holding 0 means "use the kernel's clock".
+pub fn timestamps(seed: u64, n: usize) -> Vec<u64> {
+    let mut rng = Rng::new(seed);
+    let mut t = 1_000u64;
+    (0..n)
+        .map(|_| {
+            match rng.below(50) {
+                0 => t = t.saturating_sub(rng.range(1, 1_000_000)).max(1),
+                1..=9 => {}
+                _ => {
+                    let scale = *rng.pick(&[1_000u64, 10_000, 100_000, 1_000_000, 10_000_000]);
+                    t += rng.range(1, scale);
+                }
+            }
+            t
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests;

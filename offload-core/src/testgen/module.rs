@@ -6,7 +6,8 @@ use super::rng::Rng;
 use crate::diag::Span;
 use crate::ir::{
     Action, ActionCall, ActionId, DefaultVerdict, Field, FieldKind, HashKey, Header, Key,
-    MatchKind, Module, Operand, Param, ParamType, Port, PortId, Primitive, Table, TableId,
+    MatchKind, Meter, MeterRate, MeterUnit, Module, Operand, Param, ParamType, Port, PortId,
+    Primitive, RedAction, Table, TableId, MIN_BYTES_BURST,
 };
 
 /// Knobs of the module generator.
@@ -24,6 +25,9 @@ pub struct ModuleConfig {
     /// `vxlan_decap` (off by default: every backend refuses them, so only
     /// the reference's own property tests turn it on).
     pub vxlan: bool,
+    /// Give some keyed tables a meter (off by default: a metered module's
+    /// verdicts depend on arrival times, so only timed harnesses use it).
+    pub meters: bool,
 }
 
 impl Default for ModuleConfig {
@@ -36,6 +40,7 @@ impl Default for ModuleConfig {
             max_ports: 4,
             max_port_number: 40,
             vxlan: false,
+            meters: false,
         }
     }
 }
@@ -115,6 +120,12 @@ pub fn module_with_ports(
             args: args_for(rng, &m.actions[default.0 as usize], &m.ports),
         };
         let size = *rng.pick(&[1u32, 2, 3, 4, 8, 16, 32, 64, 256, 1024]);
+        // No rng draw unless asked: other generators' streams stay as they were.
+        let meter = if cfg.meters && !keys.is_empty() && rng.chance(2, 3) {
+            Some(gen_meter(rng))
+        } else {
+            None
+        };
         m.tables.push(Table {
             id: TableId(t as u32),
             name: format!("t{t}"),
@@ -123,11 +134,42 @@ pub fn module_with_ports(
             default_action,
             size,
             counters: rng.chance(2, 3),
+            meter,
             entries: Vec::new(),
             span: Span::default(),
         });
     }
     m
+}
+
+/// A meter whose buckets run dry within a few frames at test timestamps
+/// (1 µs – 10 ms apart): small bursts, rates from 1/s to 10^6/s.
+fn gen_meter(rng: &mut Rng) -> Meter {
+    let unit = if rng.chance(1, 2) {
+        MeterUnit::Packets
+    } else {
+        MeterUnit::Bytes
+    };
+    Meter {
+        unit,
+        default: gen_meter_rate(rng, unit),
+        red: *rng.pick(&[RedAction::Drop, RedAction::Pass, RedAction::Continue]),
+        span: Span::default(),
+    }
+}
+
+/// A rate and burst for `unit` (bytes: bursts of one to a few full frames).
+pub fn gen_meter_rate(rng: &mut Rng, unit: MeterUnit) -> MeterRate {
+    let rate = *rng.pick(&[1u64, 10, 1000, 100_000, 1_000_000]);
+    let rate = match unit {
+        MeterUnit::Packets => rate,
+        MeterUnit::Bytes => rate * 100,
+    };
+    let burst = match unit {
+        MeterUnit::Packets => rng.range(1, 4),
+        MeterUnit::Bytes => MIN_BYTES_BURST + rng.below(2000),
+    };
+    MeterRate { rate, burst }
 }
 
 fn gen_ports(rng: &mut Rng, cfg: &ModuleConfig) -> Vec<Port> {

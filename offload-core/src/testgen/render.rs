@@ -50,7 +50,18 @@ pub fn render(module: &Module) -> String {
             .collect();
         let _ = writeln!(s, "actions = [{}]", actions.join(", "));
         let _ = writeln!(s, "default_action = {}", call(module, &t.default_action));
-        let _ = writeln!(s, "size = {}\ncounters = {}\n", t.size, t.counters);
+        let _ = writeln!(s, "size = {}\ncounters = {}", t.size, t.counters);
+        if let Some(m) = &t.meter {
+            let _ = writeln!(
+                s,
+                "meter = {{ unit = \"{}\", rate = {}, burst = {}, red = \"{}\" }}",
+                m.unit.name(),
+                m.default.rate,
+                m.default.burst,
+                m.red.name()
+            );
+        }
+        s.push('\n');
     }
     for a in &module.actions {
         let _ = writeln!(s, "[action.{}]", a.name);
@@ -81,6 +92,9 @@ pub fn render(module: &Module) -> String {
             let _ = writeln!(s, "match = {{ {} }}", ms.join(", "));
             if let Some(p) = e.priority {
                 let _ = writeln!(s, "priority = {p}");
+            }
+            if let Some(r) = e.meter {
+                let _ = writeln!(s, "meter = {{ rate = {}, burst = {} }}", r.rate, r.burst);
             }
             let _ = writeln!(s, "action = {}\n", call(module, &e.action));
         }

@@ -312,3 +312,31 @@ fn hash_keys_and_meta_group_are_generated_and_their_entries_hit() {
         "{hash_hits} {group_hits}"
     );
 }
+
+#[test]
+fn metered_cases_compile_and_keep_their_meters() {
+    let mc = ModuleConfig {
+        meters: true,
+        ..ModuleConfig::default()
+    };
+    let mut metered = 0;
+    let mut own = 0;
+    for seed in 0..200 {
+        let case = case_with(seed, &mc, &EntryConfig::default()).unwrap_or_else(|e| panic!("{e}"));
+        for t in &case.module.tables {
+            if t.meter.is_some() {
+                metered += 1;
+                own += t.entries.iter().filter(|e| e.meter.is_some()).count();
+            }
+        }
+    }
+    assert!(metered > 100, "{metered} metered tables");
+    assert!(own > 20, "{own} entries with their own meter");
+    // Off by default: the default generator's cases are unchanged.
+    assert!((0..50).all(|s| case(s)
+        .unwrap()
+        .module
+        .tables
+        .iter()
+        .all(|t| t.meter.is_none())));
+}

@@ -174,6 +174,12 @@ pub(crate) fn lower_segments(
     check_chain(module, &segments)?;
     check_vxlan(module)?;
     let arch = options.arch;
+    if let Some(t) = module.tables.iter().find(|t| t.meter.is_some()) {
+        return Err(P4Error::Meter {
+            table: t.name.clone(),
+            arch,
+        });
+    }
     let max_port = (1u32 << arch.port_width()) - 1;
     let cpu_port = options
         .cpu_port

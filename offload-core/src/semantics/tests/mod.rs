@@ -3,6 +3,7 @@
 
 mod chain;
 mod hash;
+mod meters;
 mod parsing;
 mod pipeline;
 mod props;
@@ -79,6 +80,7 @@ impl Mb {
         actions.sort();
         actions.dedup();
         self.m.tables.push(Table {
+            meter: None,
             id,
             name: format!("t{}", id.0),
             keys: keys
@@ -97,6 +99,7 @@ impl Mb {
             entries: entries
                 .into_iter()
                 .map(|(matches, priority, action)| Entry {
+                    meter: None,
                     matches,
                     priority,
                     action,

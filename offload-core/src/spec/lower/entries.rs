@@ -207,6 +207,7 @@ impl Lowerer<'_> {
                     matches,
                     priority: None,
                     action: Some(members.value[b as usize % n].clone()),
+                    meter: None,
                 });
             }
         }
@@ -410,6 +411,10 @@ impl Lowerer<'_> {
             let args = self.call_args(call, id)?;
             Some(ActionCall { action: id, args })
         });
+        let meter = match &e.meter {
+            None => Ok(None),
+            Some(m) => self.entry_meter(ti, m),
+        };
         if !ok {
             return None;
         }
@@ -417,6 +422,7 @@ impl Lowerer<'_> {
             matches: matches.into_iter().collect::<Option<Vec<_>>>()?,
             priority,
             action: action?,
+            meter: meter.ok()?,
             span: e.span,
         })
     }

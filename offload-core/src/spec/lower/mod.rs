@@ -19,6 +19,7 @@ use std::collections::HashMap;
 
 mod actions;
 mod entries;
+mod meters;
 mod tables;
 
 /// Default `size` of a table that does not give one.
@@ -84,6 +85,9 @@ struct TableInfo {
     default_action: Option<ActionCall>,
     size: u32,
     counters: bool,
+    meter: Option<ir::Meter>,
+    /// The table's `meter` was malformed (reported): entry meters are not checked against it.
+    meter_broken: bool,
     span: Span,
     entries: Vec<ir::Entry>,
 }
@@ -422,6 +426,7 @@ impl<'s> Lowerer<'s> {
                 default_action,
                 size: t.size,
                 counters: t.counters,
+                meter: t.meter,
                 entries: t.entries,
                 span: t.span,
             });

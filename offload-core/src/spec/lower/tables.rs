@@ -208,8 +208,17 @@ impl Lowerer<'_> {
             }
         };
 
+        let (meter, meter_broken) = match &t.meter {
+            None => (None, false),
+            Some(m) => match self.table_meter(m, &name.value, keys.is_empty() && !broken) {
+                Ok(m) => (Some(m), false),
+                Err(()) => (None, true),
+            },
+        };
         TableInfo {
             name: name.value.clone(),
+            meter,
+            meter_broken,
             keys,
             keys_broken: broken,
             actions,
