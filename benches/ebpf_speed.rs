@@ -716,21 +716,21 @@ fn load_ours(
     ))
 }
 
-/// The target `apply` compiles `module` for on XDP: every table's room
-/// sized to the module's own entries (see `offload_drivers::deploy`).
+/// The target `apply` compiles `module` for on XDP (generic or native):
+/// every table's room sized to the module's own entries, by the same
+/// `offload_drivers::deploy::sized_target` a deployment uses.
 fn sized_target(module: &Module) -> Target {
-    let mut target = Target::xdp();
-    let full = codegen::layout_for(module, &target);
-    target.capacities = full
+    let entries = module
         .tables
         .iter()
-        .map(|tl| {
-            let t = module.table(tl.table);
-            let need = tl.need(t, t.entries.iter().zip(0u32..));
-            (t.name.clone(), tl.capacity_for(t, need))
-        })
+        .map(|t| (t.name.clone(), t.entries.iter().zip(0u32..).collect()))
         .collect();
-    target
+    offload_drivers::deploy::sized_target(
+        module,
+        offload_drivers::load::Mode::Generic,
+        None,
+        &entries,
+    )
 }
 
 fn packet_speed(
